@@ -1,0 +1,143 @@
+//! The narrow interface the RPC server needs from the node.
+//!
+//! The service implements [`NodeApi`]; the server only translates JSON-RPC to these calls,
+//! so RPC can be tested against any implementation and the service never sees JSON.
+use menara_primitives::trie::StateProof;
+use menara_primitives::{AccountId, AccountInfo, Block, BlockNumber, Header, RuntimeVersion, H256};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// Errors the node reports to RPC callers; each becomes a JSON-RPC error with its text.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ApiError {
+    /// The transaction was refused by the runtime (bad signature, nonce, fees...).
+    #[error("invalid transaction: {0}")]
+    InvalidTransaction(String),
+    /// The pool refused it (full, duplicate, replacement too cheap).
+    #[error("transaction pool: {0}")]
+    Pool(String),
+    /// No block with that hash or number.
+    #[error("unknown block: {0}")]
+    UnknownBlock(String),
+    /// State for that block is no longer kept.
+    #[error("state unavailable: {0}")]
+    StateUnavailable(String),
+    /// The runtime call failed.
+    #[error("runtime call failed: {0}")]
+    Runtime(String),
+    /// A bad argument (other than malformed JSON, which the server rejects itself).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Something failed inside the node.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `system_health`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// Connected peers.
+    pub peers: u32,
+    /// Whether the node is catching up.
+    pub is_syncing: bool,
+    /// Whether the node is expected to have peers (false for `--dev`).
+    pub should_have_peers: bool,
+}
+
+/// `state_getReadProof`: values and proofs for keys, against the state root of `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadProof {
+    /// The block whose state root the proofs lead to.
+    pub at: H256,
+    /// That block's state root.
+    pub state_root: H256,
+    /// For each requested key: its value (if any) and the trie proof.
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>, StateProof)>,
+}
+
+/// Where a submitted transaction stands (`author_submitAndWatchExtrinsic`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum TransactionStatus {
+    /// Accepted, waiting for earlier nonces.
+    Future,
+    /// Accepted, can go in the next block.
+    Ready,
+    /// Included in a block (hash).
+    InBlock(H256),
+    /// That block is final (hash).
+    Finalized(H256),
+    /// Replaced by another transaction with the same nonce and a higher fee.
+    Usurped(H256),
+    /// Removed from the pool (evicted by higher fees).
+    Dropped,
+    /// No longer valid.
+    Invalid,
+}
+
+impl TransactionStatus {
+    /// Whether no further status follows.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            TransactionStatus::Finalized(_)
+                | TransactionStatus::Usurped(_)
+                | TransactionStatus::Dropped
+                | TransactionStatus::Invalid
+        )
+    }
+}
+
+/// Static facts about the node, for the `system_*` methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInfo {
+    /// Node name (`--name`).
+    pub name: String,
+    /// Implementation name, `menara`.
+    pub implementation: String,
+    /// Implementation version.
+    pub version: String,
+    /// Chain name from the chain spec.
+    pub chain: String,
+}
+
+/// What the RPC server asks of the node. `at: None` means the best block.
+pub trait NodeApi: Send + Sync + 'static {
+    /// Static node facts.
+    fn system_info(&self) -> SystemInfo;
+    /// Peers and sync state.
+    fn health(&self) -> Health;
+    /// Header of `at`.
+    fn header(&self, at: Option<H256>) -> Result<Option<Header>, ApiError>;
+    /// Block `at`.
+    fn block(&self, at: Option<H256>) -> Result<Option<Block>, ApiError>;
+    /// Hash of the block at `number` (best if `None`).
+    fn block_hash(&self, number: Option<BlockNumber>) -> Result<Option<H256>, ApiError>;
+    /// Hash of the last final block.
+    fn finalized_head(&self) -> Result<H256, ApiError>;
+    /// Raw storage value of `key` at `at`.
+    fn storage(&self, key: &[u8], at: Option<H256>) -> Result<Option<Vec<u8>>, ApiError>;
+    /// Values and trie proofs for `keys` at `at`.
+    fn read_proof(&self, keys: &[Vec<u8>], at: Option<H256>) -> Result<ReadProof, ApiError>;
+    /// The runtime version at `at`.
+    fn runtime_version(&self, at: Option<H256>) -> Result<RuntimeVersion, ApiError>;
+    /// A read-only runtime query (`Query_call`) at `at`: method name, SCALE args → SCALE result.
+    fn query(&self, method: &str, args: &[u8], at: Option<H256>) -> Result<Vec<u8>, ApiError>;
+    /// Validates and pools an encoded transaction; returns its hash.
+    fn submit_transaction(&self, extrinsic: Vec<u8>) -> Result<H256, ApiError>;
+    /// Like `submit_transaction`, and streams its status changes.
+    fn submit_and_watch(&self, extrinsic: Vec<u8>) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError>;
+    /// Encoded transactions waiting in the pool.
+    fn pending_transactions(&self) -> Vec<Vec<u8>>;
+    /// Next nonce of `account`, counting its transactions in the pool.
+    fn account_next_index(&self, account: &AccountId) -> Result<u64, ApiError>;
+    /// Balance and nonce of `account` at the best block.
+    fn account(&self, account: &AccountId) -> Result<AccountInfo, ApiError>;
+    /// Total issuance at the best block.
+    fn total_issuance(&self) -> Result<u128, ApiError>;
+    /// New best headers.
+    fn subscribe_new_heads(&self) -> broadcast::Receiver<Header>;
+    /// Newly finalised headers.
+    fn subscribe_finalized_heads(&self) -> broadcast::Receiver<Header>;
+}

@@ -1,0 +1,41 @@
+//! Menara's JSON-RPC server (HTTP and WebSocket on one port) and a typed client.
+//!
+//! The node implements [`NodeApi`]; [`start_server`] serves it. Methods follow Substrate's
+//! names where they fit (`chain_getHeader`, `state_getReadProof`,
+//! `author_submitAndWatchExtrinsic`, ...); bytes, hashes and accounts travel as `"0x"` hex
+//! strings and `u128` amounts as decimal strings. Error codes: see [`error`].
+//!
+//! | method | params | result |
+//! | --- | --- | --- |
+//! | `system_health` / `_name` / `_version` / `_chain` / `_peers` | – | `Health` / string / string / string / `[]` |
+//! | `system_accountNextIndex` | account | number |
+//! | `rpc_methods` | – | `{"methods": [...]}` |
+//! | `chain_getHeader` | at? | `Header` or null |
+//! | `chain_getBlock` | at? | `{"block": {"header", "extrinsics": ["0x.."]}, "justification": null}` or null |
+//! | `chain_getBlockHash` | number? (integer or `"0x1a"`) | hash or null |
+//! | `chain_getFinalizedHead` | – | hash |
+//! | `chain_subscribeNewHeads` / `chain_subscribeFinalizedHeads` | – | notifications `chain_newHead` / `chain_finalizedHead`; the current head first |
+//! | `state_getStorage` | key, at? | `"0x.."` or null |
+//! | `state_getReadProof` | keys (≤ 1,000), at? | `{"at", "stateRoot", "proof": [{"key", "value", "proof": "0x<SCALE StateProof>"}]}` |
+//! | `state_getRuntimeVersion` (alias `chain_getRuntimeVersion`) | at? | `RuntimeVersion` |
+//! | `state_call` | method, data, at? | `"0x.."` |
+//! | `author_submitExtrinsic` | extrinsic | hash |
+//! | `author_submitAndWatchExtrinsic` | extrinsic | notifications `author_extrinsicUpdate`, ending after a final status |
+//! | `author_pendingExtrinsics` (unsafe) | – | `["0x.."]` |
+//! | `balances_getAccount` | account | `{"nonce": n, "free": "decimal"}` |
+//! | `balances_totalIssuance` | – | `"decimal"` |
+pub mod api;
+pub mod client;
+pub mod error;
+mod methods;
+mod params;
+mod server;
+pub mod types;
+
+pub use api::{ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionStatus};
+pub use error::RpcError;
+pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
+pub use server::{
+    start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_PORT,
+};

@@ -1,0 +1,270 @@
+//! The JSON-RPC methods: each parses its parameters, calls [`NodeApi`] and shapes the answer.
+use crate::api::{NodeApi, TransactionStatus};
+use crate::error::{api_error, internal, invalid_params, RpcError, METHOD_NOT_FOUND};
+use crate::params::Args;
+use crate::types::{AccountJson, BlockJson, Bytes, MethodsJson, ProofEntryJson, ReadProofJson, SignedBlock};
+use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use menara_primitives::Header;
+use parity_scale_codec::Encode;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+
+/// Methods that reveal or change node internals; refused unless unsafe methods are allowed.
+///
+/// `author_pendingExtrinsics` is here (Substrate lists it as safe): on a public node it
+/// hands out the whole pool in one response, which is both a cheap amplification and a
+/// front-running feed. `--rpc-methods auto` (the default) keeps it on loopback.
+pub const UNSAFE_METHODS: &[&str] = &["author_pendingExtrinsics"];
+
+/// Most keys one `state_getReadProof` call may ask for.
+pub const MAX_READ_PROOF_KEYS: usize = 1_000;
+
+type Ctx = Arc<dyn NodeApi>;
+type Res<T> = Result<T, ErrorObjectOwned>;
+
+/// Registers a method that runs on the blocking pool (node calls may touch disk or wasm).
+fn blocking<R, F>(
+    m: &mut RpcModule<Ctx>,
+    name: &'static str,
+    params: &'static [&'static str],
+    f: F,
+) -> Result<(), RpcError>
+where
+    R: Serialize + Clone + Send + 'static,
+    F: Fn(&dyn NodeApi, &Args) -> Res<R> + Clone + Send + Sync + 'static,
+{
+    m.register_blocking_method(name, move |raw, ctx, _| {
+        let args = Args::parse(&raw, params)?;
+        f(&**ctx, &args)
+    })?;
+    Ok(())
+}
+
+/// All methods, over `api`. With `allow_unsafe` false, the [`UNSAFE_METHODS`] answer with
+/// an error that says why.
+pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule<Arc<dyn NodeApi>>, RpcError> {
+    let mut m = RpcModule::new(api);
+
+    // system_*
+    blocking(&mut m, "system_health", &[], |api, _| Ok(api.health()))?;
+    blocking(&mut m, "system_name", &[], |api, _| Ok(api.system_info().implementation))?;
+    blocking(&mut m, "system_version", &[], |api, _| Ok(api.system_info().version))?;
+    blocking(&mut m, "system_chain", &[], |api, _| Ok(api.system_info().chain))?;
+    blocking(&mut m, "system_peers", &[], |_, _| Ok(Vec::<serde_json::Value>::new()))?;
+    blocking(&mut m, "system_accountNextIndex", &["account"], |api, a| {
+        api.account_next_index(&a.account(0)?).map_err(api_error)
+    })?;
+
+    // chain_*
+    blocking(&mut m, "chain_getHeader", &["at"], |api, a| api.header(a.opt_hash(0)?).map_err(api_error))?;
+    blocking(&mut m, "chain_getBlock", &["at"], |api, a| {
+        let block = api.block(a.opt_hash(0)?).map_err(api_error)?;
+        Ok(block.map(|b| SignedBlock {
+            block: BlockJson { header: b.header, extrinsics: b.extrinsics.into_iter().map(Bytes).collect() },
+            justification: None,
+        }))
+    })?;
+    blocking(&mut m, "chain_getBlockHash", &["number"], |api, a| {
+        api.block_hash(a.opt_block_number(0)?).map_err(api_error)
+    })?;
+    blocking(&mut m, "chain_getFinalizedHead", &[], |api, _| api.finalized_head().map_err(api_error))?;
+
+    // state_*
+    blocking(&mut m, "state_getStorage", &["key", "at"], |api, a| {
+        let key = a.bytes(0)?;
+        Ok(api.storage(&key, a.opt_hash(1)?).map_err(api_error)?.map(Bytes))
+    })?;
+    blocking(&mut m, "state_getReadProof", &["keys", "at"], |api, a| {
+        let keys = a.bytes_list(0, MAX_READ_PROOF_KEYS)?;
+        let proof = api.read_proof(&keys, a.opt_hash(1)?).map_err(api_error)?;
+        if proof.entries.len() != keys.len() {
+            return Err(internal(format!(
+                "node returned {} proof entries for {} keys",
+                proof.entries.len(),
+                keys.len()
+            )));
+        }
+        Ok(ReadProofJson {
+            at: proof.at,
+            state_root: proof.state_root,
+            proof: proof
+                .entries
+                .into_iter()
+                .map(|(key, value, p)| ProofEntryJson {
+                    key: Bytes(key),
+                    value: value.map(Bytes),
+                    proof: Bytes(p.encode()),
+                })
+                .collect(),
+        })
+    })?;
+    blocking(&mut m, "state_getRuntimeVersion", &["at"], |api, a| {
+        api.runtime_version(a.opt_hash(0)?).map_err(api_error)
+    })?;
+    m.register_alias("chain_getRuntimeVersion", "state_getRuntimeVersion")?;
+    blocking(&mut m, "state_call", &["method", "data", "at"], |api, a| {
+        let method = a.string(0)?;
+        if method.is_empty() {
+            return Err(invalid_params("invalid parameter `method`: empty method name"));
+        }
+        let data = a.bytes(1)?;
+        api.query(&method, &data, a.opt_hash(2)?).map(Bytes).map_err(api_error)
+    })?;
+
+    // author_*
+    blocking(&mut m, "author_submitExtrinsic", &["extrinsic"], |api, a| {
+        api.submit_transaction(a.bytes(0)?).map_err(api_error)
+    })?;
+    blocking(&mut m, "author_pendingExtrinsics", &[], |api, _| {
+        Ok(api.pending_transactions().into_iter().map(Bytes).collect::<Vec<_>>())
+    })?;
+
+    // balances_*
+    blocking(&mut m, "balances_getAccount", &["account"], |api, a| {
+        let info = api.account(&a.account(0)?).map_err(api_error)?;
+        Ok(AccountJson { nonce: info.nonce, free: info.free })
+    })?;
+    blocking(&mut m, "balances_totalIssuance", &[], |api, _| {
+        api.total_issuance().map(|t| t.to_string()).map_err(api_error)
+    })?;
+
+    // Subscriptions.
+    m.register_subscription(
+        "chain_subscribeNewHeads",
+        "chain_newHead",
+        "chain_unsubscribeNewHeads",
+        |params, pending, ctx, _| async move {
+            if let Err(e) = Args::parse(&params, &[]) {
+                pending.reject(e).await;
+                return;
+            }
+            let rx = ctx.subscribe_new_heads();
+            let api = Arc::clone(&ctx);
+            let first = tokio::task::spawn_blocking(move || api.header(None).ok().flatten()).await.ok().flatten();
+            forward_heads(pending, rx, first).await
+        },
+    )?;
+    m.register_subscription(
+        "chain_subscribeFinalizedHeads",
+        "chain_finalizedHead",
+        "chain_unsubscribeFinalizedHeads",
+        |params, pending, ctx, _| async move {
+            if let Err(e) = Args::parse(&params, &[]) {
+                pending.reject(e).await;
+                return;
+            }
+            let rx = ctx.subscribe_finalized_heads();
+            let api = Arc::clone(&ctx);
+            let first = tokio::task::spawn_blocking(move || {
+                let hash = api.finalized_head().ok()?;
+                api.header(Some(hash)).ok().flatten()
+            })
+            .await
+            .ok()
+            .flatten();
+            forward_heads(pending, rx, first).await
+        },
+    )?;
+    m.register_subscription(
+        "author_submitAndWatchExtrinsic",
+        "author_extrinsicUpdate",
+        "author_unwatchExtrinsic",
+        |params, pending, ctx, _| async move {
+            let ext = match Args::parse(&params, &["extrinsic"]).and_then(|a| a.bytes(0)) {
+                Ok(ext) => ext,
+                Err(e) => return pending.reject(e).await,
+            };
+            let api = Arc::clone(&ctx);
+            let rx = match tokio::task::spawn_blocking(move || api.submit_and_watch(ext)).await {
+                Ok(Ok((_hash, rx))) => rx,
+                Ok(Err(e)) => return pending.reject(api_error(e)).await,
+                Err(e) => return pending.reject(internal(format!("submission task failed: {e}"))).await,
+            };
+            if let Ok(sink) = pending.accept().await {
+                forward_statuses(sink, rx).await;
+            }
+        },
+    )?;
+
+    if !allow_unsafe {
+        for &name in UNSAFE_METHODS {
+            m.remove_method(name);
+            m.register_method(name, move |_, _, _| Err::<(), _>(unsafe_refused(name)))?;
+        }
+    }
+
+    let mut names: Vec<String> = m.method_names().map(str::to_owned).collect();
+    names.push("rpc_methods".to_owned());
+    names.sort();
+    let listing = MethodsJson { methods: names };
+    m.register_method("rpc_methods", move |_, _, _| Ok::<_, ErrorObjectOwned>(listing.clone()))?;
+    Ok(m)
+}
+
+fn unsafe_refused(name: &str) -> ErrorObjectOwned {
+    ErrorObject::owned(
+        METHOD_NOT_FOUND,
+        format!(
+            "RPC call `{name}` is unsafe to be called externally: this node serves safe methods only \
+             (start it with --rpc-methods unsafe, or bind RPC to localhost)"
+        ),
+        None::<()>,
+    )
+}
+
+/// Sends `first` (if any), then every header from `rx` until the client leaves or the
+/// channel closes. A lagging receiver skips what it missed.
+async fn forward_heads(pending: PendingSubscriptionSink, mut rx: Receiver<Header>, first: Option<Header>) {
+    let Ok(sink) = pending.accept().await else { return };
+    if let Some(h) = first {
+        if !send(&sink, &h).await {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            r = rx.recv() => match r {
+                Ok(h) => if !send(&sink, &h).await { return },
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(target: "rpc", skipped = n, method = sink.method_name(), "subscriber lagged; skipping headers");
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Sends status updates until a final one (then the subscription ends), the client
+/// leaves, or the node drops the channel.
+async fn forward_statuses(sink: SubscriptionSink, mut rx: Receiver<TransactionStatus>) {
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            r = rx.recv() => match r {
+                Ok(status) => {
+                    if !send(&sink, &status).await || status.is_final() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(target: "rpc", skipped = n, "extrinsic watcher lagged; skipping statuses");
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Whether the message went out (false: the client is gone).
+async fn send<T: Serialize>(sink: &SubscriptionSink, item: &T) -> bool {
+    match serde_json::value::to_raw_value(item) {
+        Ok(raw) => sink.send(raw).await.is_ok(),
+        Err(e) => {
+            tracing::warn!(target: "rpc", "cannot serialize subscription item: {e}");
+            true
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Block execution: initialise, apply each transaction, finalise.
+//!
+//! A transaction goes through: size and decoding → signature over (genesis hash, nonce,
+//! tip, call) → nonce → fee. Failing any of these means it is not included and nothing
+//! changes. Once included, the fee is burned and the nonce used; the call then runs in a
+//! storage transaction that is rolled back if it fails.
+use crate::{fees, Balances, RuntimeCall, System, Transaction};
+use alloc::vec::Vec;
+use menara_primitives::{
+    ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity, ValidTransaction,
+    H256,
+};
+use menara_support::codec::DecodeAll;
+use menara_support::{io, storage_item, DispatchResult, Origin, StorageValue};
+
+storage_item!(ExtrinsicIndexPrefix: "Executive" / "ExtrinsicIndex");
+/// Index of the next transaction in the current block.
+type ExtrinsicIndex = StorageValue<ExtrinsicIndexPrefix, u32>;
+
+/// The fee a transaction of `len` encoded bytes with `tip` pays.
+pub fn fee_for(len: usize, tip: Balance) -> Balance {
+    fees::BASE_FEE.saturating_add(fees::BYTE_FEE.saturating_mul(len as Balance)).saturating_add(tip)
+}
+
+/// Starts a block.
+pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
+    System::initialize(ctx)?;
+    ExtrinsicIndex::kill();
+    Ok(())
+}
+
+/// Ends a block.
+pub fn finalize_block() {
+    System::set_phase(Phase::Finalization);
+    ExtrinsicIndex::kill();
+}
+
+struct Checked {
+    tx: Transaction,
+    fee: Balance,
+    account_nonce: u64,
+}
+
+fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransaction> {
+    if bytes.len() > fees::MAX_EXTRINSIC_SIZE {
+        return Err(InvalidTransaction::ExhaustsResources);
+    }
+    let tx = Transaction::decode_all(&mut &bytes[..]).map_err(|_| InvalidTransaction::Malformed)?;
+    let payload = tx.payload(genesis_hash);
+    if !io::crypto::ed25519_verify(&tx.signature.0, &payload, &tx.signer.0) {
+        return Err(InvalidTransaction::BadSignature);
+    }
+    let account_nonce = System::account_nonce(&tx.signer);
+    if tx.nonce < account_nonce {
+        return Err(InvalidTransaction::Stale);
+    }
+    let fee = fee_for(bytes.len(), tx.tip);
+    if !Balances::can_pay_fee(&tx.signer, fee) {
+        return Err(InvalidTransaction::CannotPayFees);
+    }
+    Ok(Checked { tx, fee, account_nonce })
+}
+
+/// Applies one transaction in the current block.
+pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
+    let genesis_hash = System::genesis_hash().ok_or(InvalidTransaction::BadSignature)?;
+    let Checked { tx, fee, account_nonce } = check(bytes, &genesis_hash)?;
+    if tx.nonce > account_nonce {
+        return Err(InvalidTransaction::Future);
+    }
+    let index = ExtrinsicIndex::get_or_default();
+    System::set_phase(Phase::ApplyExtrinsic(index));
+    Balances::burn_fee(&tx.signer, fee).map_err(|_| InvalidTransaction::CannotPayFees)?;
+    System::inc_account_nonce(&tx.signer);
+    let origin = Origin::Signed(tx.signer);
+    let outcome = io::storage::with_transaction(|| dispatch(origin, tx.call));
+    match &outcome {
+        Ok(()) => System::deposit_system_event(pallet_system::Event::ExtrinsicSuccess { fee }),
+        Err(error) => System::deposit_system_event(pallet_system::Event::ExtrinsicFailed { fee, error: error.clone() }),
+    }
+    ExtrinsicIndex::put(&index.saturating_add(1));
+    Ok(outcome)
+}
+
+/// Routes a call to its pallet.
+pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
+    match call {
+        RuntimeCall::System(call) => System::dispatch(origin, call),
+        RuntimeCall::Balances(call) => Balances::dispatch(origin, call),
+    }
+}
+
+/// Checks a transaction for the pool against the current state, changing nothing.
+///
+/// `genesis_hash` is used only until the chain has recorded its own (at block 1).
+pub fn validate_transaction(genesis_hash: &H256, bytes: &[u8]) -> TransactionValidity {
+    let genesis = System::genesis_hash().unwrap_or(*genesis_hash);
+    let Checked { tx, fee, account_nonce } = check(bytes, &genesis)?;
+    Ok(ValidTransaction { sender: tx.signer, nonce: tx.nonce, account_nonce, fee })
+}
+
+/// The fee an encoded transaction would pay, if it decodes.
+pub fn query_fee(bytes: &[u8]) -> Option<Balance> {
+    let tx = Transaction::decode_all(&mut &bytes[..]).ok()?;
+    Some(fee_for(bytes.len(), tx.tip))
+}
+
+/// Encoded events of the current block.
+pub fn events() -> Vec<menara_primitives::EventRecord> {
+    System::events()
+}

@@ -1,0 +1,267 @@
+//! What the runtime can ask of the node.
+//!
+//! Under wasm these are host functions imported from the `env` module (the executor
+//! implements them); natively they run against the [`Externalities`] installed with
+//! [`with_externalities`]. Nothing non-deterministic is offered: no clock, no randomness.
+//!
+//! Wasm calling convention: byte strings are passed as `(ptr, len)`; a host function
+//! returning bytes allocates them in guest memory through the runtime's `alloc` export
+//! and returns `(ptr << 32) | len`, or `u64::MAX` for "none".
+//!
+//! [`Externalities`]: menara_state_machine::Externalities
+
+#[cfg(feature = "std")]
+mod native {
+    use menara_state_machine::Externalities;
+
+    environmental::environmental!(ext: trait Externalities);
+
+    /// Runs `f` with `externalities` serving the runtime's storage calls.
+    pub fn with_externalities<R>(externalities: &mut dyn Externalities, f: impl FnOnce() -> R) -> R {
+        ext::using(externalities, f)
+    }
+
+    /// Runs `f` on the current externalities. Using storage outside
+    /// [`with_externalities`] is a bug in the caller (a test or benchmark), so it panics.
+    pub(super) fn with<R>(f: impl FnOnce(&mut dyn Externalities) -> R) -> R {
+        match ext::with(f) {
+            Some(r) => r,
+            None => panic!("runtime storage used outside `with_externalities`"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use native::with_externalities;
+
+#[cfg(not(feature = "std"))]
+mod ffi {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        pub fn ext_storage_get(key_ptr: u32, key_len: u32) -> u64;
+        pub fn ext_storage_set(key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32);
+        pub fn ext_storage_clear(key_ptr: u32, key_len: u32);
+        pub fn ext_storage_next_key(key_ptr: u32, key_len: u32) -> u64;
+        pub fn ext_storage_clear_prefix(prefix_ptr: u32, prefix_len: u32, limit: u32) -> u64;
+        pub fn ext_storage_start_transaction();
+        pub fn ext_storage_commit_transaction();
+        pub fn ext_storage_rollback_transaction();
+        pub fn ext_hashing_blake3_256(data_ptr: u32, data_len: u32, out_ptr: u32);
+        pub fn ext_crypto_ed25519_verify(sig_ptr: u32, msg_ptr: u32, msg_len: u32, pubkey_ptr: u32) -> u32;
+        pub fn ext_logging_log(level: u32, target_ptr: u32, target_len: u32, msg_ptr: u32, msg_len: u32);
+    }
+
+    /// Takes ownership of bytes the host allocated through the runtime's `alloc` export.
+    pub fn take_bytes(packed: u64) -> Option<alloc::vec::Vec<u8>> {
+        if packed == u64::MAX {
+            return None;
+        }
+        let ptr = (packed >> 32) as u32;
+        let len = (packed & 0xffff_ffff) as usize;
+        if len == 0 {
+            return Some(alloc::vec::Vec::new());
+        }
+        // SAFETY: the host allocated exactly `len` bytes at `ptr` with `alloc(len)`,
+        // whose layout (size len, align 1) matches a Vec<u8> of capacity `len`.
+        Some(unsafe { alloc::vec::Vec::from_raw_parts(ptr as *mut u8, len, len) })
+    }
+}
+
+/// Storage of the current state (with the block's pending changes).
+pub mod storage {
+    use alloc::vec::Vec;
+
+    /// The value at `key`.
+    pub fn get(key: &[u8]) -> Option<Vec<u8>> {
+        #[cfg(feature = "std")]
+        {
+            super::native::with(|ext| match ext.get(key) {
+                Ok(v) => v,
+                Err(e) => panic!("state backend failed: {e}"),
+            })
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::take_bytes(super::ffi::ext_storage_get(key.as_ptr() as u32, key.len() as u32))
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(key: &[u8], value: &[u8]) {
+        #[cfg(feature = "std")]
+        super::native::with(|ext| ext.set(key, value));
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_storage_set(key.as_ptr() as u32, key.len() as u32, value.as_ptr() as u32, value.len() as u32)
+        }
+    }
+
+    /// Deletes `key`.
+    pub fn clear(key: &[u8]) {
+        #[cfg(feature = "std")]
+        super::native::with(|ext| ext.clear(key));
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_storage_clear(key.as_ptr() as u32, key.len() as u32)
+        }
+    }
+
+    /// The next existing key after `key`.
+    pub fn next_key(key: &[u8]) -> Option<Vec<u8>> {
+        #[cfg(feature = "std")]
+        {
+            super::native::with(|ext| match ext.next_key(key) {
+                Ok(v) => v,
+                Err(e) => panic!("state backend failed: {e}"),
+            })
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::take_bytes(super::ffi::ext_storage_next_key(key.as_ptr() as u32, key.len() as u32))
+        }
+    }
+
+    /// Deletes up to `limit` keys starting with `prefix`: (how many, whether some remain).
+    pub fn clear_prefix(prefix: &[u8], limit: u32) -> (u32, bool) {
+        #[cfg(feature = "std")]
+        {
+            super::native::with(|ext| match ext.clear_prefix(prefix, limit) {
+                Ok(v) => v,
+                Err(e) => panic!("state backend failed: {e}"),
+            })
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let packed = unsafe { super::ffi::ext_storage_clear_prefix(prefix.as_ptr() as u32, prefix.len() as u32, limit) };
+            ((packed & 0xffff_ffff) as u32, (packed >> 32) != 0)
+        }
+    }
+
+    /// Opens a nested storage transaction.
+    pub fn start_transaction() {
+        #[cfg(feature = "std")]
+        super::native::with(|ext| ext.start_transaction());
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_storage_start_transaction()
+        }
+    }
+
+    /// Commits the innermost storage transaction.
+    pub fn commit_transaction() {
+        #[cfg(feature = "std")]
+        super::native::with(|ext| {
+            if let Err(e) = ext.commit_transaction() {
+                panic!("{e}")
+            }
+        });
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_storage_commit_transaction()
+        }
+    }
+
+    /// Discards the innermost storage transaction.
+    pub fn rollback_transaction() {
+        #[cfg(feature = "std")]
+        super::native::with(|ext| {
+            if let Err(e) = ext.rollback_transaction() {
+                panic!("{e}")
+            }
+        });
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_storage_rollback_transaction()
+        }
+    }
+
+    /// Runs `f` in a storage transaction, kept only if it returns `Ok`.
+    pub fn with_transaction<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        start_transaction();
+        let r = f();
+        if r.is_ok() {
+            commit_transaction();
+        } else {
+            rollback_transaction();
+        }
+        r
+    }
+}
+
+/// Hashing.
+pub mod hashing {
+    /// blake3 of `data`.
+    pub fn blake3_256(data: &[u8]) -> [u8; 32] {
+        #[cfg(feature = "std")]
+        {
+            *blake3::hash(data).as_bytes()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let mut out = [0u8; 32];
+            unsafe { super::ffi::ext_hashing_blake3_256(data.as_ptr() as u32, data.len() as u32, out.as_mut_ptr() as u32) };
+            out
+        }
+    }
+}
+
+/// Signature checks.
+pub mod crypto {
+    /// Whether `sig` is `pubkey`'s ed25519 signature of `msg` (strict verification).
+    pub fn ed25519_verify(sig: &[u8; 64], msg: &[u8], pubkey: &[u8; 32]) -> bool {
+        #[cfg(feature = "std")]
+        {
+            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(pubkey) else { return false };
+            key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_crypto_ed25519_verify(
+                sig.as_ptr() as u32,
+                msg.as_ptr() as u32,
+                msg.len() as u32,
+                pubkey.as_ptr() as u32,
+            ) == 1
+        }
+    }
+}
+
+/// Logging into the node's log.
+pub mod logging {
+    /// Log levels, as numbers for the host.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[repr(u32)]
+    pub enum Level {
+        /// Something went wrong.
+        Error = 1,
+        /// Something looks wrong.
+        Warn = 2,
+        /// Interesting.
+        Info = 3,
+        /// For developers.
+        Debug = 4,
+    }
+
+    /// Logs `msg` under `target`.
+    pub fn log(level: Level, target: &str, msg: &str) {
+        #[cfg(feature = "std")]
+        {
+            let _ = (level, target, msg);
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_logging_log(
+                level as u32,
+                target.as_ptr() as u32,
+                target.len() as u32,
+                msg.as_ptr() as u32,
+                msg.len() as u32,
+            )
+        }
+    }
+
+    /// Logs an error.
+    pub fn error(target: &str, msg: &str) {
+        log(Level::Error, target, msg)
+    }
+}
