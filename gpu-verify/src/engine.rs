@@ -11,7 +11,7 @@ use crate::commit::{activation_hash, Commitment};
 use crate::error::Error;
 use crate::model::{Block, Encoder, Linear, Mlp, Model};
 use crate::numerics::{
-    div_round, dot_i8, i_gelu_q12, isqrt, layer_norm_i16, rshift_round, sat_i16, sat_i8,
+    div_round, dot_i8, i_gelu_q12, isqrt, layer_norm_i16, sat_i16, sat_i8,
     softmax_q15, SAT_LN_IN, SAT_Q12,
 };
 
@@ -246,9 +246,12 @@ fn linear_acc(lin: &Linear, x: &[i8], rows: usize, be: &dyn Gemm) -> Result<Vec<
     Ok(acc)
 }
 
-/// i16 block input to int8 GEMM input: `round(h / 256)` saturated.
-fn to_i8(h: &[i16]) -> Vec<i8> {
-    h.iter().map(|&v| sat_i8(rshift_round(v as i64, 8))).collect()
+/// i16 block input to int8 GEMM input, one requantisation factor per channel, saturated.
+fn to_i8(h: &[i16], rq: &[crate::numerics::Requant]) -> Vec<i8> {
+    let cols = rq.len().max(1);
+    h.chunks_exact(cols)
+        .flat_map(|r| r.iter().zip(rq).map(|(&v, &q)| sat_i8(q.apply(v as i32))))
+        .collect()
 }
 
 fn attention_layer(e: &Encoder, b: &Block, input: &Activation, h16: &[i16], be: &dyn Gemm) -> Result<Activation, Error> {
@@ -256,7 +259,7 @@ fn attention_layer(e: &Encoder, b: &Block, input: &Activation, h16: &[i16], be: 
     let heads = e.cfg.heads;
     let d = hd / heads;
     let rows = input.rows();
-    let x8 = to_i8(h16);
+    let x8 = to_i8(h16, &b.in_qkv);
     let acc = linear_acc(&b.qkv, &x8, rows, be)?;
     let qkv: Vec<i8> = acc
         .chunks_exact(3 * hd)
@@ -314,7 +317,7 @@ fn attend_head(qkv: &[i8], r0: usize, t: usize, hd: usize, d: usize, head: usize
         for c in 0..d {
             // sum p <= 2^15 + t/2 and |v| <= 127: |acc| < 2^23.
             let acc: i32 = p.iter().zip(&vt[c * t..(c + 1) * t]).map(|(&a, &v)| a * v).sum();
-            out[i * d + c] = sat_i8(b.ctx.apply(acc));
+            out[i * d + c] = sat_i8(b.ctx[head * d + c].apply(acc));
         }
     }
     out
@@ -344,15 +347,15 @@ fn residual_ln(
 
 fn ffn_layer(b: &Block, input: &Activation, h16: &[i16], be: &dyn Gemm) -> Result<Activation, Error> {
     let rows = input.rows();
-    let x8 = to_i8(h16);
+    let x8 = to_i8(h16, &b.in_f1);
     let acc = linear_acc(&b.f1, &x8, rows, be)?;
     let n1 = b.f1.n;
     let g8: Vec<i8> = acc
         .chunks_exact(n1)
         .flat_map(|r| {
-            r.iter().zip(&b.f1.rq).map(|(&a, &q)| {
+            r.iter().zip(&b.f1.rq).zip(&b.gelu).map(|((&a, &q), &gq)| {
                 let z = q.apply(a).clamp(-SAT_Q12, SAT_Q12);
-                sat_i8(b.gelu.apply(i_gelu_q12(z) as i32))
+                sat_i8(gq.apply(i_gelu_q12(z) as i32))
             })
         })
         .collect();

@@ -1,1 +1,223 @@
-fn main() {}
+//! `gpu-verify`: run, check and import integer models from the command line.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use gpu_verify::commit::{settle_layer, LayerOpening, Verdict};
+use gpu_verify::cpu::CpuEngine;
+use gpu_verify::engine::{run, Activation, Gemm, RefGemm};
+use gpu_verify::io::{commitment_json, hex, load_model, output_json, parse_commitment, parse_input, save_model};
+use gpu_verify::model::Model;
+use gpu_verify::random::{random_encoder, random_mlp, tiny_encoder_config};
+use gpu_verify::tokenizer::Tokenizer;
+
+#[derive(Parser)]
+#[command(name = "gpu-verify", version, about = "Bit-exact integer inference with per-layer commitments")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineKind {
+    /// Threaded CPU engine.
+    Cpu,
+    /// Single-threaded reference.
+    Ref,
+    /// CUDA (GEMMs on GPU).
+    Cuda,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Encoder,
+    Minilm,
+    Mlp,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a job: prints the output and the commitment (JSON).
+    Run {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        engine: EngineKind,
+        /// Also write the commitment to this file.
+        #[arg(long)]
+        commitment_out: Option<PathBuf>,
+    },
+    /// Re-execute a job and compare with a commitment; reports the first differing layer.
+    Check {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        commitment: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        engine: EngineKind,
+    },
+    /// Open one layer of a committed job and settle it by re-executing only that layer.
+    Settle {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        commitment: PathBuf,
+        #[arg(long)]
+        layer: usize,
+    },
+    /// Embed text with an encoder model that carries a vocabulary.
+    Embed {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        engine: EngineKind,
+        /// Text to embed (truncated to the model's maximum length, like sentence-transformers).
+        text: Vec<String>,
+    },
+    /// Import sentence-transformers all-MiniLM-L6-v2 (folder with config.json,
+    /// model.safetensors, vocab.txt; see scripts/fetch-minilm.sh).
+    ImportMinilm {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        calib: usize,
+        #[arg(long, default_value_t = 200)]
+        eval: usize,
+    },
+    /// Write a random model (for tests and benchmarks).
+    RandomModel {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "encoder")]
+        kind: Kind,
+    },
+    /// Print a model's content hash (Merkle root over its tensors).
+    Hash {
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
+    Ok(match kind {
+        EngineKind::Cpu => Box::new(CpuEngine::new(0)?),
+        EngineKind::Ref => Box::new(RefGemm),
+        #[cfg(feature = "cuda")]
+        EngineKind::Cuda => Box::new(gpu_verify::cuda::CudaEngine::new(0)?),
+        #[cfg(not(feature = "cuda"))]
+        EngineKind::Cuda => bail!("built without the `cuda` feature"),
+    })
+}
+
+fn read_input(path: &PathBuf, model: &Model) -> Result<Activation> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(parse_input(&text, model)?)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { model, input, engine: ek, commitment_out } => {
+            let (_, m) = load_model(&model)?;
+            let a = read_input(&input, &m)?;
+            let be = engine(ek)?;
+            let tr = run(&m, &a, be.as_ref())?;
+            let c = commitment_json(&tr.commitment);
+            if let Some(p) = commitment_out {
+                std::fs::write(&p, serde_json::to_string_pretty(&c)?)?;
+            }
+            let out = tr.output().map(output_json).unwrap_or(serde_json::Value::Null);
+            println!("{}", serde_json::to_string(&json!({ "output": out, "commitment": c }))?);
+        }
+        Cmd::Check { model, input, commitment, engine: ek } => {
+            let (_, m) = load_model(&model)?;
+            let a = read_input(&input, &m)?;
+            let claimed = parse_commitment(&std::fs::read_to_string(&commitment)?)?;
+            let tr = run(&m, &a, engine(ek)?.as_ref())?;
+            match tr.commitment.first_differing_layer(&claimed)? {
+                None => println!("verified: all {} layers match (root {})", m.layer_count(), hex(&claimed.root())),
+                Some(l) => {
+                    println!(
+                        "MISMATCH: layer {l} is the first that differs (expected {}, committed {})",
+                        hex(&tr.commitment.leaves[l + 1]),
+                        hex(&claimed.leaves[l + 1])
+                    );
+                    std::process::exit(2);
+                }
+            }
+        }
+        Cmd::Settle { model, input, commitment, layer } => {
+            let (_, m) = load_model(&model)?;
+            let a = read_input(&input, &m)?;
+            let claimed = parse_commitment(&std::fs::read_to_string(&commitment)?)?;
+            // The verifier recomputes the honest input of `layer` (in a dispute it is opened
+            // by the provider); the output hash comes from the commitment.
+            let be = CpuEngine::new(0)?;
+            let tr = run(&m, &a, &be)?;
+            let layer_input = if layer == 0 { a } else { tr.outputs.get(layer - 1).cloned().context("layer out of range")? };
+            let opening = LayerOpening::from_trace(&claimed, layer, layer_input)?;
+            match settle_layer(&m, &claimed.root(), &opening, &be) {
+                Ok(Verdict::Matches) => println!("layer {layer}: committed output is correct"),
+                Ok(Verdict::Differs { recomputed }) => {
+                    println!("layer {layer}: committed output is WRONG (correct hash {})", hex(&recomputed));
+                    std::process::exit(2);
+                }
+                Err(e) => bail!("cannot settle layer {layer}: {e}"),
+            }
+        }
+        Cmd::Embed { model, engine: ek, text } => {
+            let (_, m) = load_model(&model)?;
+            let Model::Encoder(e) = &m else { bail!("embed needs an encoder model") };
+            let tok = Tokenizer::from_encoder(e)?;
+            let seqs: Vec<Vec<u32>> = text.iter().map(|t| tok.encode(t, e.cfg.max_seq_len)).collect();
+            if seqs.is_empty() {
+                bail!("no text given");
+            }
+            let tr = run(&m, &Activation::tokens(&seqs), engine(ek)?.as_ref())?;
+            let out = tr.output().map(output_json).unwrap_or(serde_json::Value::Null);
+            println!("{}", serde_json::to_string(&json!({ "output": out, "commitment": commitment_json(&tr.commitment) }))?);
+        }
+        Cmd::ImportMinilm { from, out, calib, eval } => {
+            let be = CpuEngine::new(0)?;
+            let (m, rep) = gpu_verify::import::import_minilm(&from, calib, eval, &be)?;
+            let f = save_model(&out, &m)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "out": out.display().to_string(),
+                    "content_hash": hex(&f.content_hash()),
+                    "calibration_sentences": rep.n_calib,
+                    "held_out_sentences": rep.n_eval,
+                    "mean_cosine_vs_float": rep.mean_cosine,
+                    "min_cosine_vs_float": rep.min_cosine,
+                }))?
+            );
+        }
+        Cmd::RandomModel { seed, out, kind } => {
+            let m = match kind {
+                Kind::Encoder => random_encoder(seed, tiny_encoder_config())?,
+                Kind::Minilm => random_encoder(seed, gpu_verify::random::minilm_config())?,
+                Kind::Mlp => random_mlp(seed, &[64, 128, 128, 16], 1024)?,
+            };
+            let f = save_model(&out, &m)?;
+            println!("{}", hex(&f.content_hash()));
+        }
+        Cmd::Hash { model } => {
+            let (f, _) = load_model(&model)?;
+            println!("{}", hex(&f.content_hash()));
+        }
+    }
+    Ok(())
+}

@@ -20,7 +20,7 @@ pub const MAX_SEQ: usize = 4096;
 /// Largest |LN bias|.
 pub const MAX_LN_BIAS: i64 = 1 << 60;
 /// Number of i64 scalars per encoder block (`l{i}.rq`).
-pub const BLOCK_SCALARS: usize = 14;
+pub const BLOCK_SCALARS: usize = 10;
 
 /// A quantised linear layer `y = x W^T + b`, with per-output-channel requantisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,14 +78,18 @@ pub struct Block {
     pub ln1: LayerNorm,
     /// Layer norm after the feed-forward.
     pub ln2: LayerNorm,
+    /// Block input (i16) to the QKV GEMM input (int8), per input channel (smoothing folded in).
+    pub in_qkv: Vec<Requant>,
+    /// Q15-probability x int8 V accumulator to int8 context, per channel.
+    pub ctx: Vec<Requant>,
+    /// LN1 output (i16) to the first feed-forward GEMM input (int8), per channel.
+    pub in_f1: Vec<Requant>,
+    /// Q12 GELU output to int8, per channel.
+    pub gelu: Vec<Requant>,
     /// `q.k` accumulator to Q12 score (includes `1/sqrt(d)`).
     pub score: Requant,
-    /// Q15-probability x int8 V accumulator to int8 context.
-    pub ctx: Requant,
     /// Block input (i16) to LN1 input scale.
     pub res1: Requant,
-    /// Q12 GELU output to int8.
-    pub gelu: Requant,
     /// LN1 output (i16) to LN2 input scale.
     pub res2: Requant,
 }
@@ -183,6 +187,19 @@ fn requants(name: &str, m: &[i32], s: &[u8]) -> Result<Vec<Requant>, Error> {
             }
         })
         .collect()
+}
+
+fn load_rq(f: &ModelFile, p: &str, n: usize) -> Result<Vec<Requant>, Error> {
+    let m = tensor(f, &format!("{p}.m"), DType::I32, &[n])?.to_i32();
+    let s = &tensor(f, &format!("{p}.s"), DType::U8, &[n])?.data;
+    requants(p, &m, s)
+}
+
+fn store_rq(p: &str, rq: &[Requant], out: &mut Vec<Tensor>) {
+    let m: Vec<i32> = rq.iter().map(|r| r.m).collect();
+    let s: Vec<u8> = rq.iter().map(|r| r.shift).collect();
+    out.push(Tensor::from_i32(&format!("{p}.m"), &[rq.len() as u32], &m));
+    out.push(Tensor::from_u8(&format!("{p}.s"), &[rq.len() as u32], &s));
 }
 
 fn scalar_requant(name: &str, m: i64, s: i64) -> Result<Requant, Error> {
@@ -339,17 +356,19 @@ impl Encoder {
             let s = tensor(f, &format!("{b}.rq"), DType::I64, &[BLOCK_SCALARS])?.to_i64();
             let rq = |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
             blocks.push(Block {
+                in_qkv: load_rq(f, &format!("{b}.inq"), h)?,
+                ctx: load_rq(f, &format!("{b}.ctx"), h)?,
+                in_f1: load_rq(f, &format!("{b}.inf"), h)?,
+                gelu: load_rq(f, &format!("{b}.gelu"), i)?,
                 qkv: Linear::load(f, &format!("{b}.qkv"), 3 * h, h)?,
                 o: Linear::load(f, &format!("{b}.o"), h, h)?,
                 f1: Linear::load(f, &format!("{b}.f1"), i, h)?,
                 f2: Linear::load(f, &format!("{b}.f2"), h, i)?,
                 score: rq(0, "score")?,
-                ctx: rq(2, "ctx")?,
-                res1: rq(4, "res1")?,
-                gelu: rq(6, "gelu")?,
-                res2: rq(8, "res2")?,
-                ln1: LayerNorm::load(f, &format!("{b}.ln1"), h, s[10], s[11])?,
-                ln2: LayerNorm::load(f, &format!("{b}.ln2"), h, s[12], s[13])?,
+                res1: rq(2, "res1")?,
+                res2: rq(4, "res2")?,
+                ln1: LayerNorm::load(f, &format!("{b}.ln1"), h, s[6], s[7])?,
+                ln2: LayerNorm::load(f, &format!("{b}.ln2"), h, s[8], s[9])?,
             });
         }
         let vocab_text = match f.get("tokenizer.vocab") {
@@ -357,7 +376,7 @@ impl Encoder {
             Some(t) => return Err(mismatch("tokenizer.vocab", "U8 [n]".into(), t)),
             None => None,
         };
-        let expected = 12 + 21 * cfg.layers + usize::from(vocab_text.is_some());
+        let expected = 12 + 29 * cfg.layers + usize::from(vocab_text.is_some());
         if f.tensors.len() != expected {
             return Err(Error::Invalid(format!(
                 "encoder has {} tensors, expected {expected}",
@@ -397,9 +416,13 @@ impl Encoder {
             b.f2.store(&format!("{p}.f2"), &mut t);
             b.ln1.store(&format!("{p}.ln1"), &mut t);
             b.ln2.store(&format!("{p}.ln2"), &mut t);
+            store_rq(&format!("{p}.inq"), &b.in_qkv, &mut t);
+            store_rq(&format!("{p}.ctx"), &b.ctx, &mut t);
+            store_rq(&format!("{p}.inf"), &b.in_f1, &mut t);
+            store_rq(&format!("{p}.gelu"), &b.gelu, &mut t);
             let r = |q: Requant| [q.m as i64, q.shift as i64];
             let mut s = Vec::with_capacity(BLOCK_SCALARS);
-            for q in [b.score, b.ctx, b.res1, b.gelu, b.res2] {
+            for q in [b.score, b.res1, b.res2] {
                 s.extend_from_slice(&r(q));
             }
             s.extend_from_slice(&[b.ln1.eps, b.ln1.shift as i64, b.ln2.eps, b.ln2.shift as i64]);

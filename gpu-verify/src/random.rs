@@ -88,7 +88,12 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
     let emb_ln = layer_norm(&mut g, h);
     let mut blocks = Vec::new();
     for _ in 0..cfg.layers {
+        let vrq = |g: &mut Rng, n: usize, r: f64| (0..n).map(|_| rq(g, r)).collect::<Result<Vec<_>, _>>();
         blocks.push(Block {
+            in_qkv: vrq(&mut g, h, 1.0 / 256.0)?,
+            ctx: vrq(&mut g, h, 3.0 / 32768.0)?,
+            in_f1: vrq(&mut g, h, 1.0 / 256.0)?,
+            gelu: vrq(&mut g, i, 127.0 / (4.0 * 4096.0))?,
             qkv: linear(&mut g, 3 * h, h, 30.0 / (1168.0 * sh), 2000)?,
             o: linear(&mut g, h, h, 16384.0 / (2190.0 * sh), 2000)?,
             f1: linear(&mut g, i, h, 6144.0 / (1168.0 * sh), 2000)?,
@@ -96,9 +101,7 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
             ln1: layer_norm(&mut g, h),
             ln2: layer_norm(&mut g, h),
             score: rq(&mut g, 6144.0 / (900.0 * d.sqrt()))?,
-            ctx: rq(&mut g, 3.0 / 32768.0)?,
             res1: rq(&mut g, 4.0)?,
-            gelu: rq(&mut g, 127.0 / (4.0 * 4096.0))?,
             res2: rq(&mut g, 4.0)?,
         });
     }

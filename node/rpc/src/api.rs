@@ -127,7 +127,10 @@ pub trait NodeApi: Send + Sync + 'static {
     /// Validates and pools an encoded transaction; returns its hash.
     fn submit_transaction(&self, extrinsic: Vec<u8>) -> Result<H256, ApiError>;
     /// Like `submit_transaction`, and streams its status changes.
-    fn submit_and_watch(&self, extrinsic: Vec<u8>) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError>;
+    fn submit_and_watch(
+        &self,
+        extrinsic: Vec<u8>,
+    ) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError>;
     /// Encoded transactions waiting in the pool.
     fn pending_transactions(&self) -> Vec<Vec<u8>>;
     /// Next nonce of `account`, counting its transactions in the pool.

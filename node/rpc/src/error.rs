@@ -22,7 +22,9 @@
 //! Every message is the human-readable text of the failure (e.g. `invalid hex in parameter
 //! `key`: odd number of hex digits (3)`), so clients can show it as is.
 use crate::api::ApiError;
-use jsonrpsee::types::error::{ErrorObject, ErrorObjectOwned, INTERNAL_ERROR_CODE, INVALID_PARAMS_CODE, METHOD_NOT_FOUND_CODE};
+use jsonrpsee::types::error::{
+    ErrorObject, ErrorObjectOwned, INTERNAL_ERROR_CODE, INVALID_PARAMS_CODE, METHOD_NOT_FOUND_CODE,
+};
 use std::net::SocketAddr;
 
 /// `ApiError::InvalidTransaction`.
@@ -133,8 +135,14 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), errors.len());
-        assert_eq!(api_error_code(&ApiError::Pool("transaction already imported".into())), 1013);
-        assert_eq!(api_error_code(&ApiError::Pool("replacement too cheap".into())), 1014);
+        assert_eq!(
+            api_error_code(&ApiError::Pool("transaction already imported".into())),
+            1013
+        );
+        assert_eq!(
+            api_error_code(&ApiError::Pool("replacement too cheap".into())),
+            1014
+        );
         assert_eq!(api_error_code(&ApiError::Pool("pool is full".into())), 1016);
         let obj = api_error(ApiError::UnknownBlock("0x12".into()));
         assert_eq!(obj.code(), 4003);

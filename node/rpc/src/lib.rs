@@ -36,6 +36,6 @@ pub use api::{ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionStatu
 pub use error::RpcError;
 pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
 pub use server::{
-    start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD,
-    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_PORT,
+    start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_PORT,
 };

@@ -2,7 +2,9 @@
 use crate::api::{NodeApi, TransactionStatus};
 use crate::error::{api_error, internal, invalid_params, RpcError, METHOD_NOT_FOUND};
 use crate::params::Args;
-use crate::types::{AccountJson, BlockJson, Bytes, MethodsJson, ProofEntryJson, ReadProofJson, SignedBlock};
+use crate::types::{
+    AccountJson, BlockJson, Bytes, MethodsJson, ProofEntryJson, ReadProofJson, SignedBlock,
+};
 use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use menara_primitives::Header;
@@ -44,37 +46,58 @@ where
 
 /// All methods, over `api`. With `allow_unsafe` false, the [`UNSAFE_METHODS`] answer with
 /// an error that says why.
-pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule<Arc<dyn NodeApi>>, RpcError> {
+pub fn rpc_module(
+    api: Arc<dyn NodeApi>,
+    allow_unsafe: bool,
+) -> Result<RpcModule<Arc<dyn NodeApi>>, RpcError> {
     let mut m = RpcModule::new(api);
 
     // system_*
     blocking(&mut m, "system_health", &[], |api, _| Ok(api.health()))?;
-    blocking(&mut m, "system_name", &[], |api, _| Ok(api.system_info().implementation))?;
-    blocking(&mut m, "system_version", &[], |api, _| Ok(api.system_info().version))?;
-    blocking(&mut m, "system_chain", &[], |api, _| Ok(api.system_info().chain))?;
-    blocking(&mut m, "system_peers", &[], |_, _| Ok(Vec::<serde_json::Value>::new()))?;
+    blocking(&mut m, "system_name", &[], |api, _| {
+        Ok(api.system_info().implementation)
+    })?;
+    blocking(&mut m, "system_version", &[], |api, _| {
+        Ok(api.system_info().version)
+    })?;
+    blocking(&mut m, "system_chain", &[], |api, _| {
+        Ok(api.system_info().chain)
+    })?;
+    blocking(&mut m, "system_peers", &[], |_, _| {
+        Ok(Vec::<serde_json::Value>::new())
+    })?;
     blocking(&mut m, "system_accountNextIndex", &["account"], |api, a| {
         api.account_next_index(&a.account(0)?).map_err(api_error)
     })?;
 
     // chain_*
-    blocking(&mut m, "chain_getHeader", &["at"], |api, a| api.header(a.opt_hash(0)?).map_err(api_error))?;
+    blocking(&mut m, "chain_getHeader", &["at"], |api, a| {
+        api.header(a.opt_hash(0)?).map_err(api_error)
+    })?;
     blocking(&mut m, "chain_getBlock", &["at"], |api, a| {
         let block = api.block(a.opt_hash(0)?).map_err(api_error)?;
         Ok(block.map(|b| SignedBlock {
-            block: BlockJson { header: b.header, extrinsics: b.extrinsics.into_iter().map(Bytes).collect() },
+            block: BlockJson {
+                header: b.header,
+                extrinsics: b.extrinsics.into_iter().map(Bytes).collect(),
+            },
             justification: None,
         }))
     })?;
     blocking(&mut m, "chain_getBlockHash", &["number"], |api, a| {
         api.block_hash(a.opt_block_number(0)?).map_err(api_error)
     })?;
-    blocking(&mut m, "chain_getFinalizedHead", &[], |api, _| api.finalized_head().map_err(api_error))?;
+    blocking(&mut m, "chain_getFinalizedHead", &[], |api, _| {
+        api.finalized_head().map_err(api_error)
+    })?;
 
     // state_*
     blocking(&mut m, "state_getStorage", &["key", "at"], |api, a| {
         let key = a.bytes(0)?;
-        Ok(api.storage(&key, a.opt_hash(1)?).map_err(api_error)?.map(Bytes))
+        Ok(api
+            .storage(&key, a.opt_hash(1)?)
+            .map_err(api_error)?
+            .map(Bytes))
     })?;
     blocking(&mut m, "state_getReadProof", &["keys", "at"], |api, a| {
         let keys = a.bytes_list(0, MAX_READ_PROOF_KEYS)?;
@@ -107,27 +130,43 @@ pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule
     blocking(&mut m, "state_call", &["method", "data", "at"], |api, a| {
         let method = a.string(0)?;
         if method.is_empty() {
-            return Err(invalid_params("invalid parameter `method`: empty method name"));
+            return Err(invalid_params(
+                "invalid parameter `method`: empty method name",
+            ));
         }
         let data = a.bytes(1)?;
-        api.query(&method, &data, a.opt_hash(2)?).map(Bytes).map_err(api_error)
+        api.query(&method, &data, a.opt_hash(2)?)
+            .map(Bytes)
+            .map_err(api_error)
     })?;
 
     // author_*
-    blocking(&mut m, "author_submitExtrinsic", &["extrinsic"], |api, a| {
-        api.submit_transaction(a.bytes(0)?).map_err(api_error)
-    })?;
+    blocking(
+        &mut m,
+        "author_submitExtrinsic",
+        &["extrinsic"],
+        |api, a| api.submit_transaction(a.bytes(0)?).map_err(api_error),
+    )?;
     blocking(&mut m, "author_pendingExtrinsics", &[], |api, _| {
-        Ok(api.pending_transactions().into_iter().map(Bytes).collect::<Vec<_>>())
+        Ok(api
+            .pending_transactions()
+            .into_iter()
+            .map(Bytes)
+            .collect::<Vec<_>>())
     })?;
 
     // balances_*
     blocking(&mut m, "balances_getAccount", &["account"], |api, a| {
         let info = api.account(&a.account(0)?).map_err(api_error)?;
-        Ok(AccountJson { nonce: info.nonce, free: info.free })
+        Ok(AccountJson {
+            nonce: info.nonce,
+            free: info.free,
+        })
     })?;
     blocking(&mut m, "balances_totalIssuance", &[], |api, _| {
-        api.total_issuance().map(|t| t.to_string()).map_err(api_error)
+        api.total_issuance()
+            .map(|t| t.to_string())
+            .map_err(api_error)
     })?;
 
     // Subscriptions.
@@ -142,7 +181,10 @@ pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule
             }
             let rx = ctx.subscribe_new_heads();
             let api = Arc::clone(&ctx);
-            let first = tokio::task::spawn_blocking(move || api.header(None).ok().flatten()).await.ok().flatten();
+            let first = tokio::task::spawn_blocking(move || api.header(None).ok().flatten())
+                .await
+                .ok()
+                .flatten();
             forward_heads(pending, rx, first).await
         },
     )?;
@@ -180,7 +222,11 @@ pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule
             let rx = match tokio::task::spawn_blocking(move || api.submit_and_watch(ext)).await {
                 Ok(Ok((_hash, rx))) => rx,
                 Ok(Err(e)) => return pending.reject(api_error(e)).await,
-                Err(e) => return pending.reject(internal(format!("submission task failed: {e}"))).await,
+                Err(e) => {
+                    return pending
+                        .reject(internal(format!("submission task failed: {e}")))
+                        .await
+                }
             };
             if let Ok(sink) = pending.accept().await {
                 forward_statuses(sink, rx).await;
@@ -199,7 +245,9 @@ pub fn rpc_module(api: Arc<dyn NodeApi>, allow_unsafe: bool) -> Result<RpcModule
     names.push("rpc_methods".to_owned());
     names.sort();
     let listing = MethodsJson { methods: names };
-    m.register_method("rpc_methods", move |_, _, _| Ok::<_, ErrorObjectOwned>(listing.clone()))?;
+    m.register_method("rpc_methods", move |_, _, _| {
+        Ok::<_, ErrorObjectOwned>(listing.clone())
+    })?;
     Ok(m)
 }
 
@@ -216,8 +264,14 @@ fn unsafe_refused(name: &str) -> ErrorObjectOwned {
 
 /// Sends `first` (if any), then every header from `rx` until the client leaves or the
 /// channel closes. A lagging receiver skips what it missed.
-async fn forward_heads(pending: PendingSubscriptionSink, mut rx: Receiver<Header>, first: Option<Header>) {
-    let Ok(sink) = pending.accept().await else { return };
+async fn forward_heads(
+    pending: PendingSubscriptionSink,
+    mut rx: Receiver<Header>,
+    first: Option<Header>,
+) {
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
     if let Some(h) = first {
         if !send(&sink, &h).await {
             return;

@@ -20,8 +20,8 @@ impl Args {
     /// Reads `params` for a method whose parameters are `names`, in order.
     pub(crate) fn parse(params: &Params<'_>, names: &'static [&'static str]) -> Res<Self> {
         let raw = params.as_str().unwrap_or("null");
-        let value: Value =
-            serde_json::from_str(raw).map_err(|e| invalid_params(format!("parameters are not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(raw)
+            .map_err(|e| invalid_params(format!("parameters are not valid JSON: {e}")))?;
         let values = match value {
             Value::Null => Vec::new(),
             Value::Array(values) => {
@@ -36,7 +36,10 @@ impl Args {
                 values
             }
             Value::Object(mut map) => {
-                let values = names.iter().map(|n| map.remove(*n).unwrap_or(Value::Null)).collect();
+                let values = names
+                    .iter()
+                    .map(|n| map.remove(*n).unwrap_or(Value::Null))
+                    .collect();
                 if let Some(unknown) = map.keys().next() {
                     return Err(invalid_params(format!(
                         "unknown parameter `{unknown}`: expected {}",
@@ -67,18 +70,25 @@ impl Args {
     }
 
     fn required(&self, i: usize) -> Res<&Value> {
-        self.get(i).ok_or_else(|| invalid_params(format!("missing parameter `{}`", self.name(i))))
+        self.get(i)
+            .ok_or_else(|| invalid_params(format!("missing parameter `{}`", self.name(i))))
     }
 
     fn str_of<'a>(&self, i: usize, v: &'a Value, what: &str) -> Res<&'a str> {
         v.as_str().ok_or_else(|| {
-            invalid_params(format!("invalid parameter `{}`: expected {what}, got {}", self.name(i), kind(v)))
+            invalid_params(format!(
+                "invalid parameter `{}`: expected {what}, got {}",
+                self.name(i),
+                kind(v)
+            ))
         })
     }
 
     fn hex_of(&self, i: usize, v: &Value) -> Res<Vec<u8>> {
         let s = self.str_of(i, v, "a 0x-prefixed hex string")?;
-        from_hex(s).map_err(|e| invalid_params(format!("invalid hex in parameter `{}`: {e}", self.name(i))))
+        from_hex(s).map_err(|e| {
+            invalid_params(format!("invalid hex in parameter `{}`: {e}", self.name(i)))
+        })
     }
 
     fn hex32_of(&self, i: usize, v: &Value, what: &str) -> Res<[u8; 32]> {
@@ -146,15 +156,21 @@ impl Args {
                         kind(item)
                     ))
                 })?;
-                from_hex(s)
-                    .map_err(|e| invalid_params(format!("invalid hex in parameter `{}[{n}]`: {e}", self.name(i))))
+                from_hex(s).map_err(|e| {
+                    invalid_params(format!(
+                        "invalid hex in parameter `{}[{n}]`: {e}",
+                        self.name(i)
+                    ))
+                })
             })
             .collect()
     }
 
     /// An optional block number: a JSON integer or a hex string such as `"0x1a"`.
     pub(crate) fn opt_block_number(&self, i: usize) -> Res<Option<BlockNumber>> {
-        let Some(v) = self.get(i) else { return Ok(None) };
+        let Some(v) = self.get(i) else {
+            return Ok(None);
+        };
         let bad = |why: String| {
             invalid_params(format!(
                 "invalid parameter `{}`: expected a block number (integer or 0x-hex string), {why}",
@@ -169,7 +185,10 @@ impl Args {
                     Some(d) if !d.is_empty() => u64::from_str_radix(d, 16)
                         .map(Some)
                         .map_err(|e| bad(format!("got {s:?}: {e}"))),
-                    _ => s.parse::<u64>().map(Some).map_err(|_| bad(format!("got {s:?}"))),
+                    _ => s
+                        .parse::<u64>()
+                        .map(Some)
+                        .map_err(|_| bad(format!("got {s:?}"))),
                 }
             }
             other => Err(bad(format!("got {}", kind(other)))),
@@ -181,7 +200,11 @@ fn describe(names: &[&str]) -> String {
     if names.is_empty() {
         return "none".to_owned();
     }
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -214,9 +237,17 @@ mod tests {
         let a = Args::parse(&Params::new(None), &["key"]).unwrap();
         assert_eq!(a.bytes(0).unwrap_err().message(), "missing parameter `key`");
         let e = args(r#"{"kee": "0x03"}"#, &["key", "at"]).err().unwrap();
-        assert!(e.message().contains("unknown parameter `kee`"), "{}", e.message());
+        assert!(
+            e.message().contains("unknown parameter `kee`"),
+            "{}",
+            e.message()
+        );
         let e = args(r#"[1, 2, 3]"#, &["key", "at"]).err().unwrap();
-        assert!(e.message().contains("too many parameters"), "{}", e.message());
+        assert!(
+            e.message().contains("too many parameters"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
@@ -224,20 +255,37 @@ mod tests {
         let a = args(r#"["0xzz", "0x00", 5]"#, &["key", "at", "n"]).unwrap();
         let e = a.bytes(0).unwrap_err();
         assert_eq!(e.code(), -32602);
-        assert_eq!(e.message(), "invalid hex in parameter `key`: invalid character 'z' at position 2");
+        assert_eq!(
+            e.message(),
+            "invalid hex in parameter `key`: invalid character 'z' at position 2"
+        );
         let e = a.opt_hash(1).unwrap_err();
-        assert!(e.message().starts_with("wrong length for parameter `at`"), "{}", e.message());
+        assert!(
+            e.message().starts_with("wrong length for parameter `at`"),
+            "{}",
+            e.message()
+        );
         let e = a.bytes(2).unwrap_err();
-        assert!(e.message().contains("expected a 0x-prefixed hex string, got a number"), "{}", e.message());
+        assert!(
+            e.message()
+                .contains("expected a 0x-prefixed hex string, got a number"),
+            "{}",
+            e.message()
+        );
         let a = args(r#"["0x123"]"#, &["key"]).unwrap();
-        assert!(a.bytes(0).unwrap_err().message().contains("odd number of hex digits"));
+        assert!(a
+            .bytes(0)
+            .unwrap_err()
+            .message()
+            .contains("odd number of hex digits"));
     }
 
     #[test]
     fn block_numbers() {
-        let a = args(r#"[26, "0x1a", "26", -1, 1.5, "0x", "0xffffffffffffffffff", true]"#, &[
-            "a", "b", "c", "d", "e", "f", "g", "h",
-        ])
+        let a = args(
+            r#"[26, "0x1a", "26", -1, 1.5, "0x", "0xffffffffffffffffff", true]"#,
+            &["a", "b", "c", "d", "e", "f", "g", "h"],
+        )
         .unwrap();
         assert_eq!(a.opt_block_number(0).unwrap(), Some(26));
         assert_eq!(a.opt_block_number(1).unwrap(), Some(26));
@@ -252,8 +300,16 @@ mod tests {
     fn key_lists_are_bounded() {
         let a = args(r#"[["0x01", "0x02", "0x03"]]"#, &["keys"]).unwrap();
         assert_eq!(a.bytes_list(0, 3).unwrap().len(), 3);
-        assert!(a.bytes_list(0, 2).unwrap_err().message().contains("at most 2"));
+        assert!(a
+            .bytes_list(0, 2)
+            .unwrap_err()
+            .message()
+            .contains("at most 2"));
         let a = args(r#"[["0x01", 7]]"#, &["keys"]).unwrap();
-        assert!(a.bytes_list(0, 3).unwrap_err().message().contains("`keys[1]`"));
+        assert!(a
+            .bytes_list(0, 3)
+            .unwrap_err()
+            .message()
+            .contains("`keys[1]`"));
     }
 }

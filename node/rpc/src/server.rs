@@ -45,7 +45,9 @@ impl std::str::FromStr for RpcMethods {
             "safe" => Ok(RpcMethods::Safe),
             "unsafe" => Ok(RpcMethods::Unsafe),
             "auto" => Ok(RpcMethods::Auto),
-            other => Err(format!("unknown RPC method set {other:?}: expected safe, unsafe or auto")),
+            other => Err(format!(
+                "unknown RPC method set {other:?}: expected safe, unsafe or auto"
+            )),
         }
     }
 }
@@ -132,7 +134,10 @@ pub async fn start_server(config: RpcConfig, api: Arc<dyn NodeApi>) -> Result<Rp
         .set_config(server_config)
         .build(config.addr)
         .await
-        .map_err(|source| RpcError::Bind { addr: config.addr, source })?;
+        .map_err(|source| RpcError::Bind {
+            addr: config.addr,
+            source,
+        })?;
     let local_addr = server.local_addr()?;
     let allow_unsafe = config.methods.allows_unsafe(&local_addr);
     let module = rpc_module(api, allow_unsafe)?;
@@ -162,7 +167,10 @@ mod tests {
         assert!("maybe".parse::<RpcMethods>().is_err());
         let d = RpcConfig::default();
         assert_eq!(d.addr, local);
-        assert_eq!((d.max_connections, d.max_request_size), (100, 15 * 1024 * 1024));
+        assert_eq!(
+            (d.max_connections, d.max_request_size),
+            (100, 15 * 1024 * 1024)
+        );
         assert_eq!(d.max_subscriptions_per_connection, 1024);
     }
 }

@@ -38,11 +38,17 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Decodes hex with an optional `0x` prefix; the error says what is wrong.
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
-    let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     hex::decode(digits).map_err(|e| match e {
         hex::FromHexError::OddLength => format!("odd number of hex digits ({})", digits.len()),
         hex::FromHexError::InvalidHexCharacter { c, index } => {
-            format!("invalid character {c:?} at position {}", index + (s.len() - digits.len()))
+            format!(
+                "invalid character {c:?} at position {}",
+                index + (s.len() - digits.len())
+            )
         }
         other => other.to_string(),
     })
@@ -66,9 +72,9 @@ pub mod u128_decimal {
             Num(u64),
         }
         match StrOrNum::deserialize(d)? {
-            StrOrNum::Str(s) => s
-                .parse::<u128>()
-                .map_err(|e| serde::de::Error::custom(format!("expected a decimal u128 string, got {s:?}: {e}"))),
+            StrOrNum::Str(s) => s.parse::<u128>().map_err(|e| {
+                serde::de::Error::custom(format!("expected a decimal u128 string, got {s:?}: {e}"))
+            }),
             StrOrNum::Num(n) => Ok(u128::from(n)),
         }
     }

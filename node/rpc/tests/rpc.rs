@@ -37,9 +37,19 @@ async fn system_and_chain_methods_over_http() {
     let c = http(&h);
 
     let health: Health = c.request("system_health", rpc_params![]).await.unwrap();
-    assert_eq!(health, Health { peers: 0, is_syncing: false, should_have_peers: false });
+    assert_eq!(
+        health,
+        Health {
+            peers: 0,
+            is_syncing: false,
+            should_have_peers: false
+        }
+    );
     let raw: Value = c.request("system_health", rpc_params![]).await.unwrap();
-    assert_eq!(raw, json!({"peers": 0, "isSyncing": false, "shouldHavePeers": false}));
+    assert_eq!(
+        raw,
+        json!({"peers": 0, "isSyncing": false, "shouldHavePeers": false})
+    );
     let name: String = c.request("system_name", rpc_params![]).await.unwrap();
     assert_eq!(name, "menara");
     let version: String = c.request("system_version", rpc_params![]).await.unwrap();
@@ -49,8 +59,12 @@ async fn system_and_chain_methods_over_http() {
     let peers: Vec<Value> = c.request("system_peers", rpc_params![]).await.unwrap();
     assert!(peers.is_empty());
     let methods: Value = c.request("rpc_methods", rpc_params![]).await.unwrap();
-    let names: Vec<&str> =
-        methods["methods"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let names: Vec<&str> = methods["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for m in [
         "rpc_methods",
         "chain_getBlock",
@@ -68,11 +82,15 @@ async fn system_and_chain_methods_over_http() {
     let header: Option<Header> = c.request("chain_getHeader", rpc_params![]).await.unwrap();
     assert_eq!(header.as_ref(), Some(&best));
     let genesis_hash = node.hash_of(0);
-    let header: Option<Header> =
-        c.request("chain_getHeader", rpc_params![genesis_hash]).await.unwrap();
+    let header: Option<Header> = c
+        .request("chain_getHeader", rpc_params![genesis_hash])
+        .await
+        .unwrap();
     assert_eq!(header.unwrap().number, 0);
-    let header: Option<Header> =
-        c.request("chain_getHeader", rpc_params![H256([5; 32])]).await.unwrap();
+    let header: Option<Header> = c
+        .request("chain_getHeader", rpc_params![H256([5; 32])])
+        .await
+        .unwrap();
     assert_eq!(header, None);
     let raw: Value = c.request("chain_getHeader", rpc_params![]).await.unwrap();
     assert_eq!(raw["parentHash"], json!(format!("{genesis_hash}")));
@@ -83,19 +101,37 @@ async fn system_and_chain_methods_over_http() {
     assert_eq!(raw["justification"], Value::Null);
     assert_eq!(raw["block"]["extrinsics"], json!(["0x070707", "0x08"]));
     assert_eq!(raw["block"]["header"]["number"], json!(1));
-    let raw: Value = c.request("chain_getBlock", rpc_params![H256([5; 32])]).await.unwrap();
+    let raw: Value = c
+        .request("chain_getBlock", rpc_params![H256([5; 32])])
+        .await
+        .unwrap();
     assert_eq!(raw, Value::Null);
 
     // Block hashes: number, hex string, none (best), beyond the tip.
-    let by_num: Option<H256> = c.request("chain_getBlockHash", rpc_params![0]).await.unwrap();
+    let by_num: Option<H256> = c
+        .request("chain_getBlockHash", rpc_params![0])
+        .await
+        .unwrap();
     assert_eq!(by_num, Some(genesis_hash));
-    let by_hex: Option<H256> = c.request("chain_getBlockHash", rpc_params!["0x1"]).await.unwrap();
+    let by_hex: Option<H256> = c
+        .request("chain_getBlockHash", rpc_params!["0x1"])
+        .await
+        .unwrap();
     assert_eq!(by_hex, Some(best.hash()));
-    let by_none: Option<H256> = c.request("chain_getBlockHash", rpc_params![]).await.unwrap();
+    let by_none: Option<H256> = c
+        .request("chain_getBlockHash", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(by_none, Some(best.hash()));
-    let beyond: Option<H256> = c.request("chain_getBlockHash", rpc_params![999]).await.unwrap();
+    let beyond: Option<H256> = c
+        .request("chain_getBlockHash", rpc_params![999])
+        .await
+        .unwrap();
     assert_eq!(beyond, None);
-    let fin: H256 = c.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
+    let fin: H256 = c
+        .request("chain_getFinalizedHead", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(fin, genesis_hash);
 
     // Typed client over HTTP.
@@ -110,17 +146,36 @@ async fn state_author_and_balances_methods() {
     let (h, node) = serve(RpcConfig::default()).await;
     let c = http(&h);
 
-    let v: Option<String> = c.request("state_getStorage", rpc_params!["0x616c706861"]).await.unwrap();
+    let v: Option<String> = c
+        .request("state_getStorage", rpc_params!["0x616c706861"])
+        .await
+        .unwrap();
     assert_eq!(v.as_deref(), Some("0x010203"));
-    let v: Option<String> = c.request("state_getStorage", rpc_params!["0x00", None::<H256>]).await.unwrap();
+    let v: Option<String> = c
+        .request("state_getStorage", rpc_params!["0x00", None::<H256>])
+        .await
+        .unwrap();
     assert_eq!(v, None);
-    assert_eq!(client::storage(&c, b"alpha", Some(node.hash_of(0))).await.unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(
+        client::storage(&c, b"alpha", Some(node.hash_of(0)))
+            .await
+            .unwrap(),
+        Some(vec![1, 2, 3])
+    );
 
     // Read proof: the wire shape, then the typed client, which verifies each proof.
-    let raw: Value =
-        c.request("state_getReadProof", rpc_params![["0x616c706861", "0x6e6f6e65"]]).await.unwrap();
+    let raw: Value = c
+        .request(
+            "state_getReadProof",
+            rpc_params![["0x616c706861", "0x6e6f6e65"]],
+        )
+        .await
+        .unwrap();
     assert_eq!(raw["at"], json!(format!("{}", node.best().hash())));
-    assert_eq!(raw["stateRoot"], json!(format!("{}", node.best().state_root)));
+    assert_eq!(
+        raw["stateRoot"],
+        json!(format!("{}", node.best().state_root))
+    );
     assert_eq!(raw["proof"][0]["key"], json!("0x616c706861"));
     assert_eq!(raw["proof"][0]["value"], json!("0x010203"));
     assert_eq!(raw["proof"][1]["value"], Value::Null);
@@ -133,34 +188,73 @@ async fn state_author_and_balances_methods() {
     assert_eq!(proof.entries[1].1, Some(vec![4; 40]));
     assert_eq!(proof.entries[2].1, None);
 
-    let rv: RuntimeVersion = c.request("state_getRuntimeVersion", rpc_params![]).await.unwrap();
+    let rv: RuntimeVersion = c
+        .request("state_getRuntimeVersion", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(rv.spec_version, 3);
-    let raw: Value = c.request("chain_getRuntimeVersion", rpc_params![]).await.unwrap();
+    let raw: Value = c
+        .request("chain_getRuntimeVersion", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(raw["specName"], json!("menara"));
     assert_eq!(client::runtime_version(&c, None).await.unwrap(), rv);
 
-    let out: String = c.request("state_call", rpc_params!["echo", "0xc0ffee"]).await.unwrap();
+    let out: String = c
+        .request("state_call", rpc_params!["echo", "0xc0ffee"])
+        .await
+        .unwrap();
     assert_eq!(out, "0xc0ffee");
-    assert_eq!(client::query(&c, "echo", &[1, 2], None).await.unwrap(), vec![1, 2]);
-    let (code, msg) = rpc_err(c.request::<String, _>("state_call", rpc_params!["nope", "0x"]).await);
-    assert_eq!((code, msg.as_str()), (4010, "runtime call failed: unknown query method \"nope\""));
+    assert_eq!(
+        client::query(&c, "echo", &[1, 2], None).await.unwrap(),
+        vec![1, 2]
+    );
+    let (code, msg) = rpc_err(
+        c.request::<String, _>("state_call", rpc_params!["nope", "0x"])
+            .await,
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (4010, "runtime call failed: unknown query method \"nope\"")
+    );
 
-    let hash: H256 = c.request("author_submitExtrinsic", rpc_params!["0x0102"]).await.unwrap();
+    let hash: H256 = c
+        .request("author_submitExtrinsic", rpc_params!["0x0102"])
+        .await
+        .unwrap();
     assert_eq!(hash, menara_primitives::blake3_256(&[1, 2]));
-    assert_eq!(client::submit(&c, &[3]).await.unwrap(), menara_primitives::blake3_256(&[3]));
-    let pending: Vec<String> = c.request("author_pendingExtrinsics", rpc_params![]).await.unwrap();
+    assert_eq!(
+        client::submit(&c, &[3]).await.unwrap(),
+        menara_primitives::blake3_256(&[3])
+    );
+    let pending: Vec<String> = c
+        .request("author_pendingExtrinsics", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(pending, vec!["0xaabb", "0x0102", "0x03"]);
 
-    let n: u64 = c.request("system_accountNextIndex", rpc_params![ALICE]).await.unwrap();
+    let n: u64 = c
+        .request("system_accountNextIndex", rpc_params![ALICE])
+        .await
+        .unwrap();
     assert_eq!(n, 5);
     assert_eq!(client::account_next_index(&c, &ALICE).await.unwrap(), 5);
-    let raw: Value = c.request("balances_getAccount", rpc_params![ALICE]).await.unwrap();
+    let raw: Value = c
+        .request("balances_getAccount", rpc_params![ALICE])
+        .await
+        .unwrap();
     assert_eq!(raw, json!({"nonce": 4, "free": (ISSUANCE / 2).to_string()}));
     assert_eq!(
         client::account(&c, &ALICE).await.unwrap(),
-        AccountInfo { nonce: 4, free: ISSUANCE / 2 }
+        AccountInfo {
+            nonce: 4,
+            free: ISSUANCE / 2
+        }
     );
-    let raw: Value = c.request("balances_totalIssuance", rpc_params![]).await.unwrap();
+    let raw: Value = c
+        .request("balances_totalIssuance", rpc_params![])
+        .await
+        .unwrap();
     assert_eq!(raw, json!(ISSUANCE.to_string()));
     assert_eq!(client::total_issuance(&c).await.unwrap(), ISSUANCE);
     h.stop();
@@ -171,50 +265,91 @@ async fn bad_input_gets_errors_that_say_what_is_wrong() {
     let (h, node) = serve(RpcConfig::default()).await;
     let c = http(&h);
 
-    let (code, msg) = rpc_err(c.request::<Value, _>("state_getStorage", rpc_params!["0xzz"]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("state_getStorage", rpc_params!["0xzz"])
+            .await,
+    );
     assert_eq!(code, -32602);
-    assert_eq!(msg, "invalid hex in parameter `key`: invalid character 'z' at position 2");
-    let (code, msg) = rpc_err(c.request::<Value, _>("state_getStorage", rpc_params!["0x123"]).await);
+    assert_eq!(
+        msg,
+        "invalid hex in parameter `key`: invalid character 'z' at position 2"
+    );
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("state_getStorage", rpc_params!["0x123"])
+            .await,
+    );
     assert_eq!(code, -32602);
     assert!(msg.contains("odd number of hex digits"), "{msg}");
-    let (code, msg) =
-        rpc_err(c.request::<Value, _>("state_getStorage", rpc_params!["0x01", "0x1234"]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("state_getStorage", rpc_params!["0x01", "0x1234"])
+            .await,
+    );
     assert_eq!(code, -32602);
     assert_eq!(
         msg,
         "wrong length for parameter `at`: a block hash is 32 bytes (64 hex digits), got 2 bytes"
     );
-    let (code, msg) =
-        rpc_err(c.request::<Value, _>("system_accountNextIndex", rpc_params!["0x0101"]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("system_accountNextIndex", rpc_params!["0x0101"])
+            .await,
+    );
     assert_eq!(code, -32602);
-    assert!(msg.starts_with("wrong length for parameter `account`: an account id is 32 bytes"), "{msg}");
-    let (code, msg) = rpc_err(c.request::<Value, _>("balances_getAccount", rpc_params![]).await);
-    assert_eq!((code, msg.as_str()), (-32602, "missing parameter `account`"));
-    let (code, msg) = rpc_err(c.request::<Value, _>("chain_getBlockHash", rpc_params![-3]).await);
+    assert!(
+        msg.starts_with("wrong length for parameter `account`: an account id is 32 bytes"),
+        "{msg}"
+    );
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("balances_getAccount", rpc_params![])
+            .await,
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (-32602, "missing parameter `account`")
+    );
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("chain_getBlockHash", rpc_params![-3])
+            .await,
+    );
     assert_eq!(code, -32602);
     assert!(msg.contains("expected a block number"), "{msg}");
-    let (code, msg) = rpc_err(c.request::<Value, _>("chain_getBlockHash", rpc_params![1, 2]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("chain_getBlockHash", rpc_params![1, 2])
+            .await,
+    );
     assert_eq!(code, -32602);
     assert!(msg.starts_with("too many parameters"), "{msg}");
 
     // Unknown block (this node answers `UnknownBlock` for storage at an unknown hash).
     let (code, msg) = rpc_err(
-        c.request::<Value, _>("state_getStorage", rpc_params!["0x01", H256([5; 32])]).await,
+        c.request::<Value, _>("state_getStorage", rpc_params!["0x01", H256([5; 32])])
+            .await,
     );
     assert_eq!(code, 4003);
     assert!(msg.starts_with("unknown block: 0x0505"), "{msg}");
 
     // Too many keys for a read proof.
     let keys: Vec<String> = (0..1001).map(|i: u32| format!("0x{:08x}", i)).collect();
-    let (code, msg) = rpc_err(c.request::<Value, _>("state_getReadProof", rpc_params![keys]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("state_getReadProof", rpc_params![keys])
+            .await,
+    );
     assert_eq!(code, -32602);
     assert!(msg.contains("at most 1000 per call"), "{msg}");
 
     // Refused transactions.
-    let (code, msg) = rpc_err(c.request::<H256, _>("author_submitExtrinsic", rpc_params!["0xff01"]).await);
+    let (code, msg) = rpc_err(
+        c.request::<H256, _>("author_submitExtrinsic", rpc_params!["0xff01"])
+            .await,
+    );
     assert_eq!(code, 1010);
-    assert_eq!(msg, "invalid transaction: bad signature: not signed by the sender");
-    let (code, _) = rpc_err(c.request::<H256, _>("author_submitExtrinsic", rpc_params!["0xfe"]).await);
+    assert_eq!(
+        msg,
+        "invalid transaction: bad signature: not signed by the sender"
+    );
+    let (code, _) = rpc_err(
+        c.request::<H256, _>("author_submitExtrinsic", rpc_params!["0xfe"])
+            .await,
+    );
     assert_eq!(code, 1013);
 
     // Unknown method.
@@ -228,7 +363,9 @@ async fn bad_input_gets_errors_that_say_what_is_wrong() {
         err.to_string(),
         "invalid transaction: bad signature: not signed by the sender (RPC error 1010)"
     );
-    let unreachable = HttpClientBuilder::default().build("http://127.0.0.1:1").unwrap();
+    let unreachable = HttpClientBuilder::default()
+        .build("http://127.0.0.1:1")
+        .unwrap();
     let err = client::total_issuance(&unreachable).await.unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
 
@@ -239,20 +376,55 @@ async fn bad_input_gets_errors_that_say_what_is_wrong() {
 
 #[tokio::test]
 async fn oversized_requests_are_refused_clearly() {
-    let (h, _node) = serve(RpcConfig { max_request_size: 1024, ..RpcConfig::default() }).await;
+    let (h, _node) = serve(RpcConfig {
+        max_request_size: 1024,
+        ..RpcConfig::default()
+    })
+    .await;
     let big = format!("0x{}", "ab".repeat(2048));
 
     let c = http(&h);
-    let err = c.request::<Value, _>("state_getStorage", rpc_params![big.clone()]).await.unwrap_err();
+    let err = c
+        .request::<Value, _>("state_getStorage", rpc_params![big.clone()])
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("413") || text.to_lowercase().contains("too big"), "{text}");
+    assert!(
+        text.contains("413") || text.to_lowercase().contains("too big"),
+        "{text}"
+    );
     // A small request on the same server still works.
-    let _: Option<String> = c.request("state_getStorage", rpc_params!["0x00"]).await.unwrap();
+    let _: Option<String> = c
+        .request("state_getStorage", rpc_params!["0x00"])
+        .await
+        .unwrap();
 
+    let err = client::storage(&c, &[0xab; 2048], None).await.unwrap_err();
+    assert!(err.to_string().contains("too large (HTTP 413"), "{err}");
+
+    // Over WebSocket the server answers -32007 with a null id (it cannot read the id of a
+    // frame it refused); jsonrpsee's client takes that as fatal and drops the connection.
     let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
-    let (code, msg) = rpc_err(ws.request::<Value, _>("state_getStorage", rpc_params![big]).await);
-    assert_eq!(code, -32007);
-    assert!(msg.contains("too big"), "{msg}");
+    let err = client::storage(&ws, &[0xab; 2048], None).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("most likely over its request size limit"),
+        "{err}"
+    );
+    // The server itself is unharmed.
+    let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
+    let _: Health = ws.request("system_health", rpc_params![]).await.unwrap();
+    // A client configured with the server's limit refuses locally, with a clear message.
+    let ws = WsClientBuilder::default()
+        .max_request_size(1024)
+        .build(ws_url(&h))
+        .await
+        .unwrap();
+    let err = ws
+        .request::<Value, _>("state_getStorage", rpc_params![big])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
     h.stop();
 }
 
@@ -262,7 +434,11 @@ async fn new_and_finalized_heads_are_pushed_over_ws() {
     let ws = client::connect(&ws_url(&h)).await.unwrap();
 
     let mut heads = ws
-        .subscribe::<Header, _>("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads")
+        .subscribe::<Header, _>(
+            "chain_subscribeNewHeads",
+            rpc_params![],
+            "chain_unsubscribeNewHeads",
+        )
         .await
         .unwrap();
     let mut fins = ws
@@ -274,18 +450,34 @@ async fn new_and_finalized_heads_are_pushed_over_ws() {
         .await
         .unwrap();
     // The current heads come first.
-    let first = tokio::time::timeout(TIMEOUT, heads.next()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(TIMEOUT, heads.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(first.number, 1);
-    let first = tokio::time::timeout(TIMEOUT, fins.next()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(TIMEOUT, fins.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(first.number, 0);
 
     let pushed: Vec<Header> = (0..3).map(|_| node.push_block(vec![])).collect();
     for expected in &pushed {
-        let got = tokio::time::timeout(TIMEOUT, heads.next()).await.unwrap().unwrap().unwrap();
+        let got = tokio::time::timeout(TIMEOUT, heads.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(&got, expected);
     }
     node.finalize(3);
-    let got = tokio::time::timeout(TIMEOUT, fins.next()).await.unwrap().unwrap().unwrap();
+    let got = tokio::time::timeout(TIMEOUT, fins.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(got, pushed[1]);
 
     heads.unsubscribe().await.unwrap();
@@ -299,7 +491,11 @@ async fn a_lagging_subscriber_skips_headers_and_keeps_going() {
     let (h, node) = serve_node(node, RpcConfig::default()).await;
     let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
     let mut heads = ws
-        .subscribe::<Header, _>("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads")
+        .subscribe::<Header, _>(
+            "chain_subscribeNewHeads",
+            rpc_params![],
+            "chain_unsubscribeNewHeads",
+        )
         .await
         .unwrap();
     let mut last = 0;
@@ -307,13 +503,21 @@ async fn a_lagging_subscriber_skips_headers_and_keeps_going() {
         last = node.push_block(vec![]).number;
     }
     loop {
-        let got = tokio::time::timeout(TIMEOUT, heads.next()).await.unwrap().unwrap().unwrap();
+        let got = tokio::time::timeout(TIMEOUT, heads.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         if got.number == last {
             break;
         }
     }
     let more = node.push_block(vec![]);
-    let got = tokio::time::timeout(TIMEOUT, heads.next()).await.unwrap().unwrap().unwrap();
+    let got = tokio::time::timeout(TIMEOUT, heads.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(got, more);
     let _: Health = ws.request("system_health", rpc_params![]).await.unwrap();
     h.stop();
@@ -341,7 +545,10 @@ async fn submit_and_watch_ends_after_finalized() {
     );
     let watch = client::submit_and_watch(&ws, &[4]).await.unwrap();
     assert_eq!(
-        tokio::time::timeout(TIMEOUT, watch.wait_final()).await.unwrap().unwrap(),
+        tokio::time::timeout(TIMEOUT, watch.wait_final())
+            .await
+            .unwrap()
+            .unwrap(),
         TransactionStatus::Finalized(block)
     );
 
@@ -360,32 +567,67 @@ async fn submit_and_watch_ends_after_finalized() {
     };
     let mut raw = Vec::new();
     for _ in 0..3 {
-        raw.push(tokio::time::timeout(TIMEOUT, sub.next()).await.unwrap().unwrap().unwrap());
+        raw.push(
+            tokio::time::timeout(TIMEOUT, sub.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        );
     }
     let block_hex = format!("{block}");
-    assert_eq!(raw, vec![json!("ready"), json!({"inBlock": block_hex}), json!({"finalized": block_hex})]);
+    assert_eq!(
+        raw,
+        vec![
+            json!("ready"),
+            json!({"inBlock": block_hex}),
+            json!({"finalized": block_hex})
+        ]
+    );
     // No `dropped` after `finalized`; the server no longer knows the subscription.
-    assert!(tokio::time::timeout(Duration::from_millis(300), sub.next()).await.is_err());
-    let still_open: bool = ws.request("author_unwatchExtrinsic", rpc_params![id]).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(300), sub.next())
+        .await
+        .is_err());
+    let still_open: bool = ws
+        .request("author_unwatchExtrinsic", rpc_params![id])
+        .await
+        .unwrap();
     assert!(!still_open);
 
     // An invalid transaction fails the subscribe call itself.
     let err = client::submit_and_watch(&ws, &[0xff]).await.unwrap_err();
-    assert!(matches!(err, ClientError::Rpc { code: 1010, .. }), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Rpc { code: 1010, .. }),
+        "{err:?}"
+    );
     let (code, msg) = rpc_err(
-        ws.subscribe::<Value, _>("author_submitAndWatchExtrinsic", rpc_params!["0xq"], "author_unwatchExtrinsic")
-            .await,
+        ws.subscribe::<Value, _>(
+            "author_submitAndWatchExtrinsic",
+            rpc_params!["0xq"],
+            "author_unwatchExtrinsic",
+        )
+        .await,
     );
     assert_eq!(code, -32602);
-    assert!(msg.starts_with("invalid hex in parameter `extrinsic`"), "{msg}");
+    assert!(
+        msg.starts_with("invalid hex in parameter `extrinsic`"),
+        "{msg}"
+    );
     h.stop();
 }
 
 #[tokio::test]
 async fn unsafe_methods_are_refused_in_safe_mode() {
-    let (h, _node) = serve(RpcConfig { methods: RpcMethods::Safe, ..RpcConfig::default() }).await;
+    let (h, _node) = serve(RpcConfig {
+        methods: RpcMethods::Safe,
+        ..RpcConfig::default()
+    })
+    .await;
     let c = http(&h);
-    let (code, msg) = rpc_err(c.request::<Value, _>("author_pendingExtrinsics", rpc_params![]).await);
+    let (code, msg) = rpc_err(
+        c.request::<Value, _>("author_pendingExtrinsics", rpc_params![])
+            .await,
+    );
     assert_eq!(code, -32601);
     assert!(msg.contains("unsafe"), "{msg}");
     // Safe methods still work.
@@ -395,7 +637,11 @@ async fn unsafe_methods_are_refused_in_safe_mode() {
 
 #[tokio::test]
 async fn connection_limit_is_honoured() {
-    let (h, _node) = serve(RpcConfig { max_connections: 2, ..RpcConfig::default() }).await;
+    let (h, _node) = serve(RpcConfig {
+        max_connections: 2,
+        ..RpcConfig::default()
+    })
+    .await;
     let a = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
     let b = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
     let _: Health = a.request("system_health", rpc_params![]).await.unwrap();
@@ -403,14 +649,20 @@ async fn connection_limit_is_honoured() {
     let third = WsClientBuilder::default().build(ws_url(&h)).await;
     match third {
         Err(_) => {}
-        Ok(c) => assert!(c.request::<Health, _>("system_health", rpc_params![]).await.is_err()),
+        Ok(c) => assert!(c
+            .request::<Health, _>("system_health", rpc_params![])
+            .await
+            .is_err()),
     }
     drop(a);
     // A slot frees up once a client leaves.
     let mut ok = false;
     for _ in 0..50 {
         if let Ok(c) = WsClientBuilder::default().build(ws_url(&h)).await {
-            if c.request::<Health, _>("system_health", rpc_params![]).await.is_ok() {
+            if c.request::<Health, _>("system_health", rpc_params![])
+                .await
+                .is_ok()
+            {
                 ok = true;
                 break;
             }
@@ -429,5 +681,8 @@ async fn stop_closes_the_server() {
     h.stop();
     h.stopped().await;
     let c = HttpClientBuilder::default().build(url).unwrap();
-    assert!(c.request::<Health, _>("system_health", rpc_params![]).await.is_err());
+    assert!(c
+        .request::<Health, _>("system_health", rpc_params![])
+        .await
+        .is_err());
 }

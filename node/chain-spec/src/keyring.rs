@@ -1,0 +1,78 @@
+//! Keys: development accounts (`//Alice`), secret seeds, and transaction signing.
+//!
+//! A development key `//Name` has the seed `blake3::derive_key("menara dev account seed v1", Name)`.
+//! These keys are public knowledge: use them only on `dev` and `local` chains.
+use ed25519_dalek::{Signer, SigningKey};
+use menara_primitives::{signing_payload, AccountId, Balance, Nonce, Signature, SignedTransaction, H256};
+use menara_runtime::RuntimeCall;
+use parity_scale_codec::Encode;
+
+/// Context string of development seed derivation.
+pub const DEV_SEED_CONTEXT: &str = "menara dev account seed v1";
+
+/// Why a secret could not be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// Neither `//Name` nor 0x + 64 hex digits.
+    #[error("a secret is `//Name` (development keys) or 0x followed by 64 hex digits (a seed)")]
+    BadSecret,
+}
+
+/// The 32-byte seed of development key `//name`.
+pub fn dev_seed(name: &str) -> [u8; 32] {
+    blake3::derive_key(DEV_SEED_CONTEXT, name.as_bytes())
+}
+
+/// The signing key of development account `//name`.
+pub fn dev_signing_key(name: &str) -> SigningKey {
+    SigningKey::from_bytes(&dev_seed(name))
+}
+
+/// The account of development key `//name`.
+pub fn dev_account(name: &str) -> AccountId {
+    AccountId(dev_signing_key(name).verifying_key().to_bytes())
+}
+
+/// Reads a secret: `//Name` or a hex seed.
+pub fn parse_secret(secret: &str) -> Result<SigningKey, KeyError> {
+    let secret = secret.trim();
+    if let Some(name) = secret.strip_prefix("//") {
+        if name.is_empty() {
+            return Err(KeyError::BadSecret);
+        }
+        return Ok(dev_signing_key(name));
+    }
+    let hex_part = secret.strip_prefix("0x").unwrap_or(secret);
+    let bytes = hex::decode(hex_part).map_err(|_| KeyError::BadSecret)?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| KeyError::BadSecret)?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The account of a signing key.
+pub fn account_of(key: &SigningKey) -> AccountId {
+    AccountId(key.verifying_key().to_bytes())
+}
+
+/// Signs `call` and returns the encoded transaction.
+pub fn sign(key: &SigningKey, genesis_hash: &H256, nonce: Nonce, tip: Balance, call: RuntimeCall) -> Vec<u8> {
+    let payload = signing_payload(genesis_hash, nonce, tip, &call);
+    let signature = Signature(key.sign(&payload).to_bytes());
+    SignedTransaction { signer: account_of(key), nonce, tip, call, signature }.encode()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn dev_keys_are_stable_and_distinct() {
+        assert_eq!(dev_account("Alice"), account_of(&parse_secret("//Alice").unwrap()));
+        assert_ne!(dev_account("Alice"), dev_account("Bob"));
+        let seed = format!("0x{}", hex::encode(dev_seed("Alice")));
+        assert_eq!(account_of(&parse_secret(&seed).unwrap()), dev_account("Alice"));
+        assert!(parse_secret("//").is_err());
+        assert!(parse_secret("0x1234").is_err());
+        assert!(parse_secret("alice").is_err());
+    }
+}

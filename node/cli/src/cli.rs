@@ -1,0 +1,242 @@
+//! Command-line interface (Substrate's flags where they fit).
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The Menara node and wallet. Without a subcommand, runs a node.
+#[derive(Debug, Parser)]
+#[command(name = "menara", version, about = "Menara: a layer-1 chain for decentralised AI", propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Log filter, e.g. `info`, `debug`, `menara=debug,executor=trace` (RUST_LOG overrides).
+    #[arg(long, short = 'l', global = true)]
+    pub log: Option<String>,
+}
+
+/// Flags shared by commands that open a chain's database.
+#[derive(Debug, Args, Clone)]
+pub struct SharedArgs {
+    /// Chain spec: `dev`, `local`, or a path to a JSON chain spec.
+    #[arg(long, value_name = "SPEC")]
+    pub chain: Option<String>,
+    /// Development chain: `--chain dev`, authoring as //Alice, state in a temporary folder
+    /// unless `--base-path` is given.
+    #[arg(long)]
+    pub dev: bool,
+    /// Where node data lives (default: ~/.local/share/menara).
+    #[arg(long, short = 'd', value_name = "PATH")]
+    pub base_path: Option<PathBuf>,
+}
+
+/// Running a node.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub shared: SharedArgs,
+    /// Use a temporary folder for node data, deleted at exit.
+    #[arg(long)]
+    pub tmp: bool,
+    /// Node name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Author blocks (this node's key must be a validator of the chain).
+    #[arg(long)]
+    pub validator: bool,
+    /// Secret of the validator key: `//Name` (development) or a hex seed. Default with --dev: //Alice.
+    #[arg(long, value_name = "SECRET", env = "MENARA_VALIDATOR_KEY", hide_env_values = true)]
+    pub validator_key: Option<String>,
+    /// Target block time in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub block_time_ms: u64,
+    /// JSON-RPC port (HTTP and WebSocket).
+    #[arg(long, default_value_t = 9944, value_name = "PORT")]
+    pub rpc_port: u16,
+    /// Listen for JSON-RPC on all interfaces instead of 127.0.0.1.
+    #[arg(long)]
+    pub rpc_external: bool,
+    /// Which RPC methods to serve: `auto` = unsafe ones only on localhost.
+    #[arg(long, value_enum, default_value_t = RpcMethodsArg::Auto)]
+    pub rpc_methods: RpcMethodsArg,
+    /// Maximum simultaneous RPC connections.
+    #[arg(long, default_value_t = 100)]
+    pub rpc_max_connections: u32,
+    /// Disable the JSON-RPC server.
+    #[arg(long)]
+    pub no_rpc: bool,
+    /// Peer-to-peer port (networking arrives with multi-validator consensus; accepted now
+    /// so scripts keep working).
+    #[arg(long, default_value_t = 30333, value_name = "PORT")]
+    pub port: u16,
+    /// Prometheus metrics port.
+    #[arg(long, default_value_t = 9615, value_name = "PORT")]
+    pub prometheus_port: u16,
+    /// Serve Prometheus metrics on all interfaces.
+    #[arg(long)]
+    pub prometheus_external: bool,
+    /// Disable the Prometheus endpoint.
+    #[arg(long)]
+    pub no_prometheus: bool,
+    /// Most transactions kept in the pool.
+    #[arg(long, default_value_t = 8192)]
+    pub pool_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RpcMethodsArg {
+    Auto,
+    Safe,
+    Unsafe,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Key management.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the chain spec as JSON (`--raw`: with the exact genesis storage).
+    BuildSpec {
+        #[arg(long, value_name = "SPEC", default_value = "dev")]
+        chain: String,
+        /// Output the raw genesis storage instead of the human-readable genesis.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Delete a chain's database.
+    PurgeChain {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Write blocks to a file.
+    ExportBlocks {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// First block (default 1).
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Last block (default: best).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Output file.
+        output: PathBuf,
+    },
+    /// Execute and store blocks from a file written by `export-blocks`.
+    ImportBlocks {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// Input file.
+        input: PathBuf,
+    },
+    /// Sign a transaction locally and submit it over JSON-RPC.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Read chain state over JSON-RPC.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a new random key and print its secret seed and account.
+    Generate {
+        /// Signature scheme (transactions are signed with ed25519).
+        #[arg(long, value_enum, default_value_t = Scheme::Ed25519)]
+        scheme: Scheme,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the account of a secret (`//Name` or hex seed) or describe an address.
+    Inspect {
+        /// `//Name`, a 0x seed, or a 0x account.
+        secret_or_address: String,
+        /// Treat the argument as a public address.
+        #[arg(long)]
+        public: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Scheme {
+    Ed25519,
+}
+
+/// Where the wallet sends requests.
+#[derive(Debug, Args, Clone)]
+pub struct RpcArgs {
+    /// Node's JSON-RPC WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:9944", value_name = "URL")]
+    pub rpc: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Transfer MEN to an account.
+    Transfer {
+        /// Sender secret: `//Name` or a 0x seed.
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        /// Recipient account (0x + 64 hex digits).
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+        /// Amount in MEN (up to 12 decimals), e.g. 10 or 0.25.
+        #[arg(long)]
+        amount: String,
+        /// Extra fee for priority, in MEN.
+        #[arg(long, default_value = "0")]
+        tip: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+        /// Return once the node accepted it instead of waiting for finality.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Record a remark on chain (pays the fee, changes nothing else).
+    Remark {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        /// Text of the remark.
+        text: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Balance and nonce of an account.
+    Balance {
+        /// Account (0x + 64 hex digits) or a secret `//Name`.
+        account: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Total issuance.
+    Issuance {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => crate::node::run_node(cli.run).await,
+        Some(Command::Key(cmd)) => crate::wallet::key(cmd),
+        Some(Command::BuildSpec { chain, raw }) => crate::node::build_spec(&chain, raw),
+        Some(Command::PurgeChain { shared, yes }) => crate::node::purge_chain(&shared, yes),
+        Some(Command::ExportBlocks { shared, from, to, output }) => crate::node::export_blocks(&shared, from, to, &output),
+        Some(Command::ImportBlocks { shared, input }) => crate::node::import_blocks(&shared, &input),
+        Some(Command::Tx(cmd)) => crate::wallet::tx(cmd).await,
+        Some(Command::Query(cmd)) => crate::wallet::query(cmd).await,
+    }
+}

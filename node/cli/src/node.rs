@@ -1,0 +1,201 @@
+//! Node commands: run, build-spec, purge-chain, export-blocks, import-blocks.
+use crate::cli::{RpcMethodsArg, RunArgs, SharedArgs};
+use anyhow::{anyhow, bail, Context};
+use menara_chain_spec::{keyring, ChainSpec};
+use menara_primitives::Block;
+use menara_rpc::{RpcConfig, RpcMethods};
+use menara_service::{Client, Metrics, NodeConfig};
+use parity_scale_codec::{Decode, Encode};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Magic at the start of an `export-blocks` file.
+const EXPORT_MAGIC: &[u8; 8] = b"MNRBLK01";
+/// Largest block accepted from a file.
+const MAX_EXPORTED_BLOCK: u32 = 64 << 20;
+
+fn default_base_path() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/menara"),
+        None => PathBuf::from(".menara"),
+    }
+}
+
+fn load_spec(shared: &SharedArgs) -> anyhow::Result<ChainSpec> {
+    let name = match (&shared.chain, shared.dev) {
+        (Some(c), _) => c.as_str(),
+        (None, true) => "dev",
+        (None, false) => "dev",
+    };
+    ChainSpec::load(name).with_context(|| format!("loading chain spec `{name}`"))
+}
+
+fn chain_path(base: &Path, spec: &ChainSpec) -> PathBuf {
+    base.join("chains").join(&spec.id)
+}
+
+pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
+    let spec = load_spec(&args.shared)?;
+    let mut _tmp_guard = None;
+    let base = match (&args.shared.base_path, args.tmp || args.shared.dev) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            let dir = tempfile::Builder::new().prefix("menara-").tempdir().context("creating a temporary base path")?;
+            let p = dir.path().to_path_buf();
+            _tmp_guard = Some(dir);
+            p
+        }
+        (None, false) => default_base_path(),
+    };
+    let validator_secret = match (&args.validator_key, args.shared.dev) {
+        (Some(s), _) => Some(s.clone()),
+        (None, true) => Some("//Alice".to_string()),
+        (None, false) if args.validator => bail!("--validator needs --validator-key (`//Name` on development chains, or a hex seed)"),
+        (None, false) => None,
+    };
+    let validator = match validator_secret {
+        Some(s) => Some(keyring::account_of(&keyring::parse_secret(&s).map_err(|e| anyhow!("--validator-key: {e}"))?)),
+        None => None,
+    };
+    let mut config = NodeConfig::new(spec.clone(), chain_path(&base, &spec));
+    config.name = args.name.clone().unwrap_or_else(|| format!("menara-{}", std::process::id()));
+    config.validator = validator;
+    config.block_time = Duration::from_millis(args.block_time_ms);
+    config.pool.max_transactions = args.pool_limit;
+    let rpc_ip = if args.rpc_external { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::LOCALHOST };
+    config.rpc = (!args.no_rpc).then(|| RpcConfig {
+        addr: SocketAddr::from((rpc_ip, args.rpc_port)),
+        max_connections: args.rpc_max_connections,
+        methods: match args.rpc_methods {
+            RpcMethodsArg::Auto => RpcMethods::Auto,
+            RpcMethodsArg::Safe => RpcMethods::Safe,
+            RpcMethodsArg::Unsafe => RpcMethods::Unsafe,
+        },
+        ..RpcConfig::default()
+    });
+    let prom_ip = if args.prometheus_external { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::LOCALHOST };
+    config.prometheus = (!args.no_prometheus).then(|| SocketAddr::from((prom_ip, args.prometheus_port)));
+    tracing::info!(target: "menara", "Menara node {} — {}", env!("CARGO_PKG_VERSION"), config.name);
+    menara_service::run(config).await.map_err(|e| anyhow!("{e}"))
+}
+
+pub fn build_spec(chain: &str, raw: bool) -> anyhow::Result<()> {
+    let spec = ChainSpec::load(chain)?;
+    let spec = if raw {
+        let executor = menara_executor::Executor::new(Default::default())?;
+        let storage = menara_service::build_genesis_storage(&spec, &executor)?;
+        spec.into_raw(&storage)
+    } else {
+        spec
+    };
+    println!("{}", spec.to_json()?);
+    Ok(())
+}
+
+fn base_for(shared: &SharedArgs) -> PathBuf {
+    shared.base_path.clone().unwrap_or_else(default_base_path)
+}
+
+pub fn purge_chain(shared: &SharedArgs, yes: bool) -> anyhow::Result<()> {
+    let spec = load_spec(shared)?;
+    let path = chain_path(&base_for(shared), &spec);
+    if !path.exists() {
+        println!("{} does not exist; nothing to purge", path.display());
+        return Ok(());
+    }
+    if !yes {
+        print!("Delete {}? [y/N]: ", path.display());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Aborted");
+            return Ok(());
+        }
+    }
+    for sub in ["db", "wasm-cache"] {
+        let p = path.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    println!("{} removed", path.display());
+    Ok(())
+}
+
+fn open_client(shared: &SharedArgs) -> anyhow::Result<Arc<Client>> {
+    let spec = load_spec(shared)?;
+    let config = NodeConfig::new(spec.clone(), chain_path(&base_for(shared), &spec));
+    Ok(Client::open(&config, Arc::new(Metrics::new()))?)
+}
+
+pub fn export_blocks(shared: &SharedArgs, from: u64, to: Option<u64>, output: &Path) -> anyhow::Result<()> {
+    let client = open_client(shared)?;
+    let db = client.database();
+    let (best, _) = client.best();
+    let to = to.unwrap_or(best).min(best);
+    let file = std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    out.write_all(EXPORT_MAGIC)?;
+    out.write_all(client.genesis_hash().as_bytes())?;
+    let mut count = 0u64;
+    for number in from.max(1)..=to {
+        let hash = db.hash_at(number)?.ok_or_else(|| anyhow!("block #{number} missing from the database"))?;
+        let block = db.block(&hash)?.ok_or_else(|| anyhow!("block {hash} missing from the database"))?;
+        let bytes = block.encode();
+        out.write_all(&(bytes.len() as u32).to_le_bytes())?;
+        out.write_all(&bytes)?;
+        count += 1;
+    }
+    out.flush()?;
+    println!("exported {count} blocks (#{}..#{to}) to {}", from.max(1), output.display());
+    Ok(())
+}
+
+pub fn import_blocks(shared: &SharedArgs, input: &Path) -> anyhow::Result<()> {
+    let client = open_client(shared)?;
+    let file = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut magic = [0u8; 8];
+    reader.read_exact(&mut magic).context("reading the file header")?;
+    if &magic != EXPORT_MAGIC {
+        bail!("{} is not a menara block export (bad magic)", input.display());
+    }
+    let mut genesis = [0u8; 32];
+    reader.read_exact(&mut genesis).context("reading the file header")?;
+    if genesis != client.genesis_hash().0 {
+        bail!("the blocks belong to another chain (genesis 0x{}, this chain {})", hex::encode(genesis), client.genesis_hash());
+    }
+    let (mut imported, mut skipped) = (0u64, 0u64);
+    loop {
+        let mut len = [0u8; 4];
+        match reader.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e.into()),
+        }
+        let len = u32::from_le_bytes(len);
+        if len > MAX_EXPORTED_BLOCK {
+            bail!("block record of {len} bytes is larger than allowed ({MAX_EXPORTED_BLOCK}); the file is corrupt");
+        }
+        let mut bytes = vec![0u8; len as usize];
+        reader.read_exact(&mut bytes).context("the file ends inside a block")?;
+        let block = Block::decode(&mut &bytes[..]).map_err(|e| anyhow!("undecodable block in file: {e}"))?;
+        let number = block.header.number;
+        if let Some(existing) = client.database().hash_at(number)? {
+            if existing == block.hash() {
+                skipped += 1;
+                continue;
+            }
+            bail!("block #{number} in the file differs from the stored one");
+        }
+        client.import_block(&block).with_context(|| format!("importing block #{number}"))?;
+        imported += 1;
+    }
+    client.close();
+    println!("imported {imported} blocks, {skipped} already present; best #{}", client.best().0);
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Wallet commands: keys, signed transactions over JSON-RPC, queries.
+use crate::cli::{KeyCommand, QueryCommand, TxCommand};
+use crate::units::{format_amount, parse_amount};
+use anyhow::{anyhow, bail, Context};
+use menara_chain_spec::keyring;
+use menara_primitives::AccountId;
+use menara_rpc::{client, TransactionStatus};
+use menara_runtime::RuntimeCall;
+use rand::RngCore;
+
+pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Generate { scheme: _, json } => {
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut seed);
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            print_key(Some(&format!("0x{}", hex::encode(seed))), &keyring::account_of(&key), json);
+            Ok(())
+        }
+        KeyCommand::Inspect { secret_or_address, public, json } => {
+            if public {
+                let account: AccountId = secret_or_address.parse().map_err(|e| anyhow!("{secret_or_address:?}: {e}"))?;
+                print_key(None, &account, json);
+            } else {
+                let key = keyring::parse_secret(&secret_or_address)?;
+                print_key(None, &keyring::account_of(&key), json);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_key(secret: Option<&str>, account: &AccountId, json: bool) {
+    if json {
+        let mut v = serde_json::json!({ "scheme": "ed25519", "publicKey": account.to_string(), "account": account.to_string() });
+        if let Some(s) = secret {
+            v["secretSeed"] = serde_json::Value::String(s.to_string());
+        }
+        println!("{v}");
+    } else {
+        if let Some(s) = secret {
+            println!("Secret seed:  {s}");
+        }
+        println!("Scheme:       ed25519");
+        println!("Public key:   {account}");
+        println!("Account:      {account}");
+    }
+}
+
+fn parse_account(s: &str) -> anyhow::Result<AccountId> {
+    if s.starts_with("//") {
+        return Ok(keyring::account_of(&keyring::parse_secret(s)?));
+    }
+    s.parse().map_err(|e| anyhow!("{s:?} is not an account: {e}"))
+}
+
+async fn submit(rpc: &str, secret: &str, call: RuntimeCall, tip: u128, wait: bool) -> anyhow::Result<()> {
+    let key = keyring::parse_secret(secret).context("--from")?;
+    let who = keyring::account_of(&key);
+    let c = client::connect(rpc).await?;
+    let genesis = client::genesis_hash(&c).await?;
+    let nonce = client::account_next_index(&c, &who).await?;
+    let ext = keyring::sign(&key, &genesis, nonce, tip, call);
+    if !wait {
+        let hash = client::submit(&c, &ext).await?;
+        println!("submitted {hash} (nonce {nonce})");
+        return Ok(());
+    }
+    let mut watch = client::submit_and_watch(&c, &ext).await?;
+    println!("submitted (nonce {nonce}), waiting for finality...");
+    while let Some(status) = watch.next().await {
+        match status? {
+            TransactionStatus::Ready | TransactionStatus::Future => {}
+            TransactionStatus::InBlock(h) => println!("in block {h}"),
+            TransactionStatus::Finalized(h) => {
+                println!("finalized in block {h}");
+                return Ok(());
+            }
+            TransactionStatus::Usurped(h) => bail!("replaced by transaction {h}"),
+            TransactionStatus::Dropped => bail!("dropped from the pool"),
+            TransactionStatus::Invalid => bail!("became invalid before inclusion"),
+        }
+    }
+    bail!("the node closed the subscription before the transaction was final")
+}
+
+pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
+    match cmd {
+        TxCommand::Transfer { from, to, amount, tip, rpc, no_wait } => {
+            let dest = parse_account(&to).context("--to")?;
+            let value = parse_amount(&amount).map_err(|e| anyhow!("--amount: {e}"))?;
+            let tip = parse_amount(&tip).map_err(|e| anyhow!("--tip: {e}"))?;
+            let call = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest, value: value.into() });
+            submit(&rpc.rpc, &from, call, tip, !no_wait).await
+        }
+        TxCommand::Remark { from, text, rpc } => {
+            let call = RuntimeCall::System(pallet_system::Call::Remark { remark: text.into_bytes() });
+            submit(&rpc.rpc, &from, call, 0, true).await
+        }
+    }
+}
+
+pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
+    match cmd {
+        QueryCommand::Balance { account, rpc, json } => {
+            let who = parse_account(&account)?;
+            let c = client::connect(&rpc.rpc).await?;
+            let info = client::account(&c, &who).await?;
+            if json {
+                println!("{}", serde_json::json!({ "account": who.to_string(), "free": info.free.to_string(), "nonce": info.nonce }));
+            } else {
+                println!("{who}: {} ({} base units), nonce {}", format_amount(info.free), info.free, info.nonce);
+            }
+            Ok(())
+        }
+        QueryCommand::Issuance { rpc } => {
+            let c = client::connect(&rpc.rpc).await?;
+            let issuance = client::total_issuance(&c).await?;
+            println!("{} ({issuance} base units)", format_amount(issuance));
+            Ok(())
+        }
+    }
+}

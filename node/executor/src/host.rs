@@ -1,0 +1,182 @@
+//! The host functions the runtime imports.
+use menara_state_machine::{self as sm, OverlayedChanges, StateReader};
+use std::sync::Arc;
+use wasmtime::{Caller, Linker, StoreLimits};
+
+/// Per-instance state: the committed state, pending changes and limits.
+pub struct HostState {
+    backend: Arc<dyn StateReader>,
+    pub(crate) overlay: OverlayedChanges,
+    pub(crate) limits: StoreLimits,
+    /// Why a host function stopped the runtime (reported instead of the bare trap).
+    pub(crate) host_error: Option<String>,
+}
+
+impl HostState {
+    pub(crate) fn new(backend: Arc<dyn StateReader>, overlay: OverlayedChanges, limits: StoreLimits) -> Self {
+        HostState { backend, overlay, limits, host_error: None }
+    }
+}
+
+type HostResult<T> = wasmtime::Result<T>;
+
+/// Largest key the runtime may use.
+const MAX_KEY_LEN: u32 = 4 * 1024;
+/// Largest value the runtime may store.
+const MAX_VALUE_LEN: u32 = 16 * 1024 * 1024;
+
+fn fail<T>(caller: &mut Caller<'_, HostState>, msg: String) -> HostResult<T> {
+    caller.data_mut().host_error = Some(msg.clone());
+    Err(wasmtime::format_err!(msg))
+}
+
+fn memory(caller: &mut Caller<'_, HostState>) -> HostResult<wasmtime::Memory> {
+    match caller.get_export("memory").and_then(|e| e.into_memory()) {
+        Some(m) => Ok(m),
+        None => fail(caller, "runtime has no exported memory".into()),
+    }
+}
+
+fn read_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32, max: u32) -> HostResult<Vec<u8>> {
+    if len > max {
+        return fail(caller, format!("host call argument of {len} bytes exceeds the limit of {max}"));
+    }
+    let mem = memory(caller)?;
+    let mut buf = vec![0u8; len as usize];
+    if mem.read(&*caller, ptr as usize, &mut buf).is_err() {
+        return fail(caller, format!("runtime passed out-of-bounds memory ({ptr}+{len})"));
+    }
+    Ok(buf)
+}
+
+fn write_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, data: &[u8]) -> HostResult<()> {
+    let mem = memory(caller)?;
+    if mem.write(&mut *caller, ptr as usize, data).is_err() {
+        return fail(caller, format!("runtime passed out-of-bounds memory ({ptr}+{})", data.len()));
+    }
+    Ok(())
+}
+
+/// Copies `data` into guest memory obtained from the guest's `alloc`; returns `(ptr << 32) | len`.
+fn return_bytes(caller: &mut Caller<'_, HostState>, data: Option<Vec<u8>>) -> HostResult<u64> {
+    let Some(data) = data else { return Ok(u64::MAX) };
+    let Ok(len) = u32::try_from(data.len()) else { return fail(caller, "value larger than 4 GiB".into()) };
+    let alloc = match caller.get_export("alloc").and_then(|e| e.into_func()) {
+        Some(f) => f.typed::<u32, u32>(&*caller)?,
+        None => return fail(caller, "runtime has no `alloc` export".into()),
+    };
+    let ptr = alloc.call(&mut *caller, len)?;
+    write_bytes(caller, ptr, &data)?;
+    Ok(((ptr as u64) << 32) | len as u64)
+}
+
+fn backend_failure<T>(caller: &mut Caller<'_, HostState>, e: sm::StateError) -> HostResult<T> {
+    fail(caller, format!("state backend failed: {e}"))
+}
+
+/// Adds every host function to `linker`.
+pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap("env", "ext_storage_get", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
+        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+        let state = caller.data();
+        let value = match sm::read(state.backend.as_ref(), &state.overlay, &key) {
+            Ok(v) => v,
+            Err(e) => return backend_failure(&mut caller, e),
+        };
+        return_bytes(&mut caller, value)
+    })?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_set",
+        |mut caller: Caller<'_, HostState>, kp: u32, kl: u32, vp: u32, vl: u32| -> HostResult<()> {
+            let key = read_bytes(&mut caller, kp, kl, MAX_KEY_LEN)?;
+            let value = read_bytes(&mut caller, vp, vl, MAX_VALUE_LEN)?;
+            caller.data_mut().overlay.set(key, Some(value));
+            Ok(())
+        },
+    )?;
+    linker.func_wrap("env", "ext_storage_clear", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<()> {
+        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+        caller.data_mut().overlay.set(key, None);
+        Ok(())
+    })?;
+    linker.func_wrap("env", "ext_storage_next_key", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
+        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+        let state = caller.data();
+        let next = match sm::next_key(state.backend.as_ref(), &state.overlay, &key) {
+            Ok(v) => v,
+            Err(e) => return backend_failure(&mut caller, e),
+        };
+        return_bytes(&mut caller, next)
+    })?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_clear_prefix",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32, limit: u32| -> HostResult<u64> {
+            let prefix = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+            let state = caller.data_mut();
+            let backend = state.backend.clone();
+            match sm::clear_prefix(backend.as_ref(), &mut state.overlay, &prefix, limit) {
+                Ok((count, more)) => Ok(((more as u64) << 32) | count as u64),
+                Err(e) => backend_failure(&mut caller, e),
+            }
+        },
+    )?;
+    linker.func_wrap("env", "ext_storage_start_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+        caller.data_mut().overlay.start_transaction();
+        Ok(())
+    })?;
+    linker.func_wrap("env", "ext_storage_commit_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+        match caller.data_mut().overlay.commit_transaction() {
+            Ok(()) => Ok(()),
+            Err(e) => fail(&mut caller, e.to_string()),
+        }
+    })?;
+    linker.func_wrap("env", "ext_storage_rollback_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+        match caller.data_mut().overlay.rollback_transaction() {
+            Ok(()) => Ok(()),
+            Err(e) => fail(&mut caller, e.to_string()),
+        }
+    })?;
+    linker.func_wrap(
+        "env",
+        "ext_hashing_blake3_256",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32, out: u32| -> HostResult<()> {
+            let data = read_bytes(&mut caller, ptr, len, MAX_VALUE_LEN)?;
+            let hash = blake3::hash(&data);
+            write_bytes(&mut caller, out, hash.as_bytes())
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_crypto_ed25519_verify",
+        |mut caller: Caller<'_, HostState>, sig: u32, msg: u32, msg_len: u32, key: u32| -> HostResult<u32> {
+            let sig = read_bytes(&mut caller, sig, 64, 64)?;
+            let msg = read_bytes(&mut caller, msg, msg_len, MAX_VALUE_LEN)?;
+            let key = read_bytes(&mut caller, key, 32, 32)?;
+            let (Ok(sig), Ok(key)) = (<[u8; 64]>::try_from(sig.as_slice()), <[u8; 32]>::try_from(key.as_slice())) else {
+                return Ok(0);
+            };
+            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else { return Ok(0) };
+            Ok(key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok() as u32)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_logging_log",
+        |mut caller: Caller<'_, HostState>, level: u32, tp: u32, tl: u32, mp: u32, ml: u32| -> HostResult<()> {
+            let target = read_bytes(&mut caller, tp, tl, 256)?;
+            let msg = read_bytes(&mut caller, mp, ml, 64 * 1024)?;
+            let target = String::from_utf8_lossy(&target);
+            let msg = String::from_utf8_lossy(&msg);
+            match level {
+                1 => tracing::error!(target: "runtime", "{target}: {msg}"),
+                2 => tracing::warn!(target: "runtime", "{target}: {msg}"),
+                3 => tracing::info!(target: "runtime", "{target}: {msg}"),
+                _ => tracing::debug!(target: "runtime", "{target}: {msg}"),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! The chain: genesis, block building and import, queries, and the RPC-facing API.
+use crate::{genesis, Metrics, NodeConfig};
+use menara_executor::{Executor, ExecutorConfig, ExecutorError, RuntimeInstance};
+use menara_primitives::{
+    extrinsics_root, methods, queries, well_known_keys, AccountId, AccountInfo, ApplyExtrinsicResult, Block,
+    BlockContext, BlockNumber, Header, InvalidTransaction, QueryError, RuntimeVersion, TransactionValidity,
+    ValidTransaction, H256,
+};
+use menara_rpc::{ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionStatus};
+use menara_state_machine::{OverlayedChanges, StateReader};
+use menara_storage::{Database, StorageError};
+use menara_txpool::Pool;
+use parity_scale_codec::{Decode, DecodeAll, Encode};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Errors of the chain client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The database failed or refused.
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    /// The runtime failed.
+    #[error("runtime: {0}")]
+    Executor(#[from] ExecutorError),
+    /// Genesis could not be built or does not match.
+    #[error("genesis: {0}")]
+    Genesis(String),
+    /// The runtime refused to start a block.
+    #[error("runtime refused to initialise block #{number}: {reason}")]
+    InitializeBlock {
+        /// Height.
+        number: BlockNumber,
+        /// Why.
+        reason: String,
+    },
+    /// A block to import is invalid.
+    #[error("invalid block: {0}")]
+    Import(#[from] ImportError),
+    /// No runtime code in state.
+    #[error("no runtime code in state under `:code`")]
+    NoCode,
+}
+
+/// Why a block was refused on import.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImportError {
+    /// It does not build on the best block.
+    #[error("block #{number} does not extend the best block #{best} ({best_hash})")]
+    NotNext {
+        /// Its height.
+        number: BlockNumber,
+        /// Best height.
+        best: BlockNumber,
+        /// Best hash.
+        best_hash: H256,
+    },
+    /// A transaction in it is not valid.
+    #[error("transaction {index} is invalid: {reason}")]
+    InvalidTransaction {
+        /// Index in the block.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Its extrinsics root is wrong.
+    #[error("extrinsics root mismatch")]
+    ExtrinsicsRoot,
+    /// Executing it gives another state root.
+    #[error("state root mismatch: header says {expected}, execution gives {computed}")]
+    StateRoot {
+        /// In the header.
+        expected: H256,
+        /// Computed.
+        computed: H256,
+    },
+}
+
+/// The chain client: shared by block authoring, RPC and the informant.
+pub struct Client {
+    db: Arc<Database>,
+    executor: Executor,
+    pool: Pool,
+    genesis_hash: H256,
+    system_info: SystemInfo,
+    validators: Vec<AccountId>,
+    max_block_transactions: usize,
+    max_block_bytes: usize,
+    /// Serialises block building and import.
+    import_lock: Mutex<()>,
+    new_heads: broadcast::Sender<Header>,
+    finalized_heads: broadcast::Sender<Header>,
+    watchers: Mutex<HashMap<H256, broadcast::Sender<TransactionStatus>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Client {
+    /// Opens (or creates) the chain database and checks it belongs to this chain.
+    pub fn open(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<Arc<Client>, ClientError> {
+        let db = Arc::new(Database::open(&config.chain_path.join("db"))?);
+        let executor = Executor::new(ExecutorConfig {
+            disk_cache: Some(config.chain_path.join("wasm-cache")),
+            ..ExecutorConfig::default()
+        })?;
+        let genesis_hash = Self::init_genesis(&db, &executor, config)?;
+        let (new_heads, _) = broadcast::channel(256);
+        let (finalized_heads, _) = broadcast::channel(256);
+        let client = Client {
+            db,
+            executor,
+            pool: Pool::new(config.pool.clone()),
+            genesis_hash,
+            system_info: SystemInfo {
+                name: config.name.clone(),
+                implementation: "menara".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                chain: config.chain_spec.name.clone(),
+            },
+            validators: config.chain_spec.validators().iter().map(|v| v.account).collect(),
+            max_block_transactions: config.max_block_transactions,
+            max_block_bytes: config.max_block_bytes,
+            import_lock: Mutex::new(()),
+            new_heads,
+            finalized_heads,
+            watchers: Mutex::new(HashMap::new()),
+            metrics,
+        };
+        let (best, _) = client.best();
+        let (finalized, _) = client.finalized();
+        client.metrics.set_heights(best, finalized);
+        Ok(Arc::new(client))
+    }
+
+    fn init_genesis(db: &Database, executor: &Executor, config: &NodeConfig) -> Result<H256, ClientError> {
+        let storage = genesis::build_genesis_storage(&config.chain_spec, executor)?;
+        let changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = storage.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        match db.genesis_hash()? {
+            Some(stored) => {
+                // Compute the spec's genesis without writing, to refuse another chain's database.
+                let root = menara_primitives::trie::root_of(
+                    changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.as_slice(), v.as_slice()))),
+                );
+                let expected = genesis::genesis_block(root).hash();
+                if stored != expected {
+                    return Err(ClientError::Genesis(format!(
+                        "the database at {} belongs to another chain (genesis {stored}, this chain spec gives {expected}); \
+                         use another --base-path or `menara purge-chain`",
+                        db.path().display()
+                    )));
+                }
+                Ok(stored)
+            }
+            None => {
+                let prepared = db.prepare(&changes)?;
+                let block = genesis::genesis_block(prepared.root());
+                let hash = block.hash();
+                db.commit_block(&block, prepared, None, true)?;
+                tracing::info!(target: "menara", "initialised genesis {hash}");
+                Ok(hash)
+            }
+        }
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> H256 {
+        self.genesis_hash
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether `who` is a validator of this chain.
+    pub fn is_validator(&self, who: &AccountId) -> bool {
+        self.validators.contains(who)
+    }
+
+    /// Best block.
+    pub fn best(&self) -> (BlockNumber, H256) {
+        self.db.best().ok().flatten().unwrap_or((0, self.genesis_hash))
+    }
+
+    /// Last final block.
+    pub fn finalized(&self) -> (BlockNumber, H256) {
+        self.db.finalized().ok().flatten().unwrap_or((0, self.genesis_hash))
+    }
+
+    /// Ready and future transaction counts.
+    pub fn pool_status(&self) -> (usize, usize) {
+        (self.pool.ready_len(), self.pool.future_len())
+    }
+
+    /// Flushes the database before exit.
+    pub fn close(&self) {
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(target: "menara", "flushing the database failed: {e}");
+        }
+    }
+
+    fn runtime_code(&self) -> Result<Vec<u8>, ClientError> {
+        self.db.storage(well_known_keys::CODE)?.ok_or(ClientError::NoCode)
+    }
+
+    fn backend(&self) -> Arc<dyn StateReader> {
+        self.db.clone()
+    }
+
+    fn instance(&self) -> Result<RuntimeInstance, ClientError> {
+        Ok(self.executor.instantiate(&self.runtime_code()?, self.backend(), OverlayedChanges::new())?)
+    }
+
+    fn block_context(&self, number: BlockNumber, parent_hash: H256, timestamp: u64, author: AccountId) -> BlockContext {
+        BlockContext { number, parent_hash, timestamp, author, genesis_hash: self.genesis_hash }
+    }
+
+    fn initialize(&self, inst: &mut RuntimeInstance, ctx: &BlockContext) -> Result<(), ClientError> {
+        let r: Result<(), String> = inst.call_decode(methods::INITIALIZE_BLOCK, &ctx)?;
+        r.map_err(|reason| ClientError::InitializeBlock { number: ctx.number, reason })
+    }
+
+    /// Builds, commits (final: this node is the only validator) and announces a block
+    /// from the pool's ready transactions, spending at most `deadline` applying them.
+    pub fn author_block(&self, author: AccountId, deadline: Duration) -> Result<Block, ClientError> {
+        let _guard = self.import_lock.lock();
+        let started = Instant::now();
+        let (best, parent_hash) = self.best();
+        let parent_timestamp = self.db.header(&parent_hash)?.map(|h| h.timestamp).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let ctx = self.block_context(best + 1, parent_hash, now.max(parent_timestamp + 1), author);
+        let code = self.runtime_code()?;
+        let mut inst = self.executor.instantiate(&code, self.backend(), OverlayedChanges::new())?;
+        self.initialize(&mut inst, &ctx)?;
+
+        let mut included: Vec<(H256, Vec<u8>)> = Vec::new();
+        let mut invalid: Vec<(H256, InvalidTransaction)> = Vec::new();
+        for (hash, ext) in self.pool.ready_for_block(self.max_block_transactions, self.max_block_bytes) {
+            if started.elapsed() > deadline {
+                break;
+            }
+            match inst.call_decode::<ApplyExtrinsicResult>(methods::APPLY_EXTRINSIC, &ext) {
+                Ok(Ok(_outcome)) => included.push((hash, ext)),
+                Ok(Err(InvalidTransaction::Future)) => {}
+                Ok(Err(reason)) => invalid.push((hash, reason)),
+                Err(e) => {
+                    // The runtime trapped on this transaction: drop it and carry on with a
+                    // fresh instance over the changes made so far (the trap's were rolled back).
+                    tracing::warn!(target: "menara", "transaction {hash} made the runtime fail: {e}");
+                    invalid.push((hash, InvalidTransaction::Malformed));
+                    let overlay = inst.into_overlay();
+                    inst = self.executor.instantiate(&code, self.backend(), overlay)?;
+                }
+            }
+        }
+        inst.call(methods::FINALIZE_BLOCK, &[])?;
+        let changes = inst.into_overlay().into_changes();
+        let prepared = self.db.prepare(&changes)?;
+        let extrinsics: Vec<Vec<u8>> = included.iter().map(|(_, e)| e.clone()).collect();
+        let header = Header {
+            parent_hash,
+            number: ctx.number,
+            state_root: prepared.root(),
+            extrinsics_root: extrinsics_root(&extrinsics),
+            timestamp: ctx.timestamp,
+            author,
+        };
+        let block = Block { header, extrinsics };
+        self.db.commit_block(&block, prepared, None, true)?;
+        self.after_commit(&block, &included.iter().map(|(h, _)| *h).collect::<Vec<_>>(), &invalid, started);
+        Ok(block)
+    }
+
+    /// Executes and commits a block received from elsewhere (e.g. `import-blocks`):
+    /// every transaction must apply, and the roots must match the header.
+    pub fn import_block(&self, block: &Block) -> Result<(), ClientError> {
+        let _guard = self.import_lock.lock();
+        let started = Instant::now();
+        let (best, best_hash) = self.best();
+        let h = &block.header;
+        if h.number != best + 1 || h.parent_hash != best_hash {
+            return Err(ImportError::NotNext { number: h.number, best, best_hash }.into());
+        }
+        if extrinsics_root(&block.extrinsics) != h.extrinsics_root {
+            return Err(ImportError::ExtrinsicsRoot.into());
+        }
+        let mut inst = self.instance()?;
+        self.initialize(&mut inst, &self.block_context(h.number, h.parent_hash, h.timestamp, h.author))?;
+        for (index, ext) in block.extrinsics.iter().enumerate() {
+            match inst.call_decode::<ApplyExtrinsicResult>(methods::APPLY_EXTRINSIC, ext) {
+                Ok(Ok(_)) => {}
+                Ok(Err(reason)) => {
+                    return Err(ImportError::InvalidTransaction { index, reason: reason.describe().into() }.into())
+                }
+                Err(e) => return Err(ImportError::InvalidTransaction { index, reason: e.to_string() }.into()),
+            }
+        }
+        inst.call(methods::FINALIZE_BLOCK, &[])?;
+        let prepared = self.db.prepare(&inst.into_overlay().into_changes())?;
+        if prepared.root() != h.state_root {
+            return Err(ImportError::StateRoot { expected: h.state_root, computed: prepared.root() }.into());
+        }
+        self.db.commit_block(block, prepared, None, true)?;
+        let hashes: Vec<H256> = block.extrinsics.iter().map(|e| menara_primitives::blake3_256(e)).collect();
+        self.after_commit(block, &hashes, &[], started);
+        Ok(())
+    }
+
+    fn after_commit(&self, block: &Block, included: &[H256], invalid: &[(H256, InvalidTransaction)], started: Instant) {
+        let hash = block.hash();
+        let mut dropped = self.pool.remove_included(included);
+        self.pool.remove_invalid(&invalid.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+        dropped.extend(self.pool.prune(|who| self.state_nonce(who)));
+        {
+            let mut watchers = self.watchers.lock();
+            for h in included {
+                if let Some(tx) = watchers.remove(h) {
+                    let _ = tx.send(TransactionStatus::InBlock(hash));
+                    let _ = tx.send(TransactionStatus::Finalized(hash));
+                }
+            }
+            for (h, _) in invalid {
+                if let Some(tx) = watchers.remove(h) {
+                    let _ = tx.send(TransactionStatus::Invalid);
+                }
+            }
+            for h in dropped {
+                if let Some(tx) = watchers.remove(&h) {
+                    let _ = tx.send(TransactionStatus::Dropped);
+                }
+            }
+            watchers.retain(|_, tx| tx.receiver_count() > 0);
+        }
+        let _ = self.new_heads.send(block.header.clone());
+        let _ = self.finalized_heads.send(block.header.clone());
+        self.metrics.observe_block(started.elapsed().as_secs_f64(), included.len() as u64);
+        self.metrics.set_heights(block.header.number, block.header.number);
+        let (ready, future) = self.pool_status();
+        self.metrics.set_pool(ready, future);
+    }
+
+    /// The next nonce of `who` in the latest state.
+    fn state_nonce(&self, who: &AccountId) -> u64 {
+        let key = pallet_system::storage::AccountNonce::key(who);
+        match self.db.storage(&key) {
+            Ok(Some(raw)) => u64::decode_all(&mut &raw[..]).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Validates an encoded transaction against the latest state.
+    pub fn validate_transaction(&self, ext: &[u8]) -> Result<TransactionValidity, ClientError> {
+        let mut inst = self.instance()?;
+        let input = (self.genesis_hash, ext.to_vec());
+        Ok(inst.call_decode::<TransactionValidity>(methods::VALIDATE_TRANSACTION, &input)?)
+    }
+
+    fn submit(&self, ext: Vec<u8>) -> Result<(H256, bool), ApiError> {
+        let validity = self.validate_transaction(&ext).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let valid: ValidTransaction = validity.map_err(|e| ApiError::InvalidTransaction(e.describe().into()))?;
+        let submitted = self.pool.submit(ext, valid).map_err(|e| ApiError::Pool(e.to_string()))?;
+        let mut watchers = self.watchers.lock();
+        if let Some(replaced) = submitted.replaced {
+            if let Some(tx) = watchers.remove(&replaced) {
+                let _ = tx.send(TransactionStatus::Usurped(submitted.hash));
+            }
+        }
+        for h in &submitted.evicted {
+            if let Some(tx) = watchers.remove(h) {
+                let _ = tx.send(TransactionStatus::Dropped);
+            }
+        }
+        let (ready, future) = self.pool_status();
+        self.metrics.set_pool(ready, future);
+        Ok((submitted.hash, submitted.ready))
+    }
+
+    fn check_at(&self, at: Option<H256>) -> Result<H256, ApiError> {
+        let (_, best_hash) = self.best();
+        match at {
+            None => Ok(best_hash),
+            Some(h) if h == best_hash => Ok(h),
+            Some(h) => match self.db.header(&h).map_err(|e| ApiError::Internal(e.to_string()))? {
+                Some(_) => Err(ApiError::StateUnavailable(format!(
+                    "block {h} is known but only the state of the best block ({best_hash}) is kept"
+                ))),
+                None => Err(ApiError::UnknownBlock(h.to_string())),
+            },
+        }
+    }
+
+    fn query_raw(&self, method: &[u8], args: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let mut inst = self.instance().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let r: Result<Vec<u8>, QueryError> = inst
+            .call_decode(methods::QUERY, &(method.to_vec(), args.to_vec()))
+            .map_err(|e| ApiError::Runtime(e.to_string()))?;
+        r.map_err(|e| match e {
+            QueryError::UnknownMethod => ApiError::InvalidArgument(format!("unknown query {:?}", String::from_utf8_lossy(method))),
+            QueryError::BadArguments => ApiError::InvalidArgument("query arguments do not decode".into()),
+        })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+impl NodeApi for Client {
+    fn system_info(&self) -> SystemInfo {
+        self.system_info.clone()
+    }
+
+    fn health(&self) -> Health {
+        Health { peers: 0, is_syncing: false, should_have_peers: self.validators.len() > 1 }
+    }
+
+    fn header(&self, at: Option<H256>) -> Result<Option<Header>, ApiError> {
+        let hash = at.unwrap_or_else(|| self.best().1);
+        self.db.header(&hash).map_err(internal)
+    }
+
+    fn block(&self, at: Option<H256>) -> Result<Option<Block>, ApiError> {
+        let hash = at.unwrap_or_else(|| self.best().1);
+        self.db.block(&hash).map_err(internal)
+    }
+
+    fn block_hash(&self, number: Option<BlockNumber>) -> Result<Option<H256>, ApiError> {
+        match number {
+            None => Ok(Some(self.best().1)),
+            Some(n) => self.db.hash_at(n).map_err(internal),
+        }
+    }
+
+    fn finalized_head(&self) -> Result<H256, ApiError> {
+        Ok(self.finalized().1)
+    }
+
+    fn storage(&self, key: &[u8], at: Option<H256>) -> Result<Option<Vec<u8>>, ApiError> {
+        self.check_at(at)?;
+        self.db.storage(key).map_err(internal)
+    }
+
+    fn read_proof(&self, keys: &[Vec<u8>], at: Option<H256>) -> Result<ReadProof, ApiError> {
+        self.check_at(at)?;
+        // A block may be committed between reading the best block and proving: retry
+        // until the proofs' root is the best header's.
+        for _ in 0..10 {
+            let (_, best_hash) = self.best();
+            let (state_root, entries) = self.db.read_proof(keys).map_err(internal)?;
+            let header = self.db.header(&best_hash).map_err(internal)?;
+            if header.is_some_and(|h| h.state_root == state_root) {
+                return Ok(ReadProof { at: best_hash, state_root, entries });
+            }
+        }
+        Err(ApiError::StateUnavailable("the chain moved on while proving; try again".into()))
+    }
+
+    fn runtime_version(&self, at: Option<H256>) -> Result<RuntimeVersion, ApiError> {
+        self.check_at(at)?;
+        let mut inst = self.instance().map_err(internal)?;
+        inst.call_decode(methods::VERSION, &()).map_err(|e| ApiError::Runtime(e.to_string()))
+    }
+
+    fn query(&self, method: &str, args: &[u8], at: Option<H256>) -> Result<Vec<u8>, ApiError> {
+        self.check_at(at)?;
+        self.query_raw(method.as_bytes(), args)
+    }
+
+    fn submit_transaction(&self, extrinsic: Vec<u8>) -> Result<H256, ApiError> {
+        self.submit(extrinsic).map(|(h, _)| h)
+    }
+
+    fn submit_and_watch(&self, extrinsic: Vec<u8>) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError> {
+        let (tx, rx) = broadcast::channel(8);
+        // Register before submitting so a block built in between is not missed.
+        let hash = menara_primitives::blake3_256(&extrinsic);
+        if self.pool.contains(&hash) {
+            return Err(ApiError::Pool(format!("transaction {hash} is already in the pool")));
+        }
+        self.watchers.lock().insert(hash, tx.clone());
+        match self.submit(extrinsic) {
+            Ok((hash, ready)) => {
+                let _ = tx.send(if ready { TransactionStatus::Ready } else { TransactionStatus::Future });
+                Ok((hash, rx))
+            }
+            Err(e) => {
+                self.watchers.lock().remove(&hash);
+                Err(e)
+            }
+        }
+    }
+
+    fn pending_transactions(&self) -> Vec<Vec<u8>> {
+        self.pool.pending()
+    }
+
+    fn account_next_index(&self, account: &AccountId) -> Result<u64, ApiError> {
+        let state = self.state_nonce(account);
+        Ok(self.pool.next_nonce(account).map_or(state, |n| n.max(state)))
+    }
+
+    fn account(&self, account: &AccountId) -> Result<AccountInfo, ApiError> {
+        let raw = self.query_raw(queries::ACCOUNT, &account.encode())?;
+        AccountInfo::decode(&mut &raw[..]).map_err(internal)
+    }
+
+    fn total_issuance(&self) -> Result<u128, ApiError> {
+        let raw = self.query_raw(queries::TOTAL_ISSUANCE, &[])?;
+        u128::decode(&mut &raw[..]).map_err(internal)
+    }
+
+    fn subscribe_new_heads(&self) -> broadcast::Receiver<Header> {
+        self.new_heads.subscribe()
+    }
+
+    fn subscribe_finalized_heads(&self) -> broadcast::Receiver<Header> {
+        self.finalized_heads.subscribe()
+    }
+}
