@@ -33,17 +33,41 @@ fn main() {
         return;
     }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let workspace = manifest_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| manifest_dir.clone());
-    for watched in ["runtime/src", "runtime/Cargo.toml", "runtime/primitives", "runtime/support", "pallets", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    let workspace = manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest_dir.clone());
+    for watched in [
+        "runtime/src",
+        "runtime/Cargo.toml",
+        "runtime/primitives",
+        "runtime/support",
+        "pallets",
+        "Cargo.lock",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     // OUT_DIR is <target-dir>[/<triple>]/<profile>/build/<pkg>/out.
-    let target_root = out_dir.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| out_dir.clone());
+    let target_root = out_dir
+        .ancestors()
+        .nth(4)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.clone());
     let wasm_target_dir = target_root.join("wasm-runtime");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--package", "menara-runtime", "--lib", "--release", "--no-default-features"])
+        .args([
+            "build",
+            "--package",
+            "menara-runtime",
+            "--lib",
+            "--release",
+            "--no-default-features",
+        ])
         .args(["--target", "wasm32-unknown-unknown", "--target-dir"])
         .arg(&wasm_target_dir)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")

@@ -69,7 +69,13 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     while level.len() > 1 {
         level = level
             .chunks(2)
-            .map(|c| if c.len() == 2 { node(&c[0], &c[1]) } else { c[0] })
+            .map(|c| {
+                if c.len() == 2 {
+                    node(&c[0], &c[1])
+                } else {
+                    c[0]
+                }
+            })
             .collect();
     }
     level[0]
@@ -104,11 +110,21 @@ pub fn merkle_proof(leaves: &[Hash], index: usize) -> Result<MerkleProof, Error>
         }
         level = level
             .chunks(2)
-            .map(|c| if c.len() == 2 { node(&c[0], &c[1]) } else { c[0] })
+            .map(|c| {
+                if c.len() == 2 {
+                    node(&c[0], &c[1])
+                } else {
+                    c[0]
+                }
+            })
             .collect();
         idx /= 2;
     }
-    Ok(MerkleProof { index: index as u32, leaf_count: leaves.len() as u32, siblings })
+    Ok(MerkleProof {
+        index: index as u32,
+        leaf_count: leaves.len() as u32,
+        siblings,
+    })
 }
 
 impl MerkleProof {
@@ -122,10 +138,14 @@ impl MerkleProof {
         let mut sibs = self.siblings.iter();
         while n > 1 {
             if idx % 2 == 1 {
-                let s = sibs.next().ok_or_else(|| Error::Proof("proof too short".into()))?;
+                let s = sibs
+                    .next()
+                    .ok_or_else(|| Error::Proof("proof too short".into()))?;
                 acc = node(s, &acc);
             } else if idx + 1 < n {
-                let s = sibs.next().ok_or_else(|| Error::Proof("proof too short".into()))?;
+                let s = sibs
+                    .next()
+                    .ok_or_else(|| Error::Proof("proof too short".into()))?;
                 acc = node(&acc, s);
             }
             idx /= 2;
@@ -174,7 +194,12 @@ impl Commitment {
         if self.leaves.first() != other.leaves.first() {
             return Err(Error::Proof("commitment is for a different input".into()));
         }
-        Ok(self.leaves.iter().zip(&other.leaves).skip(1).position(|(a, b)| a != b))
+        Ok(self
+            .leaves
+            .iter()
+            .zip(&other.leaves)
+            .skip(1)
+            .position(|(a, b)| a != b))
     }
 }
 
@@ -254,18 +279,31 @@ pub fn settle_layer(
     let n = model.layer_count() as u32 + 1;
     let (ip, op) = (&opening.input_proof, &opening.output_proof);
     if ip.leaf_count != n || op.leaf_count != n {
-        return Err(Error::Proof(format!("proofs are for {} leaves, model has {n}", ip.leaf_count)));
+        return Err(Error::Proof(format!(
+            "proofs are for {} leaves, model has {n}",
+            ip.leaf_count
+        )));
     }
     if ip.index != opening.layer || op.index != opening.layer + 1 {
-        return Err(Error::Proof("proof indices do not match the disputed layer".into()));
+        return Err(Error::Proof(
+            "proof indices do not match the disputed layer".into(),
+        ));
     }
     if !ip.verify(root, &activation_hash(&opening.input)) {
-        return Err(Error::Proof("input activation is not the committed one".into()));
+        return Err(Error::Proof(
+            "input activation is not the committed one".into(),
+        ));
     }
     if !op.verify(root, &opening.claimed_output) {
         return Err(Error::Proof("output hash is not the committed one".into()));
     }
-    check_layer(model, opening.layer as usize, &opening.input, &opening.claimed_output, gemm)
+    check_layer(
+        model,
+        opening.layer as usize,
+        &opening.input,
+        &opening.claimed_output,
+        gemm,
+    )
 }
 
 #[cfg(test)]
@@ -274,7 +312,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| *blake3::hash(&(i as u64).to_le_bytes()).as_bytes()).collect()
+        (0..n)
+            .map(|i| *blake3::hash(&(i as u64).to_le_bytes()).as_bytes())
+            .collect()
     }
 
     #[test]

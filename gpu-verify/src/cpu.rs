@@ -37,7 +37,15 @@ impl CpuEngine {
 const COL_BLOCK: usize = 64;
 
 impl Gemm for CpuEngine {
-    fn gemm(&self, x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &mut [i32]) -> Result<(), Error> {
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
         check_gemm_shape(x, m, k, w, n, out)?;
         if m == 0 || n == 0 {
             return Ok(());
@@ -50,19 +58,21 @@ impl Gemm for CpuEngine {
             if m >= 4 * self.pool.current_num_threads() {
                 // Parallel over row blocks; inside, weights in column blocks.
                 let rows_per = 4usize;
-                out.par_chunks_mut(rows_per * n).enumerate().for_each(|(bi, ob)| {
-                    let r0 = bi * rows_per;
-                    let nr = ob.len() / n;
-                    for j0 in (0..n).step_by(COL_BLOCK) {
-                        let j1 = (j0 + COL_BLOCK).min(n);
-                        for r in 0..nr {
-                            let xr = &x[(r0 + r) * k..(r0 + r + 1) * k];
-                            for j in j0..j1 {
-                                ob[r * n + j] = dot_i8(xr, &w[j * k..(j + 1) * k]);
+                out.par_chunks_mut(rows_per * n)
+                    .enumerate()
+                    .for_each(|(bi, ob)| {
+                        let r0 = bi * rows_per;
+                        let nr = ob.len() / n;
+                        for j0 in (0..n).step_by(COL_BLOCK) {
+                            let j1 = (j0 + COL_BLOCK).min(n);
+                            for r in 0..nr {
+                                let xr = &x[(r0 + r) * k..(r0 + r + 1) * k];
+                                for j in j0..j1 {
+                                    ob[r * n + j] = dot_i8(xr, &w[j * k..(j + 1) * k]);
+                                }
                             }
                         }
-                    }
-                });
+                    });
             } else {
                 // Few rows: parallel over output columns of each row.
                 for (i, orow) in out.chunks_mut(n).enumerate() {
@@ -77,6 +87,7 @@ impl Gemm for CpuEngine {
     }
 
     fn map_indexed(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i8> + Sync)) -> Vec<Vec<i8>> {
-        self.pool.install(|| (0..n).into_par_iter().map(f).collect())
+        self.pool
+            .install(|| (0..n).into_par_iter().map(f).collect())
     }
 }

@@ -92,15 +92,24 @@ impl CudaEngine {
             return Err(Error::Gpu("no CUDA device present".into()));
         }
         if ordinal >= n as usize {
-            return Err(Error::Gpu(format!("device {ordinal} requested, {n} present")));
+            return Err(Error::Gpu(format!(
+                "device {ordinal} requested, {n} present"
+            )));
         }
         let ctx = CudaContext::new(ordinal).map_err(gpu("create context"))?;
         let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
         let ptx = cudarc::nvrtc::compile_ptx(KERNEL_SRC).map_err(gpu("NVRTC compile"))?;
         let module = ctx.load_module(ptx).map_err(gpu("load module"))?;
-        let func = module.load_function("gemm_i8_i32").map_err(gpu("load kernel"))?;
+        let func = module
+            .load_function("gemm_i8_i32")
+            .map_err(gpu("load kernel"))?;
         let stream = ctx.default_stream();
-        Ok(CudaEngine { _ctx: ctx, stream, func, name })
+        Ok(CudaEngine {
+            _ctx: ctx,
+            stream,
+            func,
+            name,
+        })
     }
 
     /// The device name.
@@ -108,10 +117,27 @@ impl CudaEngine {
         &self.name
     }
 
-    fn gemm_inner(&self, x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &mut [i32]) -> Result<(), Error> {
-        let dx = self.stream.clone_htod(x).map_err(gpu("copy input to device (out of memory?)"))?;
-        let dw = self.stream.clone_htod(w).map_err(gpu("copy weights to device (out of memory?)"))?;
-        let mut dy = self.stream.alloc_zeros::<i32>(m * n).map_err(gpu("allocate output (out of memory?)"))?;
+    fn gemm_inner(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
+        let dx = self
+            .stream
+            .clone_htod(x)
+            .map_err(gpu("copy input to device (out of memory?)"))?;
+        let dw = self
+            .stream
+            .clone_htod(w)
+            .map_err(gpu("copy weights to device (out of memory?)"))?;
+        let mut dy = self
+            .stream
+            .alloc_zeros::<i32>(m * n)
+            .map_err(gpu("allocate output (out of memory?)"))?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let cfg = LaunchConfig {
             grid_dim: ((n as u32).div_ceil(TILE), (m as u32).div_ceil(TILE), 1),
@@ -122,14 +148,24 @@ impl CudaEngine {
         b.arg(&dx).arg(&dw).arg(&mut dy).arg(&mi).arg(&ni).arg(&ki);
         // SAFETY: argument list matches the kernel signature; buffers are sized m*k, n*k, m*n.
         unsafe { b.launch(cfg) }.map_err(gpu("launch GEMM kernel"))?;
-        self.stream.memcpy_dtoh(&dy, out).map_err(gpu("copy result to host"))?;
+        self.stream
+            .memcpy_dtoh(&dy, out)
+            .map_err(gpu("copy result to host"))?;
         self.stream.synchronize().map_err(gpu("synchronize"))?;
         Ok(())
     }
 }
 
 impl Gemm for CudaEngine {
-    fn gemm(&self, x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &mut [i32]) -> Result<(), Error> {
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
         check_gemm_shape(x, m, k, w, n, out)?;
         if m == 0 || n == 0 {
             return Ok(());
@@ -141,7 +177,9 @@ impl Gemm for CudaEngine {
             out.fill(0);
             return Ok(());
         }
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.gemm_inner(x, m, k, w, n, out)))
-            .map_err(|_| Error::Gpu("CUDA GEMM panicked".into()))?
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.gemm_inner(x, m, k, w, n, out)
+        }))
+        .map_err(|_| Error::Gpu("CUDA GEMM panicked".into()))?
     }
 }

@@ -11,8 +11,8 @@ use crate::commit::{activation_hash, Commitment};
 use crate::error::Error;
 use crate::model::{Block, Encoder, Linear, Mlp, Model};
 use crate::numerics::{
-    div_round, dot_i8, i_gelu_q12, isqrt, layer_norm_i16, sat_i16, sat_i8,
-    softmax_q15, SAT_LN_IN, SAT_Q12,
+    div_round, dot_i8, i_gelu_q12, isqrt, layer_norm_i16, sat_i16, sat_i8, softmax_q15, SAT_LN_IN,
+    SAT_Q12,
 };
 
 /// Largest number of sequences (encoder) or rows (MLP) in one job.
@@ -96,7 +96,15 @@ impl Activation {
 pub trait Gemm: Sync {
     /// `out[i][j] = sum_t x[i][t] * w[j][t]` for `x: [m, k]`, `w: [n, k]`, `out: [m, n]`.
     /// Callers guarantee `k <= MAX_DOT_LEN`, so nothing overflows.
-    fn gemm(&self, x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &mut [i32]) -> Result<(), Error>;
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error>;
 
     /// Runs `f(0..n)` and collects the results in index order (backends may parallelise).
     fn map_indexed(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i8> + Sync)) -> Vec<Vec<i8>> {
@@ -109,7 +117,15 @@ pub trait Gemm: Sync {
 pub struct RefGemm;
 
 impl Gemm for RefGemm {
-    fn gemm(&self, x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &mut [i32]) -> Result<(), Error> {
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
         check_gemm_shape(x, m, k, w, n, out)?;
         for i in 0..m {
             let xr = &x[i * k..(i + 1) * k];
@@ -122,9 +138,18 @@ impl Gemm for RefGemm {
 }
 
 /// Checks buffer sizes for a GEMM call.
-pub fn check_gemm_shape(x: &[i8], m: usize, k: usize, w: &[i8], n: usize, out: &[i32]) -> Result<(), Error> {
+pub fn check_gemm_shape(
+    x: &[i8],
+    m: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    out: &[i32],
+) -> Result<(), Error> {
     if x.len() != m * k || w.len() != n * k || out.len() != m * n {
-        return Err(Error::Input(format!("GEMM buffers do not match shape m={m} k={k} n={n}")));
+        return Err(Error::Input(format!(
+            "GEMM buffers do not match shape m={m} k={k} n={n}"
+        )));
     }
     Ok(())
 }
@@ -154,11 +179,19 @@ pub fn run(model: &Model, input: &Activation, be: &dyn Gemm) -> Result<Trace, Er
         leaves.push(activation_hash(&out));
         outputs.push(out);
     }
-    Ok(Trace { outputs, commitment: Commitment { leaves } })
+    Ok(Trace {
+        outputs,
+        commitment: Commitment { leaves },
+    })
 }
 
 /// Runs exactly one layer (`0..model.layer_count()`) on its input.
-pub fn run_layer(model: &Model, layer: usize, input: &Activation, be: &dyn Gemm) -> Result<Activation, Error> {
+pub fn run_layer(
+    model: &Model,
+    layer: usize,
+    input: &Activation,
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
     input.check_shape()?;
     if layer >= model.layer_count() {
         return Err(Error::Input(format!(
@@ -188,26 +221,41 @@ pub fn run_layer(model: &Model, layer: usize, input: &Activation, be: &dyn Gemm)
     }
 }
 
-fn expect_i16<'a>(a: &'a Activation, cols: usize, max_len: usize) -> Result<&'a [i16], Error> {
+fn expect_i16(a: &Activation, cols: usize, max_len: usize) -> Result<&[i16], Error> {
     if let Some(&l) = a.lens.iter().find(|&&l| l as usize > max_len) {
-        return Err(Error::InputTooLong { len: l as usize, max: max_len });
+        return Err(Error::InputTooLong {
+            len: l as usize,
+            max: max_len,
+        });
     }
     match &a.data {
         ActData::I16(v) if a.cols as usize == cols => Ok(v),
-        _ => Err(Error::Input(format!("layer expects i16 rows of width {cols}"))),
+        _ => Err(Error::Input(format!(
+            "layer expects i16 rows of width {cols}"
+        ))),
     }
 }
 
 fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
     let ids = match &input.data {
         ActData::Tokens(v) if input.cols == 1 => v,
-        _ => return Err(Error::Input("the encoder's first layer expects token ids".into())),
+        _ => {
+            return Err(Error::Input(
+                "the encoder's first layer expects token ids".into(),
+            ))
+        }
     };
     if let Some(&l) = input.lens.iter().find(|&&l| l as usize > e.cfg.max_seq_len) {
-        return Err(Error::InputTooLong { len: l as usize, max: e.cfg.max_seq_len });
+        return Err(Error::InputTooLong {
+            len: l as usize,
+            max: e.cfg.max_seq_len,
+        });
     }
     if let Some(&bad) = ids.iter().find(|&&t| t as usize >= e.cfg.vocab) {
-        return Err(Error::Input(format!("token id {bad} >= vocabulary size {}", e.cfg.vocab)));
+        return Err(Error::Input(format!(
+            "token id {bad} >= vocabulary size {}",
+            e.cfg.vocab
+        )));
     }
     let h = e.cfg.hidden;
     let mut out = vec![0i16; ids.len() * h];
@@ -224,14 +272,27 @@ fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
             );
             for c in 0..h {
                 let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
-                u[c] = lim(lim(wr.apply(wq[c] as i32)) + lim(pr.apply(pq[c] as i32)) + lim(tr.apply(tq[c] as i32)));
+                u[c] = lim(lim(wr.apply(wq[c] as i32))
+                    + lim(pr.apply(pq[c] as i32))
+                    + lim(tr.apply(tq[c] as i32)));
             }
             let ln = &e.emb_ln;
-            layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, &mut out[row * h..(row + 1) * h]);
+            layer_norm_i16(
+                &u,
+                &ln.g,
+                &ln.b,
+                ln.eps,
+                ln.shift,
+                &mut out[row * h..(row + 1) * h],
+            );
             row += 1;
         }
     }
-    Ok(Activation { lens: input.lens.clone(), cols: h as u32, data: ActData::I16(out) })
+    Ok(Activation {
+        lens: input.lens.clone(),
+        cols: h as u32,
+        data: ActData::I16(out),
+    })
 }
 
 /// `acc = x W^T + b` (saturating bias add).
@@ -254,7 +315,13 @@ fn to_i8(h: &[i16], rq: &[crate::numerics::Requant]) -> Vec<i8> {
         .collect()
 }
 
-fn attention_layer(e: &Encoder, b: &Block, input: &Activation, h16: &[i16], be: &dyn Gemm) -> Result<Activation, Error> {
+fn attention_layer(
+    e: &Encoder,
+    b: &Block,
+    input: &Activation,
+    h16: &[i16],
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
     let hd = e.cfg.hidden;
     let heads = e.cfg.heads;
     let d = hd / heads;
@@ -285,7 +352,8 @@ fn attention_layer(e: &Encoder, b: &Block, input: &Activation, h16: &[i16], be: 
         let (r0, t) = starts[job / heads];
         let head = job % heads;
         for i in 0..t {
-            ctx[(r0 + i) * hd + head * d..(r0 + i) * hd + head * d + d].copy_from_slice(&part[i * d..(i + 1) * d]);
+            ctx[(r0 + i) * hd + head * d..(r0 + i) * hd + head * d + d]
+                .copy_from_slice(&part[i * d..(i + 1) * d]);
         }
     }
     let acc = linear_acc(&b.o, &ctx, rows, be)?;
@@ -293,7 +361,15 @@ fn attention_layer(e: &Encoder, b: &Block, input: &Activation, h16: &[i16], be: 
 }
 
 /// One head of one sequence: int8 context `[t, d]`.
-fn attend_head(qkv: &[i8], r0: usize, t: usize, hd: usize, d: usize, head: usize, b: &Block) -> Vec<i8> {
+fn attend_head(
+    qkv: &[i8],
+    r0: usize,
+    t: usize,
+    hd: usize,
+    d: usize,
+    head: usize,
+    b: &Block,
+) -> Vec<i8> {
     let row = |i: usize, part: usize| {
         let o = (r0 + i) * 3 * hd + part * hd + head * d;
         &qkv[o..o + d]
@@ -316,7 +392,11 @@ fn attend_head(qkv: &[i8], r0: usize, t: usize, hd: usize, d: usize, head: usize
         softmax_q15(&scores, &mut p);
         for c in 0..d {
             // sum p <= 2^15 + t/2 and |v| <= 127: |acc| < 2^23.
-            let acc: i32 = p.iter().zip(&vt[c * t..(c + 1) * t]).map(|(&a, &v)| a * v).sum();
+            let acc: i32 = p
+                .iter()
+                .zip(&vt[c * t..(c + 1) * t])
+                .map(|(&a, &v)| a * v)
+                .sum();
             out[i * d + c] = sat_i8(b.ctx[head * d + c].apply(acc));
         }
     }
@@ -336,16 +416,29 @@ fn residual_ln(
     let mut out = vec![0i16; acc.len()];
     let mut u = vec![0i64; hd];
     let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
-    for ((a, r), o) in acc.chunks_exact(hd).zip(resid.chunks_exact(hd)).zip(out.chunks_exact_mut(hd)) {
+    for ((a, r), o) in acc
+        .chunks_exact(hd)
+        .zip(resid.chunks_exact(hd))
+        .zip(out.chunks_exact_mut(hd))
+    {
         for c in 0..hd {
             u[c] = lim(lim(lin.rq[c].apply(a[c])) + lim(res_rq.apply(r[c] as i32)));
         }
         layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, o);
     }
-    Ok(Activation { lens: input.lens.clone(), cols: hd as u32, data: ActData::I16(out) })
+    Ok(Activation {
+        lens: input.lens.clone(),
+        cols: hd as u32,
+        data: ActData::I16(out),
+    })
 }
 
-fn ffn_layer(b: &Block, input: &Activation, h16: &[i16], be: &dyn Gemm) -> Result<Activation, Error> {
+fn ffn_layer(
+    b: &Block,
+    input: &Activation,
+    h16: &[i16],
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
     let rows = input.rows();
     let x8 = to_i8(h16, &b.in_f1);
     let acc = linear_acc(&b.f1, &x8, rows, be)?;
@@ -381,22 +474,43 @@ fn pool_layer(input: &Activation, h16: &[i16], hd: usize) -> Activation {
         // |mean| <= 2^15, H <= 2^13: sum of squares < 2^43.
         let norm = isqrt(mean.iter().map(|&m| (m * m) as u64).sum()) as i64;
         for (o, &m) in out[s * hd..(s + 1) * hd].iter_mut().zip(&mean) {
-            *o = if norm == 0 { 0 } else { sat_i16(div_round(m << 15, norm)) };
+            *o = if norm == 0 {
+                0
+            } else {
+                sat_i16(div_round(m << 15, norm))
+            };
         }
         r0 += t;
     }
-    Activation { lens: vec![1; input.lens.len()], cols: hd as u32, data: ActData::I16(out) }
+    Activation {
+        lens: vec![1; input.lens.len()],
+        cols: hd as u32,
+        data: ActData::I16(out),
+    }
 }
 
-fn mlp_layer(m: &Mlp, layer: usize, input: &Activation, be: &dyn Gemm) -> Result<Activation, Error> {
+fn mlp_layer(
+    m: &Mlp,
+    layer: usize,
+    input: &Activation,
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
     let lin = &m.layers[layer];
     let x = match &input.data {
         ActData::I8(v) if input.cols as usize == lin.k => v,
-        _ => return Err(Error::Input(format!("MLP layer {layer} expects i8 rows of width {}", lin.k))),
+        _ => {
+            return Err(Error::Input(format!(
+                "MLP layer {layer} expects i8 rows of width {}",
+                lin.k
+            )))
+        }
     };
     let rows = input.rows();
     if rows > m.max_rows {
-        return Err(Error::InputTooLong { len: rows, max: m.max_rows });
+        return Err(Error::InputTooLong {
+            len: rows,
+            max: m.max_rows,
+        });
     }
     let relu = layer + 1 < m.layers.len();
     let acc = linear_acc(lin, x, rows, be)?;
@@ -409,5 +523,9 @@ fn mlp_layer(m: &Mlp, layer: usize, input: &Activation, be: &dyn Gemm) -> Result
             })
         })
         .collect();
-    Ok(Activation { lens: input.lens.clone(), cols: lin.n as u32, data: ActData::I8(out) })
+    Ok(Activation {
+        lens: input.lens.clone(),
+        cols: lin.n as u32,
+        data: ActData::I8(out),
+    })
 }

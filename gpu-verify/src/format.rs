@@ -103,14 +103,29 @@ impl Tensor {
     }
     /// An i32 tensor.
     pub fn from_i32(name: &str, shape: &[u32], v: &[i32]) -> Self {
-        Self::raw(name, DType::I32, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        Self::raw(
+            name,
+            DType::I32,
+            shape,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
     }
     /// An i64 tensor.
     pub fn from_i64(name: &str, shape: &[u32], v: &[i64]) -> Self {
-        Self::raw(name, DType::I64, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        Self::raw(
+            name,
+            DType::I64,
+            shape,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
     }
     fn raw(name: &str, dtype: DType, shape: &[u32], data: Vec<u8>) -> Self {
-        Tensor { name: name.to_string(), dtype, shape: shape.to_vec(), data }
+        Tensor {
+            name: name.to_string(),
+            dtype,
+            shape: shape.to_vec(),
+            data,
+        }
     }
 
     /// Number of elements.
@@ -205,14 +220,25 @@ fn limit(what: &'static str, value: u64, limit: u64) -> Result<(), Error> {
 
 impl ModelFile {
     /// Sorts tensors by name (the canonical order) and checks names are unique.
-    pub fn new(kind: u32, params: [u32; N_PARAMS], mut tensors: Vec<Tensor>) -> Result<Self, Error> {
+    pub fn new(
+        kind: u32,
+        params: [u32; N_PARAMS],
+        mut tensors: Vec<Tensor>,
+    ) -> Result<Self, Error> {
         tensors.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         for w in tensors.windows(2) {
             if w[0].name == w[1].name {
-                return Err(Error::Invalid(format!("duplicate tensor name `{}`", w[0].name)));
+                return Err(Error::Invalid(format!(
+                    "duplicate tensor name `{}`",
+                    w[0].name
+                )));
             }
         }
-        Ok(ModelFile { kind, params, tensors })
+        Ok(ModelFile {
+            kind,
+            params,
+            tensors,
+        })
     }
 
     /// Finds a tensor by name (binary search; names are sorted).
@@ -317,7 +343,12 @@ impl ModelFile {
             }
             limit("tensor bytes", byte_len, MAX_FILE_BYTES)?;
             let data = r.take(byte_len as usize, "tensor data")?.to_vec();
-            tensors.push(Tensor { name, dtype, shape, data });
+            tensors.push(Tensor {
+                name,
+                dtype,
+                shape,
+                data,
+            });
         }
         if r.pos != buf.len() {
             return Err(Error::Invalid(format!(
@@ -325,7 +356,11 @@ impl ModelFile {
                 buf.len() - r.pos
             )));
         }
-        Ok(ModelFile { kind, params, tensors })
+        Ok(ModelFile {
+            kind,
+            params,
+            tensors,
+        })
     }
 
     /// The model's content hash: a Merkle root (see [`crate::commit`]) over the header leaf
@@ -396,7 +431,10 @@ mod tests {
         assert_eq!(ModelFile::from_bytes(&b), Err(Error::UnsupportedFormat(9)));
         let mut b = good.clone();
         b[12] = 2;
-        assert_eq!(ModelFile::from_bytes(&b), Err(Error::UnsupportedNumerics(2)));
+        assert_eq!(
+            ModelFile::from_bytes(&b),
+            Err(Error::UnsupportedNumerics(2))
+        );
         let mut b = good.clone();
         b.push(0);
         assert!(matches!(ModelFile::from_bytes(&b), Err(Error::Invalid(_))));
@@ -422,14 +460,20 @@ mod tests {
     fn rejects_oversized_claims() {
         let mut b = sample().to_bytes();
         b[FIXED_LEN - 4..FIXED_LEN].copy_from_slice(&100_000u32.to_le_bytes());
-        assert!(matches!(ModelFile::from_bytes(&b), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            ModelFile::from_bytes(&b),
+            Err(Error::TooLarge { .. })
+        ));
         // A tensor announcing 2^40 elements is refused before any allocation.
         let t = ModelFile::new(1, [0; N_PARAMS], vec![Tensor::from_u8("x", &[1], &[0])]).unwrap();
         let mut b = t.to_bytes();
         let dims_at = FIXED_LEN + 2 + 1 + 1 + 1;
         b[dims_at..dims_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let e = ModelFile::from_bytes(&b).unwrap_err();
-        assert!(matches!(e, Error::TooLarge { .. } | Error::Invalid(_)), "{e:?}");
+        assert!(
+            matches!(e, Error::TooLarge { .. } | Error::Invalid(_)),
+            "{e:?}"
+        );
         let e = ModelFile::new(1, [0; N_PARAMS], vec![Tensor::from_u8("x", &[1], &[0]); 2]);
         assert!(e.is_err());
     }

@@ -97,13 +97,25 @@ fn amax(v: &[f32]) -> f32 {
 fn tensor(st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
     let t = st.tensor(name).map_err(|e| imp(format!("{name}: {e}")))?;
     if t.shape() != shape {
-        return Err(imp(format!("{name}: shape {:?}, expected {shape:?}", t.shape())));
+        return Err(imp(format!(
+            "{name}: shape {:?}, expected {shape:?}",
+            t.shape()
+        )));
     }
     let d = t.data();
     let v: Vec<f32> = match t.dtype() {
-        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => d.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => d.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => d
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => d
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
         other => return Err(imp(format!("{name}: unsupported dtype {other:?}"))),
     };
     if v.iter().any(|x| !x.is_finite()) {
@@ -160,7 +172,9 @@ pub fn erf(x: f64) -> f64 {
     let s = if x < 0.0 { -1.0 } else { 1.0 };
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.3275911 * x);
-    let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+    let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
+        + 0.254829592)
+        * t;
     s * (1.0 - p * (-x * x).exp())
 }
 
@@ -172,18 +186,27 @@ fn gelu(x: f32) -> f32 {
 impl FloatBert {
     /// Loads `config.json`, `model.safetensors` and `vocab.txt` from `dir`.
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| Error::Io(format!("{}: {e}", dir.join(f).display())));
-        let config: serde_json::Value =
-            serde_json::from_slice(&read("config.json")?).map_err(|e| imp(format!("config.json: {e}")))?;
+        let read = |f: &str| {
+            std::fs::read(dir.join(f))
+                .map_err(|e| Error::Io(format!("{}: {e}", dir.join(f).display())))
+        };
+        let config: serde_json::Value = serde_json::from_slice(&read("config.json")?)
+            .map_err(|e| imp(format!("config.json: {e}")))?;
         let max_seq_len = std::fs::read(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v.get("max_seq_length").and_then(serde_json::Value::as_u64))
             .unwrap_or(256) as usize;
         let vocab_text = read("vocab.txt")?;
-        let (h, v) = (cfg_usize(&config, "hidden_size")?, cfg_usize(&config, "vocab_size")?);
+        let (h, v) = (
+            cfg_usize(&config, "hidden_size")?,
+            cfg_usize(&config, "vocab_size")?,
+        );
         let tok0 = Tokenizer::from_vocab_text(&vocab_text, 0, 0, 0)?;
-        let sid = |s: &str| tok0.id(s).ok_or_else(|| imp(format!("vocab.txt has no {s}")));
+        let sid = |s: &str| {
+            tok0.id(s)
+                .ok_or_else(|| imp(format!("vocab.txt has no {s}")))
+        };
         let cfg = EncoderConfig {
             vocab: v,
             hidden: h,
@@ -196,11 +219,19 @@ impl FloatBert {
             sep: sid("[SEP]")?,
             unk: sid("[UNK]")?,
         };
-        let eps = config.get("layer_norm_eps").and_then(serde_json::Value::as_f64).unwrap_or(1e-12) as f32;
+        let eps = config
+            .get("layer_norm_eps")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(1e-12) as f32;
         let bytes = read("model.safetensors")?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| imp(format!("model.safetensors: {e}")))?;
+        let st =
+            SafeTensors::deserialize(&bytes).map_err(|e| imp(format!("model.safetensors: {e}")))?;
         let names = st.names();
-        let prefix = if names.iter().any(|n| n.starts_with("bert.")) { "bert." } else { "" };
+        let prefix = if names.iter().any(|n| n.starts_with("bert.")) {
+            "bert."
+        } else {
+            ""
+        };
         let t = |n: &str, s: &[usize]| tensor(&st, &format!("{prefix}{n}"), s);
         let i = cfg.intermediate;
         let mut blocks = Vec::new();
@@ -226,12 +257,18 @@ impl FloatBert {
                 ln2b: a("output.LayerNorm.bias", &[h])?,
             });
         }
-        let typ_all = t("embeddings.token_type_embeddings.weight", &[cfg_usize(&config, "type_vocab_size").unwrap_or(2), h])?;
+        let typ_all = t(
+            "embeddings.token_type_embeddings.weight",
+            &[cfg_usize(&config, "type_vocab_size").unwrap_or(2), h],
+        )?;
         let tokenizer = Tokenizer::from_vocab_text(&vocab_text, cfg.cls, cfg.sep, cfg.unk)?;
         Ok(FloatBert {
             eps,
             word: t("embeddings.word_embeddings.weight", &[v, h])?,
-            pos: t("embeddings.position_embeddings.weight", &[cfg.max_positions, h])?,
+            pos: t(
+                "embeddings.position_embeddings.weight",
+                &[cfg.max_positions, h],
+            )?,
             typ: typ_all[..h].to_vec(),
             ln_g: t("embeddings.LayerNorm.weight", &[h])?,
             ln_b: t("embeddings.LayerNorm.bias", &[h])?,
@@ -253,7 +290,10 @@ impl FloatBert {
         let heads = self.cfg.heads;
         let d = h / heads;
         if t == 0 || t > self.cfg.max_positions {
-            return Err(Error::InputTooLong { len: t, max: self.cfg.max_positions });
+            return Err(Error::InputTooLong {
+                len: t,
+                max: self.cfg.max_positions,
+            });
         }
         let mut x = vec![0f32; t * h];
         for (p, &id) in ids.iter().enumerate() {
@@ -281,7 +321,12 @@ impl FloatBert {
             for hh in 0..heads {
                 for i in 0..t {
                     let mut s: Vec<f32> = (0..t)
-                        .map(|j| (0..d).map(|c| q[i * h + hh * d + c] * k[j * h + hh * d + c]).sum::<f32>() * scale)
+                        .map(|j| {
+                            (0..d)
+                                .map(|c| q[i * h + hh * d + c] * k[j * h + hh * d + c])
+                                .sum::<f32>()
+                                * scale
+                        })
                         .collect();
                     let m = s.iter().cloned().fold(f32::MIN, f32::max);
                     let mut z = 0f32;
@@ -290,7 +335,8 @@ impl FloatBert {
                         z += *e;
                     }
                     for c in 0..d {
-                        ctx[i * h + hh * d + c] = (0..t).map(|j| s[j] / z * v[j * h + hh * d + c]).sum();
+                        ctx[i * h + hh * d + c] =
+                            (0..t).map(|j| s[j] / z * v[j * h + hh * d + c]).sum();
                     }
                 }
             }
@@ -345,14 +391,23 @@ fn per_row_quant(w: &[f32], k: usize) -> (Vec<i8>, Vec<f64>) {
     for r in w.chunks_exact(k) {
         let m = amax(r) as f64;
         let sc = if m > 0.0 { m / 127.0 } else { 1.0 };
-        q.extend(r.iter().map(|&x| (x as f64 / sc).round().clamp(-127.0, 127.0) as i8));
+        q.extend(
+            r.iter()
+                .map(|&x| (x as f64 / sc).round().clamp(-127.0, 127.0) as i8),
+        );
         s.push(sc);
     }
     (q, s)
 }
 
 /// Quantises a linear layer: per-output-channel int8 weights; output factors `s_in s_w[j] / s_out[j]`.
-fn quant_linear(w: &[f32], b: &[f32], k: usize, s_in: f64, s_out: &dyn Fn(usize) -> f64) -> Result<Linear, Error> {
+fn quant_linear(
+    w: &[f32],
+    b: &[f32],
+    k: usize,
+    s_in: f64,
+    s_out: &dyn Fn(usize) -> f64,
+) -> Result<Linear, Error> {
     let (wq, sw) = per_row_quant(w, k);
     let n = b.len();
     let mut bq = Vec::with_capacity(n);
@@ -361,35 +416,66 @@ fn quant_linear(w: &[f32], b: &[f32], k: usize, s_in: f64, s_out: &dyn Fn(usize)
         let acc_scale = s_in * sw[j];
         let v = (b[j] as f64 / acc_scale).round();
         if v.abs() > MAX_BIAS as f64 {
-            return Err(imp(format!("bias {j} does not fit in 2^30 accumulator units")));
+            return Err(imp(format!(
+                "bias {j} does not fit in 2^30 accumulator units"
+            )));
         }
         bq.push(v as i32);
         rq.push(requant_from_f64(acc_scale / s_out(j))?);
     }
-    Ok(Linear { n, k, w: wq, b: bq, rq })
+    Ok(Linear {
+        n,
+        k,
+        w: wq,
+        b: bq,
+        rq,
+    })
 }
 
 /// Integer layer norm with output scale `s_out` (value per i16 unit) and input scale `s_in`.
 fn quant_ln(g: &[f32], b: &[f32], eps: f32, s_in: f64, s_out: f64) -> Result<LayerNorm, Error> {
     let gmax = g.iter().fold(0f64, |a, &x| a.max((x as f64 / s_out).abs()));
     let mut extra = 0u32;
-    while extra < 40 && gmax * (2f64).powi(extra as i32 + 1) < 2147483647.0 && (12 + extra + 1) <= 60 {
+    while extra < 40
+        && gmax * (2f64).powi(extra as i32 + 1) < 2147483647.0
+        && (12 + extra + 1) <= 60
+    {
         extra += 1;
     }
     let shift = 12 + extra;
-    let gq: Vec<i32> = g.iter().map(|&x| (x as f64 / s_out * (2f64).powi(extra as i32)).round() as i32).collect();
+    let gq: Vec<i32> = g
+        .iter()
+        .map(|&x| (x as f64 / s_out * (2f64).powi(extra as i32)).round() as i32)
+        .collect();
     let bq: Vec<i64> = b
         .iter()
-        .map(|&x| (x as f64 / s_out * (2f64).powi(shift as i32)).round().clamp(-(2f64.powi(60)), 2f64.powi(60)) as i64)
+        .map(|&x| {
+            (x as f64 / s_out * (2f64).powi(shift as i32))
+                .round()
+                .clamp(-(2f64.powi(60)), 2f64.powi(60)) as i64
+        })
         .collect();
     let eps_q = (eps as f64 / (s_in * s_in)).round().min(2f64.powi(62)) as i64;
-    Ok(LayerNorm { g: gq, b: bq, eps: eps_q, shift })
+    Ok(LayerNorm {
+        g: gq,
+        b: bq,
+        eps: eps_q,
+        shift,
+    })
 }
 
 fn quant_embedding(w: &[f32], cols: usize, s_out: f64) -> Result<Embedding, Error> {
     let (q, s) = per_row_quant(w, cols);
-    let rq = s.iter().map(|&sc| requant_from_f64(sc / s_out)).collect::<Result<Vec<Requant>, _>>()?;
-    Ok(Embedding { rows: s.len(), cols, q, rq })
+    let rq = s
+        .iter()
+        .map(|&sc| requant_from_f64(sc / s_out))
+        .collect::<Result<Vec<Requant>, _>>()?;
+    Ok(Embedding {
+        rows: s.len(),
+        cols,
+        q,
+        rq,
+    })
 }
 
 /// Migration strength of [`smooth`] (0.5, 0.8, 0.9, 1.0 measured 0.963, 0.997, 0.996, 0.994 mean cosine).
@@ -409,17 +495,28 @@ fn smooth(w: &[f32], k: usize, a: &[f32]) -> (Vec<f32>, Vec<f64>, f64) {
         .iter()
         .zip(&wmax)
         .map(|(&x, &m)| {
-            ((x as f64).max(1e-5).powf(SMOOTH_ALPHA) / m.max(1e-5).powf(1.0 - SMOOTH_ALPHA)).clamp(1e-3, 1e3)
+            ((x as f64).max(1e-5).powf(SMOOTH_ALPHA) / m.max(1e-5).powf(1.0 - SMOOTH_ALPHA))
+                .clamp(1e-3, 1e3)
         })
         .collect();
-    let ws: Vec<f32> = w.chunks_exact(k).flat_map(|r| r.iter().zip(&f).map(|(&x, &fc)| (x as f64 * fc) as f32)).collect();
-    let s_x = a.iter().zip(&f).fold(0f64, |m, (&x, &fc)| m.max(x as f64 / fc)).max(1e-6) / 127.0;
+    let ws: Vec<f32> = w
+        .chunks_exact(k)
+        .flat_map(|r| r.iter().zip(&f).map(|(&x, &fc)| (x as f64 * fc) as f32))
+        .collect();
+    let s_x = a
+        .iter()
+        .zip(&f)
+        .fold(0f64, |m, (&x, &fc)| m.max(x as f64 / fc))
+        .max(1e-6)
+        / 127.0;
     (ws, f, s_x)
 }
 
 /// Per-channel factors from an input scale `s_in` to the smoothed int8 input.
 fn input_requants(s_in: f64, f: &[f64], s_x: f64) -> Result<Vec<Requant>, Error> {
-    f.iter().map(|&fc| requant_from_f64(s_in / (s_x * fc))).collect()
+    f.iter()
+        .map(|&fc| requant_from_f64(s_in / (s_x * fc)))
+        .collect()
 }
 
 /// i16 boundary scale for per-channel ranges `a`.
@@ -444,13 +541,24 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
     let emb_ln = quant_ln(&fb.ln_g, &fb.ln_b, fb.eps, s_u0, s_h)?;
     let mut blocks = Vec::new();
     for (l, b) in fb.blocks.iter().enumerate() {
-        let c = cal.blocks.get(l).ok_or_else(|| imp("calibration missed a block"))?;
+        let c = cal
+            .blocks
+            .get(l)
+            .ok_or_else(|| imp("calibration missed a block"))?;
         let (s_q, s_k, s_v) = (pos(c.q) / 127.0, pos(c.k) / 127.0, pos(c.v) / 127.0);
         let w_qkv: Vec<f32> = [&b.wq[..], &b.wk[..], &b.wv[..]].concat();
         let b_qkv: Vec<f32> = [&b.bq[..], &b.bk[..], &b.bv[..]].concat();
         let (w_qkv, f_in, s_x) = smooth(&w_qkv, h, &h_in);
         let in_qkv = input_requants(s_h, &f_in, s_x)?;
-        let qkv = quant_linear(&w_qkv, &b_qkv, h, s_x, &|j| if j < h { s_q } else if j < 2 * h { s_k } else { s_v })?;
+        let qkv = quant_linear(&w_qkv, &b_qkv, h, s_x, &|j| {
+            if j < h {
+                s_q
+            } else if j < 2 * h {
+                s_k
+            } else {
+                s_v
+            }
+        })?;
         let s_u1 = pos(c.u1) / LN_IN_UNITS;
         let (wo, f_c, s_c) = smooth(&b.wo, h, &c.ctx);
         let ctx = input_requants(s_v / 32768.0, &f_c, s_c)?;
@@ -496,33 +604,102 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
 }
 
 const SUBJECTS: &[&str] = &[
-    "the old farmer", "a young doctor", "my sister", "the committee", "our neighbour", "the small dog",
-    "a tired student", "the engineer", "the city council", "an elderly woman", "the pilot", "my best friend",
-    "the new manager", "a famous singer", "the children", "the scientist", "a local baker", "the team captain",
-    "the museum guide", "a curious cat",
+    "the old farmer",
+    "a young doctor",
+    "my sister",
+    "the committee",
+    "our neighbour",
+    "the small dog",
+    "a tired student",
+    "the engineer",
+    "the city council",
+    "an elderly woman",
+    "the pilot",
+    "my best friend",
+    "the new manager",
+    "a famous singer",
+    "the children",
+    "the scientist",
+    "a local baker",
+    "the team captain",
+    "the museum guide",
+    "a curious cat",
 ];
 const VERBS: &[&str] = &[
-    "repaired", "painted", "discussed", "ignored", "bought", "sold", "photographed", "described", "carried",
-    "cleaned", "found", "lost", "borrowed", "designed", "tested", "visited", "ordered", "studied", "measured",
+    "repaired",
+    "painted",
+    "discussed",
+    "ignored",
+    "bought",
+    "sold",
+    "photographed",
+    "described",
+    "carried",
+    "cleaned",
+    "found",
+    "lost",
+    "borrowed",
+    "designed",
+    "tested",
+    "visited",
+    "ordered",
+    "studied",
+    "measured",
     "cooked",
 ];
 const OBJECTS: &[&str] = &[
-    "a red bicycle", "the broken window", "an ancient map", "the quarterly budget", "a wooden boat",
-    "the garden fence", "a spicy soup", "the train schedule", "a silver ring", "the heavy boxes",
-    "a new laptop", "the river bridge", "an old violin", "the election results", "a chocolate cake",
-    "the solar panels", "a rare coin", "the school library", "a mountain cabin", "the football match",
+    "a red bicycle",
+    "the broken window",
+    "an ancient map",
+    "the quarterly budget",
+    "a wooden boat",
+    "the garden fence",
+    "a spicy soup",
+    "the train schedule",
+    "a silver ring",
+    "the heavy boxes",
+    "a new laptop",
+    "the river bridge",
+    "an old violin",
+    "the election results",
+    "a chocolate cake",
+    "the solar panels",
+    "a rare coin",
+    "the school library",
+    "a mountain cabin",
+    "the football match",
 ];
 const TAILS: &[&str] = &[
-    "before sunrise", "in the rain", "after a long meeting", "near the harbour", "without any help",
-    "for the first time", "during the holidays", "with great care", "at the market", "late at night",
-    "because it was cheap", "while everyone watched", "in less than an hour", "on a quiet Sunday",
-    "despite the noise", "at the request of the mayor", "to everyone's surprise", "in the north of the country",
-    "using only simple tools", "as the storm approached",
+    "before sunrise",
+    "in the rain",
+    "after a long meeting",
+    "near the harbour",
+    "without any help",
+    "for the first time",
+    "during the holidays",
+    "with great care",
+    "at the market",
+    "late at night",
+    "because it was cheap",
+    "while everyone watched",
+    "in less than an hour",
+    "on a quiet Sunday",
+    "despite the noise",
+    "at the request of the mayor",
+    "to everyone's surprise",
+    "in the north of the country",
+    "using only simple tools",
+    "as the storm approached",
 ];
 const QUESTIONS: &[&str] = &[
-    "How do I reset my password?", "What is the capital of Australia?", "Why is the sky blue?",
-    "Where can I buy fresh bread?", "When does the museum open?", "Which laptop is best for programming?",
-    "How long does it take to learn Spanish?", "Is coffee bad for your health?",
+    "How do I reset my password?",
+    "What is the capital of Australia?",
+    "Why is the sky blue?",
+    "Where can I buy fresh bread?",
+    "When does the museum open?",
+    "Which laptop is best for programming?",
+    "How long does it take to learn Spanish?",
+    "Is coffee bad for your health?",
 ];
 
 /// `n` deterministic English sentences drawn from templates with `seed`.
@@ -534,9 +711,17 @@ pub fn sentences(seed: u64, n: usize) -> Vec<String> {
             4 => format!("{} {}", pick(QUESTIONS), pick(QUESTIONS)),
             3 => format!("{} {} {}.", pick(SUBJECTS), pick(VERBS), pick(OBJECTS)),
             _ => {
-                let s = format!("{} {} {} {}.", pick(SUBJECTS), pick(VERBS), pick(OBJECTS), pick(TAILS));
+                let s = format!(
+                    "{} {} {} {}.",
+                    pick(SUBJECTS),
+                    pick(VERBS),
+                    pick(OBJECTS),
+                    pick(TAILS)
+                );
                 let mut c = s.chars();
-                c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or(s)
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or(s)
             }
         })
         .collect()
@@ -561,7 +746,11 @@ pub fn calibration_and_held_out(n_calib: usize, n_eval: usize) -> (Vec<String>, 
     let calib = sentences(1, n_calib);
     let set: std::collections::BTreeSet<&String> = calib.iter().collect();
     let mut eval: Vec<String> = HELD_OUT_EXTRA.iter().map(|s| s.to_string()).collect();
-    eval.extend(sentences(2, n_eval * 2).into_iter().filter(|s| !set.contains(s)));
+    eval.extend(
+        sentences(2, n_eval * 2)
+            .into_iter()
+            .filter(|s| !set.contains(s)),
+    );
     eval.truncate(n_eval.max(HELD_OUT_EXTRA.len()));
     (calib, eval)
 }
@@ -601,12 +790,21 @@ pub fn int_embed(model: &Model, ids: &[u32], be: &dyn Gemm) -> Result<Vec<f64>, 
 }
 
 /// Mean and minimum cosine between integer and float embeddings over `sents`.
-pub fn evaluate(fb: &FloatBert, model: &Model, sents: &[String], be: &dyn Gemm) -> Result<(f64, f64), Error> {
+pub fn evaluate(
+    fb: &FloatBert,
+    model: &Model,
+    sents: &[String],
+    be: &dyn Gemm,
+) -> Result<(f64, f64), Error> {
     let mut sum = 0.0;
     let mut min = f64::MAX;
     for s in sents {
         let ids = fb.tokenize(s);
-        let f: Vec<f64> = fb.embed(&ids, None)?.into_iter().map(|x| x as f64).collect();
+        let f: Vec<f64> = fb
+            .embed(&ids, None)?
+            .into_iter()
+            .map(|x| x as f64)
+            .collect();
         let q = int_embed(model, &ids, be)?;
         let c = cosine(&f, &q);
         sum += c;
@@ -617,7 +815,12 @@ pub fn evaluate(fb: &FloatBert, model: &Model, sents: &[String], be: &dyn Gemm) 
 
 /// Imports all-MiniLM-L6-v2 from `dir`: calibrates on `n_calib` sentences and measures the
 /// cosine similarity to the float model on `n_eval` held-out sentences.
-pub fn import_minilm(dir: &Path, n_calib: usize, n_eval: usize, be: &dyn Gemm) -> Result<(Model, ImportReport), Error> {
+pub fn import_minilm(
+    dir: &Path,
+    n_calib: usize,
+    n_eval: usize,
+    be: &dyn Gemm,
+) -> Result<(Model, ImportReport), Error> {
     let fb = FloatBert::load(dir)?;
     let (calib, eval) = calibration_and_held_out(n_calib, n_eval);
     let mut cal = Calib::default();
@@ -632,5 +835,13 @@ pub fn import_minilm(dir: &Path, n_calib: usize, n_eval: usize, be: &dyn Gemm) -
     // Round-trip through the file format so the check covers what is written.
     let model = Model::from_file(&model.to_file()?)?;
     let (mean, min) = evaluate(&fb, &model, &eval, be)?;
-    Ok((model, ImportReport { n_calib: calib.len(), n_eval: eval.len(), mean_cosine: mean, min_cosine: min }))
+    Ok((
+        model,
+        ImportReport {
+            n_calib: calib.len(),
+            n_eval: eval.len(),
+            mean_cosine: mean,
+            min_cosine: min,
+        },
+    ))
 }

@@ -20,9 +20,14 @@ use crate::tokenizer::Tokenizer;
 
 /// Reads, parses and checks a model file (size checked before reading).
 pub fn load_model(path: &Path) -> Result<(ModelFile, Model), Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(Error::TooLarge { what: "file bytes", value: meta.len(), limit: MAX_FILE_BYTES });
+        return Err(Error::TooLarge {
+            what: "file bytes",
+            value: meta.len(),
+            limit: MAX_FILE_BYTES,
+        });
     }
     let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     let file = ModelFile::from_bytes(&bytes)?;
@@ -33,7 +38,8 @@ pub fn load_model(path: &Path) -> Result<(ModelFile, Model), Error> {
 /// Writes a model file.
 pub fn save_model(path: &Path, model: &Model) -> Result<ModelFile, Error> {
     let file = model.to_file()?;
-    std::fs::write(path, file.to_bytes()).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    std::fs::write(path, file.to_bytes())
+        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     Ok(file)
 }
 
@@ -46,7 +52,9 @@ pub fn hex(b: &[u8]) -> String {
 pub fn parse_hash(s: &str) -> Result<Hash, Error> {
     let s = s.trim();
     if s.len() != 64 || !s.is_ascii() {
-        return Err(Error::Proof(format!("hash must be 64 hex digits, got `{s}`")));
+        return Err(Error::Proof(format!(
+            "hash must be 64 hex digits, got `{s}`"
+        )));
     }
     let mut out = [0u8; 32];
     for (i, o) in out.iter_mut().enumerate() {
@@ -57,16 +65,18 @@ pub fn parse_hash(s: &str) -> Result<Hash, Error> {
 }
 
 fn int_rows(v: &Value, what: &str, lo: i64, hi: i64) -> Result<Vec<Vec<i64>>, Error> {
-    let arr = v.as_array().ok_or_else(|| Error::Input(format!("`{what}` must be an array of arrays")))?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| Error::Input(format!("`{what}` must be an array of arrays")))?;
     arr.iter()
         .map(|row| {
             row.as_array()
                 .ok_or_else(|| Error::Input(format!("`{what}` must be an array of arrays")))?
                 .iter()
                 .map(|x| {
-                    x.as_i64()
-                        .filter(|x| (lo..=hi).contains(x))
-                        .ok_or_else(|| Error::Input(format!("`{what}`: {x} is not an integer in [{lo}, {hi}]")))
+                    x.as_i64().filter(|x| (lo..=hi).contains(x)).ok_or_else(|| {
+                        Error::Input(format!("`{what}`: {x} is not an integer in [{lo}, {hi}]"))
+                    })
                 })
                 .collect()
         })
@@ -75,20 +85,32 @@ fn int_rows(v: &Value, what: &str, lo: i64, hi: i64) -> Result<Vec<Vec<i64>>, Er
 
 /// Parses a job input file for `model`.
 pub fn parse_input(text: &str, model: &Model) -> Result<Activation, Error> {
-    let v: Value = serde_json::from_str(text).map_err(|e| Error::Input(format!("input JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| Error::Input(format!("input JSON: {e}")))?;
     let a = if let Some(t) = v.get("tokens") {
         let seqs = int_rows(t, "tokens", 0, u32::MAX as i64)?;
-        Activation::tokens(&seqs.into_iter().map(|s| s.into_iter().map(|x| x as u32).collect()).collect::<Vec<_>>())
+        Activation::tokens(
+            &seqs
+                .into_iter()
+                .map(|s| s.into_iter().map(|x| x as u32).collect())
+                .collect::<Vec<_>>(),
+        )
     } else if let Some(t) = v.get("text") {
         let enc = match model {
             Model::Encoder(e) => e,
-            Model::Mlp(_) => return Err(Error::Input("`text` input needs an encoder model".into())),
+            Model::Mlp(_) => {
+                return Err(Error::Input("`text` input needs an encoder model".into()))
+            }
         };
         let tok = Tokenizer::from_encoder(enc)?;
-        let texts = t.as_array().ok_or_else(|| Error::Input("`text` must be an array of strings".into()))?;
+        let texts = t
+            .as_array()
+            .ok_or_else(|| Error::Input("`text` must be an array of strings".into()))?;
         let mut seqs = Vec::new();
         for s in texts {
-            let s = s.as_str().ok_or_else(|| Error::Input("`text` must be an array of strings".into()))?;
+            let s = s
+                .as_str()
+                .ok_or_else(|| Error::Input("`text` must be an array of strings".into()))?;
             seqs.push(tok.encode(s, usize::MAX));
         }
         Activation::tokens(&seqs)
@@ -98,9 +120,16 @@ pub fn parse_input(text: &str, model: &Model) -> Result<Activation, Error> {
         if rows.iter().any(|r| r.len() != cols) {
             return Err(Error::Input("all `rows` must have the same length".into()));
         }
-        Activation::rows_i8(&rows.into_iter().map(|r| r.into_iter().map(|x| x as i8).collect()).collect::<Vec<_>>())
+        Activation::rows_i8(
+            &rows
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x as i8).collect())
+                .collect::<Vec<_>>(),
+        )
     } else {
-        return Err(Error::Input("input JSON needs `tokens`, `text` or `rows`".into()));
+        return Err(Error::Input(
+            "input JSON needs `tokens`, `text` or `rows`".into(),
+        ));
     };
     a.check_shape()?;
     Ok(a)
@@ -116,7 +145,8 @@ pub fn commitment_json(c: &Commitment) -> Value {
 
 /// Parses a commitment file and checks that its root matches its leaves.
 pub fn parse_commitment(text: &str) -> Result<Commitment, Error> {
-    let v: Value = serde_json::from_str(text).map_err(|e| Error::Proof(format!("commitment JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| Error::Proof(format!("commitment JSON: {e}")))?;
     let leaves = v
         .get("leaves")
         .and_then(Value::as_array)
@@ -127,7 +157,9 @@ pub fn parse_commitment(text: &str) -> Result<Commitment, Error> {
     let c = Commitment { leaves };
     if let Some(root) = v.get("root").and_then(Value::as_str) {
         if parse_hash(root)? != c.root() {
-            return Err(Error::Proof("commitment root does not match its leaves".into()));
+            return Err(Error::Proof(
+                "commitment root does not match its leaves".into(),
+            ));
         }
     }
     Ok(c)

@@ -8,13 +8,19 @@ use serde_json::json;
 use gpu_verify::commit::{settle_layer, LayerOpening, Verdict};
 use gpu_verify::cpu::CpuEngine;
 use gpu_verify::engine::{run, Activation, Gemm, RefGemm};
-use gpu_verify::io::{commitment_json, hex, load_model, output_json, parse_commitment, parse_input, save_model};
+use gpu_verify::io::{
+    commitment_json, hex, load_model, output_json, parse_commitment, parse_input, save_model,
+};
 use gpu_verify::model::Model;
 use gpu_verify::random::{random_encoder, random_mlp, tiny_encoder_config};
 use gpu_verify::tokenizer::Tokenizer;
 
 #[derive(Parser)]
-#[command(name = "gpu-verify", version, about = "Bit-exact integer inference with per-layer commitments")]
+#[command(
+    name = "gpu-verify",
+    version,
+    about = "Bit-exact integer inference with per-layer commitments"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -122,14 +128,20 @@ fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
 }
 
 fn read_input(path: &PathBuf, model: &Model) -> Result<Activation> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(parse_input(&text, model)?)
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { model, input, engine: ek, commitment_out } => {
+        Cmd::Run {
+            model,
+            input,
+            engine: ek,
+            commitment_out,
+        } => {
             let (_, m) = load_model(&model)?;
             let a = read_input(&input, &m)?;
             let be = engine(ek)?;
@@ -138,16 +150,31 @@ fn main() -> Result<()> {
             if let Some(p) = commitment_out {
                 std::fs::write(&p, serde_json::to_string_pretty(&c)?)?;
             }
-            let out = tr.output().map(output_json).unwrap_or(serde_json::Value::Null);
-            println!("{}", serde_json::to_string(&json!({ "output": out, "commitment": c }))?);
+            let out = tr
+                .output()
+                .map(output_json)
+                .unwrap_or(serde_json::Value::Null);
+            println!(
+                "{}",
+                serde_json::to_string(&json!({ "output": out, "commitment": c }))?
+            );
         }
-        Cmd::Check { model, input, commitment, engine: ek } => {
+        Cmd::Check {
+            model,
+            input,
+            commitment,
+            engine: ek,
+        } => {
             let (_, m) = load_model(&model)?;
             let a = read_input(&input, &m)?;
             let claimed = parse_commitment(&std::fs::read_to_string(&commitment)?)?;
             let tr = run(&m, &a, engine(ek)?.as_ref())?;
             match tr.commitment.first_differing_layer(&claimed)? {
-                None => println!("verified: all {} layers match (root {})", m.layer_count(), hex(&claimed.root())),
+                None => println!(
+                    "verified: all {} layers match (root {})",
+                    m.layer_count(),
+                    hex(&claimed.root())
+                ),
                 Some(l) => {
                     println!(
                         "MISMATCH: layer {l} is the first that differs (expected {}, committed {})",
@@ -158,7 +185,12 @@ fn main() -> Result<()> {
                 }
             }
         }
-        Cmd::Settle { model, input, commitment, layer } => {
+        Cmd::Settle {
+            model,
+            input,
+            commitment,
+            layer,
+        } => {
             let (_, m) = load_model(&model)?;
             let a = read_input(&input, &m)?;
             let claimed = parse_commitment(&std::fs::read_to_string(&commitment)?)?;
@@ -166,30 +198,62 @@ fn main() -> Result<()> {
             // by the provider); the output hash comes from the commitment.
             let be = CpuEngine::new(0)?;
             let tr = run(&m, &a, &be)?;
-            let layer_input = if layer == 0 { a } else { tr.outputs.get(layer - 1).cloned().context("layer out of range")? };
+            let layer_input = if layer == 0 {
+                a
+            } else {
+                tr.outputs
+                    .get(layer - 1)
+                    .cloned()
+                    .context("layer out of range")?
+            };
             let opening = LayerOpening::from_trace(&claimed, layer, layer_input)?;
             match settle_layer(&m, &claimed.root(), &opening, &be) {
                 Ok(Verdict::Matches) => println!("layer {layer}: committed output is correct"),
                 Ok(Verdict::Differs { recomputed }) => {
-                    println!("layer {layer}: committed output is WRONG (correct hash {})", hex(&recomputed));
+                    println!(
+                        "layer {layer}: committed output is WRONG (correct hash {})",
+                        hex(&recomputed)
+                    );
                     std::process::exit(2);
                 }
                 Err(e) => bail!("cannot settle layer {layer}: {e}"),
             }
         }
-        Cmd::Embed { model, engine: ek, text } => {
+        Cmd::Embed {
+            model,
+            engine: ek,
+            text,
+        } => {
             let (_, m) = load_model(&model)?;
-            let Model::Encoder(e) = &m else { bail!("embed needs an encoder model") };
+            let Model::Encoder(e) = &m else {
+                bail!("embed needs an encoder model")
+            };
             let tok = Tokenizer::from_encoder(e)?;
-            let seqs: Vec<Vec<u32>> = text.iter().map(|t| tok.encode(t, e.cfg.max_seq_len)).collect();
+            let seqs: Vec<Vec<u32>> = text
+                .iter()
+                .map(|t| tok.encode(t, e.cfg.max_seq_len))
+                .collect();
             if seqs.is_empty() {
                 bail!("no text given");
             }
             let tr = run(&m, &Activation::tokens(&seqs), engine(ek)?.as_ref())?;
-            let out = tr.output().map(output_json).unwrap_or(serde_json::Value::Null);
-            println!("{}", serde_json::to_string(&json!({ "output": out, "commitment": commitment_json(&tr.commitment) }))?);
+            let out = tr
+                .output()
+                .map(output_json)
+                .unwrap_or(serde_json::Value::Null);
+            println!(
+                "{}",
+                serde_json::to_string(
+                    &json!({ "output": out, "commitment": commitment_json(&tr.commitment) })
+                )?
+            );
         }
-        Cmd::ImportMinilm { from, out, calib, eval } => {
+        Cmd::ImportMinilm {
+            from,
+            out,
+            calib,
+            eval,
+        } => {
             let be = CpuEngine::new(0)?;
             let (m, rep) = gpu_verify::import::import_minilm(&from, calib, eval, &be)?;
             let f = save_model(&out, &m)?;

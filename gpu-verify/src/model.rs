@@ -149,6 +149,7 @@ pub struct Mlp {
 
 /// A model of any supported architecture.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per job; boxing buys nothing
 pub enum Model {
     /// BERT-style encoder.
     Encoder(Encoder),
@@ -164,8 +165,15 @@ fn mismatch(name: &str, expected: String, t: &Tensor) -> Error {
     }
 }
 
-fn tensor<'a>(f: &'a ModelFile, name: &str, dtype: DType, shape: &[usize]) -> Result<&'a Tensor, Error> {
-    let t = f.get(name).ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+fn tensor<'a>(
+    f: &'a ModelFile,
+    name: &str,
+    dtype: DType,
+    shape: &[usize],
+) -> Result<&'a Tensor, Error> {
+    let t = f
+        .get(name)
+        .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
     let ok = t.dtype == dtype
         && t.shape.len() == shape.len()
         && t.shape.iter().zip(shape).all(|(a, b)| *a as usize == *b);
@@ -183,7 +191,9 @@ fn requants(name: &str, m: &[i32], s: &[u8]) -> Result<Vec<Requant>, Error> {
             if r.is_valid() {
                 Ok(r)
             } else {
-                Err(Error::Invalid(format!("`{name}`: requant factor ({m}, {shift}) out of range")))
+                Err(Error::Invalid(format!(
+                    "`{name}`: requant factor ({m}, {shift}) out of range"
+                )))
             }
         })
         .collect()
@@ -204,15 +214,22 @@ fn store_rq(p: &str, rq: &[Requant], out: &mut Vec<Tensor>) {
 
 fn scalar_requant(name: &str, m: i64, s: i64) -> Result<Requant, Error> {
     if !(0..(1i64 << 31)).contains(&m) || !(0..=MAX_SHIFT as i64).contains(&s) {
-        return Err(Error::Invalid(format!("`{name}`: requant factor ({m}, {s}) out of range")));
+        return Err(Error::Invalid(format!(
+            "`{name}`: requant factor ({m}, {s}) out of range"
+        )));
     }
-    Ok(Requant { m: m as i32, shift: s as u8 })
+    Ok(Requant {
+        m: m as i32,
+        shift: s as u8,
+    })
 }
 
 impl Linear {
     fn load(f: &ModelFile, p: &str, n: usize, k: usize) -> Result<Self, Error> {
         if k == 0 || k > MAX_DOT_LEN || n == 0 {
-            return Err(Error::Invalid(format!("`{p}`: bad linear shape [{n}, {k}]")));
+            return Err(Error::Invalid(format!(
+                "`{p}`: bad linear shape [{n}, {k}]"
+            )));
         }
         let w = tensor(f, &format!("{p}.w"), DType::I8, &[n, k])?.to_i8();
         let b = tensor(f, &format!("{p}.b"), DType::I32, &[n])?.to_i32();
@@ -244,9 +261,16 @@ impl LayerNorm {
             return Err(Error::Invalid(format!("`{p}.b`: bias beyond 2^60")));
         }
         if !(0..=MAX_SHIFT as i64).contains(&shift) || !(0..=(1i64 << 62)).contains(&eps) {
-            return Err(Error::Invalid(format!("`{p}`: eps {eps} or shift {shift} out of range")));
+            return Err(Error::Invalid(format!(
+                "`{p}`: eps {eps} or shift {shift} out of range"
+            )));
         }
-        Ok(LayerNorm { g, b, eps, shift: shift as u32 })
+        Ok(LayerNorm {
+            g,
+            b,
+            eps,
+            shift: shift as u32,
+        })
     }
 
     fn store(&self, p: &str, out: &mut Vec<Tensor>) {
@@ -261,7 +285,12 @@ impl Embedding {
         let q = tensor(f, &format!("{p}.q"), DType::I8, &[rows, cols])?.to_i8();
         let m = tensor(f, &format!("{p}.m"), DType::I32, &[rows])?.to_i32();
         let s = &tensor(f, &format!("{p}.s"), DType::U8, &[rows])?.data;
-        Ok(Embedding { rows, cols, q, rq: requants(p, &m, s)? })
+        Ok(Embedding {
+            rows,
+            cols,
+            q,
+            rq: requants(p, &m, s)?,
+        })
     }
 
     fn store(&self, p: &str, out: &mut Vec<Tensor>) {
@@ -329,16 +358,21 @@ impl Encoder {
         if cfg.hidden == 0 || cfg.hidden > MAX_HIDDEN {
             return bad("hidden size must be in 1..=8192");
         }
-        if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
+        if cfg.heads == 0 || !cfg.hidden.is_multiple_of(cfg.heads) {
             return bad("heads must divide hidden size");
         }
         if cfg.layers > 999 || cfg.intermediate == 0 || cfg.intermediate > MAX_DOT_LEN {
             return bad("layers or intermediate size out of range");
         }
-        if cfg.max_seq_len == 0 || cfg.max_seq_len > cfg.max_positions || cfg.max_seq_len > MAX_SEQ {
+        if cfg.max_seq_len == 0 || cfg.max_seq_len > cfg.max_positions || cfg.max_seq_len > MAX_SEQ
+        {
             return bad("max_seq_len must be in 1..=min(max_positions, 4096)");
         }
-        if cfg.vocab == 0 || [cfg.cls, cfg.sep, cfg.unk].iter().any(|&t| t as usize >= cfg.vocab) {
+        if cfg.vocab == 0
+            || [cfg.cls, cfg.sep, cfg.unk]
+                .iter()
+                .any(|&t| t as usize >= cfg.vocab)
+        {
             return bad("special token ids must be below the vocabulary size");
         }
         if p[10..].iter().any(|&x| x != 0) {
@@ -354,7 +388,8 @@ impl Encoder {
         for l in 0..cfg.layers {
             let b = block_prefix(l);
             let s = tensor(f, &format!("{b}.rq"), DType::I64, &[BLOCK_SCALARS])?.to_i64();
-            let rq = |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
+            let rq =
+                |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
             blocks.push(Block {
                 in_qkv: load_rq(f, &format!("{b}.inq"), h)?,
                 ctx: load_rq(f, &format!("{b}.ctx"), h)?,
@@ -383,7 +418,15 @@ impl Encoder {
                 f.tensors.len()
             )));
         }
-        Ok(Encoder { cfg, word, pos, typ, emb_ln, blocks, vocab_text })
+        Ok(Encoder {
+            cfg,
+            word,
+            pos,
+            typ,
+            emb_ln,
+            blocks,
+            vocab_text,
+        })
     }
 
     fn to_file(&self) -> Result<ModelFile, Error> {
@@ -407,7 +450,11 @@ impl Encoder {
         self.pos.store("emb.pos", &mut t);
         self.typ.store("emb.type", &mut t);
         self.emb_ln.store("emb.ln", &mut t);
-        t.push(Tensor::from_i64("emb.ln.p", &[2], &[self.emb_ln.eps, self.emb_ln.shift as i64]));
+        t.push(Tensor::from_i64(
+            "emb.ln.p",
+            &[2],
+            &[self.emb_ln.eps, self.emb_ln.shift as i64],
+        ));
         for (l, b) in self.blocks.iter().enumerate() {
             let p = block_prefix(l);
             b.qkv.store(&format!("{p}.qkv"), &mut t);
@@ -426,7 +473,11 @@ impl Encoder {
                 s.extend_from_slice(&r(q));
             }
             s.extend_from_slice(&[b.ln1.eps, b.ln1.shift as i64, b.ln2.eps, b.ln2.shift as i64]);
-            t.push(Tensor::from_i64(&format!("{p}.rq"), &[BLOCK_SCALARS as u32], &s));
+            t.push(Tensor::from_i64(
+                &format!("{p}.rq"),
+                &[BLOCK_SCALARS as u32],
+                &s,
+            ));
         }
         if let Some(v) = &self.vocab_text {
             t.push(Tensor::from_u8("tokenizer.vocab", &[v.len() as u32], v));
@@ -440,14 +491,19 @@ impl Mlp {
         let n_layers = f.params[0] as usize;
         let input = f.params[1] as usize;
         let max_rows = f.params[2] as usize;
-        if n_layers == 0 || n_layers > 999 || max_rows == 0 || f.params[3..].iter().any(|&x| x != 0) {
-            return Err(Error::Invalid("MLP header: bad layer count, max_rows or reserved field".into()));
+        if n_layers == 0 || n_layers > 999 || max_rows == 0 || f.params[3..].iter().any(|&x| x != 0)
+        {
+            return Err(Error::Invalid(
+                "MLP header: bad layer count, max_rows or reserved field".into(),
+            ));
         }
         let mut layers = Vec::with_capacity(n_layers);
         let mut k = input;
         for l in 0..n_layers {
             let p = format!("mlp{l:03}");
-            let w = f.get(&format!("{p}.w")).ok_or_else(|| Error::MissingTensor(format!("{p}.w")))?;
+            let w = f
+                .get(&format!("{p}.w"))
+                .ok_or_else(|| Error::MissingTensor(format!("{p}.w")))?;
             let n = match w.shape.as_slice() {
                 [n, _] => *n as usize,
                 _ => return Err(mismatch(&format!("{p}.w"), "I8 [n, k]".into(), w)),
@@ -477,5 +533,11 @@ impl Mlp {
 
 /// An all-zero linear layer (helper for builders).
 pub fn zero_linear(n: usize, k: usize) -> Linear {
-    Linear { n, k, w: vec![0; n * k], b: vec![0; n], rq: vec![Requant::default(); n] }
+    Linear {
+        n,
+        k,
+        w: vec![0; n * k],
+        b: vec![0; n],
+        rq: vec![Requant::default(); n],
+    }
 }

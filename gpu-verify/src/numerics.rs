@@ -284,14 +284,20 @@ mod tests {
     #[test]
     fn requant_matches_rational_rounding() {
         // m / 2^s = 3/4: exact rational rounding half away from zero.
-        let r = Requant { m: 3 << 20, shift: 22 };
+        let r = Requant {
+            m: 3 << 20,
+            shift: 22,
+        };
         for x in -1000i32..1000 {
             let num = x as i64 * 3;
             let want = div_round(num, 4);
             assert_eq!(r.apply(x), want, "x={x}");
         }
         // Extremes cannot overflow.
-        let big = Requant { m: i32::MAX, shift: 62 };
+        let big = Requant {
+            m: i32::MAX,
+            shift: 62,
+        };
         assert_eq!(big.apply(i32::MAX), 1);
         assert_eq!(big.apply(i32::MIN), -1);
         assert_eq!(sat_i8(300), 127);
@@ -304,7 +310,11 @@ mod tests {
         let a: alloc::vec::Vec<i8> = (0..1000).map(|i| ((i * 37) % 255 - 127) as i8).collect();
         let b: alloc::vec::Vec<i8> = (0..1000).map(|i| ((i * 91) % 255 - 127) as i8).collect();
         for len in [0, 1, 31, 32, 33, 100, 1000] {
-            let naive: i32 = a[..len].iter().zip(&b[..len]).map(|(x, y)| *x as i32 * *y as i32).sum();
+            let naive: i32 = a[..len]
+                .iter()
+                .zip(&b[..len])
+                .map(|(x, y)| *x as i32 * *y as i32)
+                .sum();
             assert_eq!(dot_i8(&a[..len], &b[..len]), naive);
         }
         let max = alloc::vec![-127i8; MAX_DOT_LEN];
@@ -318,7 +328,10 @@ mod tests {
             let got = i_exp(x) as f64 / (1u64 << EXP_OUT_BITS) as f64;
             let want = exp_f(x as f64 / 4096.0);
             let err = (got - want).abs();
-            assert!(err <= 5e-3 * want + 1.0 / (1u64 << 28) as f64, "x={x} got={got} want={want}");
+            assert!(
+                err <= 5e-3 * want + 1.0 / (1u64 << 28) as f64,
+                "x={x} got={got} want={want}"
+            );
             worst = worst.max(err / want.max(1e-9));
         }
         assert!(worst > 0.0);
@@ -348,7 +361,10 @@ mod tests {
             let x = z as f64 / 4096.0;
             let want = 0.5 * x * (1.0 + erf_ref(x / core::f64::consts::SQRT_2));
             let got = i_gelu_q12(z) as f64 / 4096.0;
-            assert!((got - want).abs() <= 0.02 + 1.0 / 2048.0, "x={x} got={got} want={want}");
+            assert!(
+                (got - want).abs() <= 0.02 + 1.0 / 2048.0,
+                "x={x} got={got} want={want}"
+            );
         }
         // Large inputs: identity for positive, zero for negative.
         assert_eq!(i_gelu_q12(100 << FRAC_BITS), 100 << FRAC_BITS);
@@ -374,7 +390,9 @@ mod tests {
 
     #[test]
     fn layer_norm_tracks_float() {
-        let u: alloc::vec::Vec<i64> = (0..384).map(|i| ((i * 7919) % 4001) as i64 * 37 - 70000).collect();
+        let u: alloc::vec::Vec<i64> = (0..384)
+            .map(|i| ((i * 7919) % 4001) as i64 * 37 - 70000)
+            .collect();
         let g = alloc::vec![1i32 << 16; 384]; // gamma = 1 with output scale 2^-8 and shift 20
         let b = alloc::vec![0i64; 384];
         let mut out = alloc::vec![0i16; 384];
@@ -383,7 +401,10 @@ mod tests {
         let var = u.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / 384.0;
         for (i, &x) in u.iter().enumerate() {
             let want = (x as f64 - mean) / var.sqrt() * 256.0;
-            assert!((out[i] as f64 - want).abs() <= 1.0 + want.abs() * 1e-3, "i={i}");
+            assert!(
+                (out[i] as f64 - want).abs() <= 1.0 + want.abs() * 1e-3,
+                "i={i}"
+            );
         }
         // Constant rows normalise to the bias.
         let c = alloc::vec![5i64; 8];

@@ -39,7 +39,9 @@ impl Rng {
 /// that keeps `m < 2^31` (used by the importer and the random generator, never at run time).
 pub fn requant_from_f64(r: f64) -> Result<Requant, Error> {
     if !r.is_finite() || r < 0.0 {
-        return Err(Error::Import(format!("requantisation ratio {r} is not a finite non-negative number")));
+        return Err(Error::Import(format!(
+            "requantisation ratio {r} is not a finite non-negative number"
+        )));
     }
     for shift in (0..=62u8).rev() {
         let m = (r * (2f64).powi(shift as i32)).round();
@@ -72,7 +74,9 @@ fn layer_norm(rng: &mut Rng, h: usize) -> LayerNorm {
 
 fn embedding(rng: &mut Rng, rows: usize, cols: usize) -> Result<Embedding, Error> {
     let q = rng.i8s(rows * cols);
-    let rq = (0..rows).map(|_| rq(rng, 16384.0 / 127.0 / 2.0)).collect::<Result<_, _>>()?;
+    let rq = (0..rows)
+        .map(|_| rq(rng, 16384.0 / 127.0 / 2.0))
+        .collect::<Result<_, _>>()?;
     Ok(Embedding { rows, cols, q, rq })
 }
 
@@ -88,7 +92,8 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
     let emb_ln = layer_norm(&mut g, h);
     let mut blocks = Vec::new();
     for _ in 0..cfg.layers {
-        let vrq = |g: &mut Rng, n: usize, r: f64| (0..n).map(|_| rq(g, r)).collect::<Result<Vec<_>, _>>();
+        let vrq =
+            |g: &mut Rng, n: usize, r: f64| (0..n).map(|_| rq(g, r)).collect::<Result<Vec<_>, _>>();
         blocks.push(Block {
             in_qkv: vrq(&mut g, h, 1.0 / 256.0)?,
             ctx: vrq(&mut g, h, 3.0 / 32768.0)?,
@@ -105,7 +110,15 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
             res2: rq(&mut g, 4.0)?,
         });
     }
-    Ok(Model::Encoder(Encoder { cfg, word, pos, typ, emb_ln, blocks, vocab_text: None }))
+    Ok(Model::Encoder(Encoder {
+        cfg,
+        word,
+        pos,
+        typ,
+        emb_ln,
+        blocks,
+        vocab_text: None,
+    }))
 }
 
 /// A small encoder configuration for tests.
@@ -155,12 +168,20 @@ pub fn random_mlp(seed: u64, dims: &[usize], max_rows: usize) -> Result<Model, E
 }
 
 /// Random token sequences: `n` sequences of lengths in `[min_len, max_len]`.
-pub fn random_tokens(seed: u64, n: usize, min_len: usize, max_len: usize, vocab: usize) -> Vec<Vec<u32>> {
+pub fn random_tokens(
+    seed: u64,
+    n: usize,
+    min_len: usize,
+    max_len: usize,
+    vocab: usize,
+) -> Vec<Vec<u32>> {
     let mut g = Rng::new(seed);
     (0..n)
         .map(|_| {
             let len = g.range(min_len as i64, max_len as i64) as usize;
-            (0..len).map(|_| g.range(0, vocab as i64 - 1) as u32).collect()
+            (0..len)
+                .map(|_| g.range(0, vocab as i64 - 1) as u32)
+                .collect()
         })
         .collect()
 }

@@ -51,7 +51,8 @@ fn is_control(c: char) -> bool {
 }
 
 fn strip_accent(c: char) -> char {
-    const FROM: &str = "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
+    const FROM: &str =
+        "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
     const TO: &str = "aaaaaaaaaccccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnoooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
     match FROM.chars().position(|f| f == c) {
         Some(i) => TO.chars().nth(i).unwrap_or(c),
@@ -63,20 +64,27 @@ fn strip_accent(c: char) -> char {
 impl Tokenizer {
     /// Builds from `vocab.txt` contents (one token per line, id = line number).
     pub fn from_vocab_text(text: &[u8], cls: u32, sep: u32, unk: u32) -> Result<Self, Error> {
-        let s = std::str::from_utf8(text).map_err(|_| Error::Input("vocabulary is not UTF-8".into()))?;
+        let s = std::str::from_utf8(text)
+            .map_err(|_| Error::Input("vocabulary is not UTF-8".into()))?;
         let mut vocab = BTreeMap::new();
         for (i, line) in s.lines().enumerate() {
-            vocab.entry(line.trim_end_matches('\r').to_string()).or_insert(i as u32);
+            vocab
+                .entry(line.trim_end_matches('\r').to_string())
+                .or_insert(i as u32);
         }
-        Ok(Tokenizer { vocab, cls, sep, unk })
+        Ok(Tokenizer {
+            vocab,
+            cls,
+            sep,
+            unk,
+        })
     }
 
     /// The tokenizer stored in an encoder model file.
     pub fn from_encoder(e: &Encoder) -> Result<Self, Error> {
-        let v = e
-            .vocab_text
-            .as_ref()
-            .ok_or_else(|| Error::Input("this model file carries no tokenizer vocabulary".into()))?;
+        let v = e.vocab_text.as_ref().ok_or_else(|| {
+            Error::Input("this model file carries no tokenizer vocabulary".into())
+        })?;
         Self::from_vocab_text(v, e.cfg.cls, e.cfg.sep, e.cfg.unk)
     }
 
@@ -191,7 +199,10 @@ mod tests {
         assert_eq!(Tokenizer::basic_tokens("中文"), vec!["中", "文"]);
         let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nun\n##aff\n##able\nhello\n,\n";
         let t = Tokenizer::from_vocab_text(vocab.as_bytes(), 2, 3, 1).unwrap();
-        assert_eq!(t.encode("Unaffable, hello xyz", 100), vec![2, 4, 5, 6, 8, 7, 1, 3]);
+        assert_eq!(
+            t.encode("Unaffable, hello xyz", 100),
+            vec![2, 4, 5, 6, 8, 7, 1, 3]
+        );
         assert_eq!(t.encode("hello hello hello", 4), vec![2, 7, 7, 3]);
     }
 }

@@ -24,7 +24,10 @@ fn model_roundtrips_through_file_format() {
     let back = Model::from_bytes(&f.to_bytes()).unwrap();
     assert_eq!(back, m);
     let mlp = random_mlp(2, &[16, 32, 8], 64).unwrap();
-    assert_eq!(Model::from_bytes(&mlp.to_file().unwrap().to_bytes()).unwrap(), mlp);
+    assert_eq!(
+        Model::from_bytes(&mlp.to_file().unwrap().to_bytes()).unwrap(),
+        mlp
+    );
 }
 
 #[test]
@@ -33,7 +36,10 @@ fn inconsistent_models_are_refused() {
     // Drop a tensor.
     let mut g = f.clone();
     g.tensors.remove(3);
-    assert!(matches!(Model::from_file(&g), Err(Error::MissingTensor(_)) | Err(Error::Invalid(_))));
+    assert!(matches!(
+        Model::from_file(&g),
+        Err(Error::MissingTensor(_)) | Err(Error::Invalid(_))
+    ));
     // Header says more layers than the file has.
     let mut g = f.clone();
     g.params[2] += 1;
@@ -44,14 +50,21 @@ fn inconsistent_models_are_refused() {
     assert!(matches!(Model::from_file(&g), Err(Error::Invalid(_))));
     // A requant shift beyond 62.
     let mut g = f.clone();
-    let t = g.tensors.iter_mut().find(|t| t.name == "l000.qkv.s").unwrap();
+    let t = g
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "l000.qkv.s")
+        .unwrap();
     t.data[0] = 63;
     assert!(matches!(Model::from_file(&g), Err(Error::Invalid(_))));
     // A tensor with the wrong shape.
     let mut g = f.clone();
     let t = g.tensors.iter_mut().find(|t| t.name == "l001.o.b").unwrap();
     t.shape = vec![t.shape[0] / 2, 2];
-    assert!(matches!(Model::from_file(&g), Err(Error::TensorMismatch { .. })));
+    assert!(matches!(
+        Model::from_file(&g),
+        Err(Error::TensorMismatch { .. })
+    ));
     // Truncated bytes of a real model never panic.
     let bytes = f.to_bytes();
     for cut in [0, 7, 80, 81, 1000, bytes.len() / 2, bytes.len() - 1] {
@@ -72,13 +85,21 @@ fn single_and_multi_thread_are_byte_identical() {
     assert_eq!(a.commitment, c.commitment);
     assert_eq!(a.outputs, c.outputs);
     // The output is a unit vector in Q15 and not degenerate.
-    let Some(ActData::I16(v)) = c.output().map(|o| &o.data) else { panic!("no embedding") };
+    let Some(ActData::I16(v)) = c.output().map(|o| &o.data) else {
+        panic!("no embedding")
+    };
     let n: i64 = v[..64].iter().map(|&x| x as i64 * x as i64).sum();
     assert!((n - (1i64 << 30)).abs() < (1 << 22), "norm^2 {n}");
     assert!(v.iter().filter(|&&x| x != 0).count() > 100);
     // Different input, different commitment; same input again, same commitment.
-    assert_ne!(run(&m, &input(5), &many).unwrap().commitment.root(), c.commitment.root());
-    assert_eq!(run(&m, &x, &many).unwrap().commitment.root(), c.commitment.root());
+    assert_ne!(
+        run(&m, &input(5), &many).unwrap().commitment.root(),
+        c.commitment.root()
+    );
+    assert_eq!(
+        run(&m, &x, &many).unwrap().commitment.root(),
+        c.commitment.root()
+    );
 }
 
 #[test]
@@ -88,7 +109,11 @@ fn activations_are_not_saturated_everywhere() {
     for (l, o) in tr.outputs.iter().enumerate().skip(1) {
         if let ActData::I16(v) = &o.data {
             let sat = v.iter().filter(|&&x| x.abs() == 32767).count();
-            assert!(sat * 10 < v.len(), "layer {l}: {sat} of {} saturated", v.len());
+            assert!(
+                sat * 10 < v.len(),
+                "layer {l}: {sat} of {} saturated",
+                v.len()
+            );
         }
     }
 }
@@ -109,7 +134,10 @@ fn mlp_runs_identically_on_both_engines() {
 fn bad_inputs_are_errors() {
     let m = encoder(1);
     let long = Activation::tokens(&[vec![5; 49]]);
-    assert!(matches!(run(&m, &long, &RefGemm), Err(Error::InputTooLong { len: 49, max: 48 })));
+    assert!(matches!(
+        run(&m, &long, &RefGemm),
+        Err(Error::InputTooLong { len: 49, max: 48 })
+    ));
     let oov = Activation::tokens(&[vec![5, 500]]);
     assert!(matches!(run(&m, &oov, &RefGemm), Err(Error::Input(_))));
     let empty = Activation::tokens(&[vec![]]);
@@ -117,14 +145,20 @@ fn bad_inputs_are_errors() {
     let none = Activation::tokens(&[]);
     assert!(matches!(run(&m, &none, &RefGemm), Err(Error::Input(_))));
     let wrong_kind = Activation::rows_i8(&[vec![1; 64]]);
-    assert!(matches!(run(&m, &wrong_kind, &RefGemm), Err(Error::Input(_))));
+    assert!(matches!(
+        run(&m, &wrong_kind, &RefGemm),
+        Err(Error::Input(_))
+    ));
     let mut bad_len = input(1);
     bad_len.lens[0] += 1;
     assert!(matches!(run(&m, &bad_len, &RefGemm), Err(Error::Input(_))));
     assert!(run_layer(&m, 99, &input(1), &RefGemm).is_err());
     let mlp = random_mlp(2, &[16, 32, 8], 4).unwrap();
     let too_many = Activation::rows_i8(&vec![vec![1i8; 16]; 5]);
-    assert!(matches!(run(&mlp, &too_many, &RefGemm), Err(Error::InputTooLong { .. })));
+    assert!(matches!(
+        run(&mlp, &too_many, &RefGemm),
+        Err(Error::InputTooLong { .. })
+    ));
 }
 
 #[test]
@@ -134,11 +168,21 @@ fn one_layer_reexecution_catches_a_tampered_layer() {
     let be = CpuEngine::new(2).unwrap();
     let tr = run(&m, &x, &be).unwrap();
     let root = tr.commitment.root();
-    let layer_input = |l: usize| if l == 0 { x.clone() } else { tr.outputs[l - 1].clone() };
+    let layer_input = |l: usize| {
+        if l == 0 {
+            x.clone()
+        } else {
+            tr.outputs[l - 1].clone()
+        }
+    };
     // Honest: every layer settles as matching.
     for l in 0..m.layer_count() {
         let o = LayerOpening::from_trace(&tr.commitment, l, layer_input(l)).unwrap();
-        assert_eq!(settle_layer(&m, &root, &o, &be).unwrap(), Verdict::Matches, "layer {l}");
+        assert_eq!(
+            settle_layer(&m, &root, &o, &be).unwrap(),
+            Verdict::Matches,
+            "layer {l}"
+        );
     }
     // A cheating provider alters layer 3's output (one value) and commits to the result,
     // computing every later layer honestly from the altered value.
@@ -154,23 +198,41 @@ fn one_layer_reexecution_catches_a_tampered_layer() {
         leaves.push(activation_hash(&cur));
     }
     let cheat = gpu_verify::commit::Commitment { leaves };
-    assert_eq!(tr.commitment.first_differing_layer(&cheat).unwrap(), Some(3));
+    assert_eq!(
+        tr.commitment.first_differing_layer(&cheat).unwrap(),
+        Some(3)
+    );
     let croot = cheat.root();
     let o = LayerOpening::from_trace(&cheat, 3, outs[2].clone()).unwrap();
-    assert!(matches!(settle_layer(&m, &croot, &o, &be).unwrap(), Verdict::Differs { .. }));
+    assert!(matches!(
+        settle_layer(&m, &croot, &o, &be).unwrap(),
+        Verdict::Differs { .. }
+    ));
     // Layer 4 is consistent with the cheat's own (wrong) input: no false accusation there.
     let o4 = LayerOpening::from_trace(&cheat, 4, outs[3].clone()).unwrap();
-    assert_eq!(settle_layer(&m, &croot, &o4, &be).unwrap(), Verdict::Matches);
+    assert_eq!(
+        settle_layer(&m, &croot, &o4, &be).unwrap(),
+        Verdict::Matches
+    );
     // Openings with a substituted input or forged proofs are errors, never a verdict.
     let mut forged = o.clone();
     forged.input = tr.outputs[3].clone();
-    assert!(matches!(settle_layer(&m, &croot, &forged, &be), Err(Error::Proof(_))));
+    assert!(matches!(
+        settle_layer(&m, &croot, &forged, &be),
+        Err(Error::Proof(_))
+    ));
     let mut forged = o.clone();
     forged.output_proof.siblings[0][0] ^= 1;
-    assert!(matches!(settle_layer(&m, &croot, &forged, &be), Err(Error::Proof(_))));
+    assert!(matches!(
+        settle_layer(&m, &croot, &forged, &be),
+        Err(Error::Proof(_))
+    ));
     let mut forged = o.clone();
     forged.claimed_output = tr.commitment.leaves[4];
-    assert!(matches!(settle_layer(&m, &croot, &forged, &be), Err(Error::Proof(_))));
+    assert!(matches!(
+        settle_layer(&m, &croot, &forged, &be),
+        Err(Error::Proof(_))
+    ));
     // check_layer directly.
     assert_eq!(
         check_layer(&m, 3, &outs[2], &tr.commitment.leaves[4], &be).unwrap(),
@@ -207,5 +269,8 @@ fn gpu_matches_cpu_bytes_or_skips() {
     let m = random_mlp(seed, &[256, 512, 10], 1024).unwrap();
     let mut g = Rng::new(seed);
     let x = Activation::rows_i8(&(0..300).map(|_| g.i8s(256)).collect::<Vec<_>>());
-    assert_eq!(run(&m, &x, &cpu).unwrap().commitment, run(&m, &x, &gpu).unwrap().commitment);
+    assert_eq!(
+        run(&m, &x, &cpu).unwrap().commitment,
+        run(&m, &x, &gpu).unwrap().commitment
+    );
 }

@@ -9,11 +9,20 @@ fn minilm_integer_matches_float() {
         return;
     };
     let be = gpu_verify::cpu::CpuEngine::new(0).unwrap();
-    let (model, rep) = gpu_verify::import::import_minilm(std::path::Path::new(&dir), 300, 100, &be).unwrap();
-    eprintln!("mean cosine {} min {} over {} held-out sentences", rep.mean_cosine, rep.min_cosine, rep.n_eval);
+    let (model, rep) =
+        gpu_verify::import::import_minilm(std::path::Path::new(&dir), 300, 100, &be).unwrap();
+    eprintln!(
+        "mean cosine {} min {} over {} held-out sentences",
+        rep.mean_cosine, rep.min_cosine, rep.n_eval
+    );
     assert!(rep.mean_cosine >= 0.99, "mean cosine {}", rep.mean_cosine);
     // The text path of the CLI gives the same embedding as the importer's check.
-    let gpu_verify::model::Model::Encoder(e) = &model else { panic!() };
+    let gpu_verify::model::Model::Encoder(e) = &model else {
+        panic!()
+    };
     let tok = gpu_verify::tokenizer::Tokenizer::from_encoder(e).unwrap();
-    assert_eq!(tok.encode("Hello, world!", 256), vec![101, 7592, 1010, 2088, 999, 102]);
+    assert_eq!(
+        tok.encode("Hello, world!", 256),
+        vec![101, 7592, 1010, 2088, 999, 102]
+    );
 }

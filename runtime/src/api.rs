@@ -35,27 +35,37 @@ fn initialize_block(input: &[u8]) -> Result<(), String> {
 }
 
 fn apply_extrinsic(input: &[u8]) -> menara_primitives::ApplyExtrinsicResult {
-    let bytes = Vec::<u8>::decode_all(&mut &input[..]).map_err(|_| menara_primitives::InvalidTransaction::Malformed)?;
+    let bytes = Vec::<u8>::decode_all(&mut &input[..])
+        .map_err(|_| menara_primitives::InvalidTransaction::Malformed)?;
     executive::apply_extrinsic(&bytes)
 }
 
 fn validate_transaction(input: &[u8]) -> menara_primitives::TransactionValidity {
-    let (genesis, bytes) =
-        <(H256, Vec<u8>)>::decode_all(&mut &input[..]).map_err(|_| menara_primitives::InvalidTransaction::Malformed)?;
+    let (genesis, bytes) = <(H256, Vec<u8>)>::decode_all(&mut &input[..])
+        .map_err(|_| menara_primitives::InvalidTransaction::Malformed)?;
     executive::validate_transaction(&genesis, &bytes)
 }
 
 fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
-    let (method, args) = <(Vec<u8>, Vec<u8>)>::decode_all(&mut &input[..]).map_err(|_| QueryError::BadArguments)?;
+    let (method, args) =
+        <(Vec<u8>, Vec<u8>)>::decode_all(&mut &input[..]).map_err(|_| QueryError::BadArguments)?;
     match method.as_slice() {
         queries::ACCOUNT => {
-            let who = AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
-            Ok(AccountInfo { nonce: System::account_nonce(&who), free: Balances::free_balance(&who) }.encode())
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(AccountInfo {
+                nonce: System::account_nonce(&who),
+                free: Balances::free_balance(&who),
+            }
+            .encode())
         }
         queries::TOTAL_ISSUANCE => Ok(Balances::total_issuance().encode()),
         queries::FEE => {
-            let bytes = Vec::<u8>::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
-            executive::query_fee(&bytes).map(|f| f.encode()).ok_or(QueryError::BadArguments)
+            let bytes =
+                Vec::<u8>::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            executive::query_fee(&bytes)
+                .map(|f| f.encode())
+                .ok_or(QueryError::BadArguments)
         }
         queries::EVENTS => Ok(executive::events().encode()),
         _ => Err(QueryError::UnknownMethod),

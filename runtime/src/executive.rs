@@ -7,8 +7,8 @@
 use crate::{fees, Balances, RuntimeCall, System, Transaction};
 use alloc::vec::Vec;
 use menara_primitives::{
-    ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity, ValidTransaction,
-    H256,
+    ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
+    ValidTransaction, H256,
 };
 use menara_support::codec::DecodeAll;
 use menara_support::{io, storage_item, DispatchResult, Origin, StorageValue};
@@ -19,7 +19,9 @@ type ExtrinsicIndex = StorageValue<ExtrinsicIndexPrefix, u32>;
 
 /// The fee a transaction of `len` encoded bytes with `tip` pays.
 pub fn fee_for(len: usize, tip: Balance) -> Balance {
-    fees::BASE_FEE.saturating_add(fees::BYTE_FEE.saturating_mul(len as Balance)).saturating_add(tip)
+    fees::BASE_FEE
+        .saturating_add(fees::BYTE_FEE.saturating_mul(len as Balance))
+        .saturating_add(tip)
 }
 
 /// Starts a block.
@@ -58,13 +60,21 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
     if !Balances::can_pay_fee(&tx.signer, fee) {
         return Err(InvalidTransaction::CannotPayFees);
     }
-    Ok(Checked { tx, fee, account_nonce })
+    Ok(Checked {
+        tx,
+        fee,
+        account_nonce,
+    })
 }
 
 /// Applies one transaction in the current block.
 pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let genesis_hash = System::genesis_hash().ok_or(InvalidTransaction::BadSignature)?;
-    let Checked { tx, fee, account_nonce } = check(bytes, &genesis_hash)?;
+    let Checked {
+        tx,
+        fee,
+        account_nonce,
+    } = check(bytes, &genesis_hash)?;
     if tx.nonce > account_nonce {
         return Err(InvalidTransaction::Future);
     }
@@ -76,7 +86,10 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let outcome = io::storage::with_transaction(|| dispatch(origin, tx.call));
     match &outcome {
         Ok(()) => System::deposit_system_event(pallet_system::Event::ExtrinsicSuccess { fee }),
-        Err(error) => System::deposit_system_event(pallet_system::Event::ExtrinsicFailed { fee, error: error.clone() }),
+        Err(error) => System::deposit_system_event(pallet_system::Event::ExtrinsicFailed {
+            fee,
+            error: error.clone(),
+        }),
     }
     ExtrinsicIndex::put(&index.saturating_add(1));
     Ok(outcome)
@@ -95,8 +108,17 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
 /// `genesis_hash` is used only until the chain has recorded its own (at block 1).
 pub fn validate_transaction(genesis_hash: &H256, bytes: &[u8]) -> TransactionValidity {
     let genesis = System::genesis_hash().unwrap_or(*genesis_hash);
-    let Checked { tx, fee, account_nonce } = check(bytes, &genesis)?;
-    Ok(ValidTransaction { sender: tx.signer, nonce: tx.nonce, account_nonce, fee })
+    let Checked {
+        tx,
+        fee,
+        account_nonce,
+    } = check(bytes, &genesis)?;
+    Ok(ValidTransaction {
+        sender: tx.signer,
+        nonce: tx.nonce,
+        account_nonce,
+        fee,
+    })
 }
 
 /// The fee an encoded transaction would pay, if it decodes.

@@ -26,7 +26,12 @@ pub const SPEC_VERSION: u32 = 1;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
-    RuntimeVersion { spec_name: SPEC_NAME.into(), spec_version: SPEC_VERSION, impl_version: 1, transaction_version: 1 }
+    RuntimeVersion {
+        spec_name: SPEC_NAME.into(),
+        spec_version: SPEC_VERSION,
+        impl_version: 1,
+        transaction_version: 1,
+    }
 }
 
 /// Fee and size parameters.

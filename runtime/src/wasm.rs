@@ -18,7 +18,9 @@ pub extern "C" fn alloc(len: u32) -> u32 {
     if len == 0 {
         return 1;
     }
-    let Ok(layout) = core::alloc::Layout::from_size_align(len as usize, 1) else { core::arch::wasm32::unreachable() };
+    let Ok(layout) = core::alloc::Layout::from_size_align(len as usize, 1) else {
+        core::arch::wasm32::unreachable()
+    };
     // SAFETY: non-zero size.
     let ptr = unsafe { alloc::alloc::alloc(layout) };
     if ptr.is_null() {
@@ -35,7 +37,12 @@ pub extern "C" fn dealloc(ptr: u32, len: u32) {
     }
     // SAFETY: the host passes back exactly a pointer/length pair handed out by `alloc`
     // or by `output`, both allocated with layout (len, 1).
-    unsafe { drop(Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr as *mut u8, len as usize))) }
+    unsafe {
+        drop(Box::from_raw(core::ptr::slice_from_raw_parts_mut(
+            ptr as *mut u8,
+            len as usize,
+        )))
+    }
 }
 
 fn input(ptr: u32, len: u32) -> Vec<u8> {

@@ -3,7 +3,9 @@
 //! A development key `//Name` has the seed `blake3::derive_key("menara dev account seed v1", Name)`.
 //! These keys are public knowledge: use them only on `dev` and `local` chains.
 use ed25519_dalek::{Signer, SigningKey};
-use menara_primitives::{signing_payload, AccountId, Balance, Nonce, Signature, SignedTransaction, H256};
+use menara_primitives::{
+    signing_payload, AccountId, Balance, Nonce, Signature, SignedTransaction, H256,
+};
 use menara_runtime::RuntimeCall;
 use parity_scale_codec::Encode;
 
@@ -54,10 +56,23 @@ pub fn account_of(key: &SigningKey) -> AccountId {
 }
 
 /// Signs `call` and returns the encoded transaction.
-pub fn sign(key: &SigningKey, genesis_hash: &H256, nonce: Nonce, tip: Balance, call: RuntimeCall) -> Vec<u8> {
+pub fn sign(
+    key: &SigningKey,
+    genesis_hash: &H256,
+    nonce: Nonce,
+    tip: Balance,
+    call: RuntimeCall,
+) -> Vec<u8> {
     let payload = signing_payload(genesis_hash, nonce, tip, &call);
     let signature = Signature(key.sign(&payload).to_bytes());
-    SignedTransaction { signer: account_of(key), nonce, tip, call, signature }.encode()
+    SignedTransaction {
+        signer: account_of(key),
+        nonce,
+        tip,
+        call,
+        signature,
+    }
+    .encode()
 }
 
 #[cfg(test)]
@@ -67,10 +82,16 @@ mod tests {
 
     #[test]
     fn dev_keys_are_stable_and_distinct() {
-        assert_eq!(dev_account("Alice"), account_of(&parse_secret("//Alice").unwrap()));
+        assert_eq!(
+            dev_account("Alice"),
+            account_of(&parse_secret("//Alice").unwrap())
+        );
         assert_ne!(dev_account("Alice"), dev_account("Bob"));
         let seed = format!("0x{}", hex::encode(dev_seed("Alice")));
-        assert_eq!(account_of(&parse_secret(&seed).unwrap()), dev_account("Alice"));
+        assert_eq!(
+            account_of(&parse_secret(&seed).unwrap()),
+            dev_account("Alice")
+        );
         assert!(parse_secret("//").is_err());
         assert!(parse_secret("0x1234").is_err());
         assert!(parse_secret("alice").is_err());

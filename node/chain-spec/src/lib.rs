@@ -119,8 +119,12 @@ impl ChainSpec {
             "dev" => Self::from_json(DEV_JSON),
             "local" => Self::from_json(LOCAL_JSON),
             path => {
-                let json = std::fs::read_to_string(Path::new(path))
-                    .map_err(|source| ChainSpecError::Io { path: path.to_string(), source })?;
+                let json = std::fs::read_to_string(Path::new(path)).map_err(|source| {
+                    ChainSpecError::Io {
+                        path: path.to_string(),
+                        source,
+                    }
+                })?;
                 Self::from_json(&json)
             }
         }
@@ -128,19 +132,31 @@ impl ChainSpec {
 
     /// Checks balances and validators are well formed.
     pub fn validate(&self) -> Result<(), ChainSpecError> {
-        if self.id.is_empty() || !self.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(ChainSpecError::Invalid(format!("chain id {:?} must be non-empty ASCII letters, digits, - or _", self.id)));
+        if self.id.is_empty()
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ChainSpecError::Invalid(format!(
+                "chain id {:?} must be non-empty ASCII letters, digits, - or _",
+                self.id
+            )));
         }
         match &self.genesis {
             Genesis::RuntimeGenesis(g) => {
                 self.balances()?;
                 if g.validators.is_empty() {
-                    return Err(ChainSpecError::Invalid("genesis needs at least one validator".into()));
+                    return Err(ChainSpecError::Invalid(
+                        "genesis needs at least one validator".into(),
+                    ));
                 }
             }
             Genesis::Raw { top, validators } => {
                 if validators.is_empty() {
-                    return Err(ChainSpecError::Invalid("genesis needs at least one validator".into()));
+                    return Err(ChainSpecError::Invalid(
+                        "genesis needs at least one validator".into(),
+                    ));
                 }
                 for (k, v) in top {
                     decode_hex(k)?;
@@ -158,10 +174,11 @@ impl ChainSpec {
                 .balances
                 .iter()
                 .map(|(who, amount)| {
-                    amount
-                        .parse::<Balance>()
-                        .map(|a| (*who, a))
-                        .map_err(|_| ChainSpecError::Invalid(format!("balance {amount:?} of {who} is not a whole number of base units")))
+                    amount.parse::<Balance>().map(|a| (*who, a)).map_err(|_| {
+                        ChainSpecError::Invalid(format!(
+                            "balance {amount:?} of {who} is not a whole number of base units"
+                        ))
+                    })
                 })
                 .collect(),
             Genesis::Raw { .. } => Ok(Vec::new()),
@@ -178,7 +195,9 @@ impl ChainSpec {
 
     /// The runtime's genesis configuration (for `RuntimeGenesis` specs).
     pub fn runtime_genesis_config(&self) -> Result<menara_runtime::GenesisConfig, ChainSpecError> {
-        Ok(menara_runtime::GenesisConfig { balances: pallet_balances_genesis(self.balances()?) })
+        Ok(menara_runtime::GenesisConfig {
+            balances: pallet_balances_genesis(self.balances()?),
+        })
     }
 
     /// The raw genesis storage, for `Raw` specs.
@@ -198,8 +217,19 @@ impl ChainSpec {
     /// This spec with its genesis replaced by raw `storage`.
     pub fn into_raw(self, storage: &BTreeMap<Vec<u8>, Vec<u8>>) -> ChainSpec {
         let validators = self.validators().to_vec();
-        let top = storage.iter().map(|(k, v)| (format!("0x{}", hex::encode(k)), format!("0x{}", hex::encode(v)))).collect();
-        ChainSpec { genesis: Genesis::Raw { top, validators }, ..self }
+        let top = storage
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("0x{}", hex::encode(k)),
+                    format!("0x{}", hex::encode(v)),
+                )
+            })
+            .collect();
+        ChainSpec {
+            genesis: Genesis::Raw { top, validators },
+            ..self
+        }
     }
 
     /// Pretty JSON.
@@ -208,14 +238,17 @@ impl ChainSpec {
     }
 }
 
-fn pallet_balances_genesis(balances: Vec<(AccountId, Balance)>) -> menara_runtime_balances::GenesisConfig {
+fn pallet_balances_genesis(
+    balances: Vec<(AccountId, Balance)>,
+) -> menara_runtime_balances::GenesisConfig {
     menara_runtime_balances::GenesisConfig { balances }
 }
 
 use pallet_balances as menara_runtime_balances;
 
 fn decode_hex(s: &str) -> Result<Vec<u8>, ChainSpecError> {
-    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|_| ChainSpecError::Invalid(format!("{s:?} is not hex")))
+    hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .map_err(|_| ChainSpecError::Invalid(format!("{s:?} is not hex")))
 }
 
 #[cfg(test)]
@@ -228,7 +261,9 @@ mod tests {
         let dev = ChainSpec::load("dev").unwrap();
         assert_eq!(dev.id, "dev");
         let balances = dev.balances().unwrap();
-        assert!(balances.iter().any(|(a, _)| *a == keyring::dev_account("Alice")));
+        assert!(balances
+            .iter()
+            .any(|(a, _)| *a == keyring::dev_account("Alice")));
         assert_eq!(dev.validators()[0].account, keyring::dev_account("Alice"));
         let local = ChainSpec::load("local").unwrap();
         assert!(local.validators().len() >= 4);
@@ -243,6 +278,9 @@ mod tests {
         let err = ChainSpec::from_json(&spec.to_json().unwrap()).unwrap_err();
         assert!(err.to_string().contains("whole number"), "{err}");
         assert!(ChainSpec::from_json("{").is_err());
-        assert!(matches!(ChainSpec::load("/no/such/spec.json"), Err(ChainSpecError::Io { .. })));
+        assert!(matches!(
+            ChainSpec::load("/no/such/spec.json"),
+            Err(ChainSpecError::Io { .. })
+        ));
     }
 }

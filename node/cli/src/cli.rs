@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 /// The Menara node and wallet. Without a subcommand, runs a node.
 #[derive(Debug, Parser)]
-#[command(name = "menara", version, about = "Menara: a layer-1 chain for decentralised AI", propagate_version = true)]
+#[command(
+    name = "menara",
+    version,
+    about = "Menara: a layer-1 chain for decentralised AI",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -45,7 +50,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub validator: bool,
     /// Secret of the validator key: `//Name` (development) or a hex seed. Default with --dev: //Alice.
-    #[arg(long, value_name = "SECRET", env = "MENARA_VALIDATOR_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MENARA_VALIDATOR_KEY",
+        hide_env_values = true
+    )]
     pub validator_key: Option<String>,
     /// Target block time in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=600_000))]
@@ -234,8 +244,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Key(cmd)) => crate::wallet::key(cmd),
         Some(Command::BuildSpec { chain, raw }) => crate::node::build_spec(&chain, raw),
         Some(Command::PurgeChain { shared, yes }) => crate::node::purge_chain(&shared, yes),
-        Some(Command::ExportBlocks { shared, from, to, output }) => crate::node::export_blocks(&shared, from, to, &output),
-        Some(Command::ImportBlocks { shared, input }) => crate::node::import_blocks(&shared, &input),
+        Some(Command::ExportBlocks {
+            shared,
+            from,
+            to,
+            output,
+        }) => crate::node::export_blocks(&shared, from, to, &output),
+        Some(Command::ImportBlocks { shared, input }) => {
+            crate::node::import_blocks(&shared, &input)
+        }
         Some(Command::Tx(cmd)) => crate::wallet::tx(cmd).await,
         Some(Command::Query(cmd)) => crate::wallet::query(cmd).await,
     }

@@ -43,7 +43,10 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     let base = match (&args.shared.base_path, args.tmp || args.shared.dev) {
         (Some(p), _) => p.clone(),
         (None, true) => {
-            let dir = tempfile::Builder::new().prefix("menara-").tempdir().context("creating a temporary base path")?;
+            let dir = tempfile::Builder::new()
+                .prefix("menara-")
+                .tempdir()
+                .context("creating a temporary base path")?;
             let p = dir.path().to_path_buf();
             _tmp_guard = Some(dir);
             p
@@ -53,19 +56,30 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     let validator_secret = match (&args.validator_key, args.shared.dev) {
         (Some(s), _) => Some(s.clone()),
         (None, true) => Some("//Alice".to_string()),
-        (None, false) if args.validator => bail!("--validator needs --validator-key (`//Name` on development chains, or a hex seed)"),
+        (None, false) if args.validator => bail!(
+            "--validator needs --validator-key (`//Name` on development chains, or a hex seed)"
+        ),
         (None, false) => None,
     };
     let validator = match validator_secret {
-        Some(s) => Some(keyring::account_of(&keyring::parse_secret(&s).map_err(|e| anyhow!("--validator-key: {e}"))?)),
+        Some(s) => Some(keyring::account_of(
+            &keyring::parse_secret(&s).map_err(|e| anyhow!("--validator-key: {e}"))?,
+        )),
         None => None,
     };
     let mut config = NodeConfig::new(spec.clone(), chain_path(&base, &spec));
-    config.name = args.name.clone().unwrap_or_else(|| format!("menara-{}", std::process::id()));
+    config.name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("menara-{}", std::process::id()));
     config.validator = validator;
     config.block_time = Duration::from_millis(args.block_time_ms);
     config.pool.max_transactions = args.pool_limit;
-    let rpc_ip = if args.rpc_external { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::LOCALHOST };
+    let rpc_ip = if args.rpc_external {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::LOCALHOST
+    };
     config.rpc = (!args.no_rpc).then(|| RpcConfig {
         addr: SocketAddr::from((rpc_ip, args.rpc_port)),
         max_connections: args.rpc_max_connections,
@@ -76,10 +90,17 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         },
         ..RpcConfig::default()
     });
-    let prom_ip = if args.prometheus_external { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::LOCALHOST };
-    config.prometheus = (!args.no_prometheus).then(|| SocketAddr::from((prom_ip, args.prometheus_port)));
+    let prom_ip = if args.prometheus_external {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::LOCALHOST
+    };
+    config.prometheus =
+        (!args.no_prometheus).then(|| SocketAddr::from((prom_ip, args.prometheus_port)));
     tracing::info!(target: "menara", "Menara node {} — {}", env!("CARGO_PKG_VERSION"), config.name);
-    menara_service::run(config).await.map_err(|e| anyhow!("{e}"))
+    menara_service::run(config)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
 
 pub fn build_spec(chain: &str, raw: bool) -> anyhow::Result<()> {
@@ -132,42 +153,68 @@ fn open_client(shared: &SharedArgs) -> anyhow::Result<Arc<Client>> {
     Ok(Client::open(&config, Arc::new(Metrics::new()))?)
 }
 
-pub fn export_blocks(shared: &SharedArgs, from: u64, to: Option<u64>, output: &Path) -> anyhow::Result<()> {
+pub fn export_blocks(
+    shared: &SharedArgs,
+    from: u64,
+    to: Option<u64>,
+    output: &Path,
+) -> anyhow::Result<()> {
     let client = open_client(shared)?;
     let db = client.database();
     let (best, _) = client.best();
     let to = to.unwrap_or(best).min(best);
-    let file = std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
+    let file =
+        std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
     let mut out = std::io::BufWriter::new(file);
     out.write_all(EXPORT_MAGIC)?;
     out.write_all(client.genesis_hash().as_bytes())?;
     let mut count = 0u64;
     for number in from.max(1)..=to {
-        let hash = db.hash_at(number)?.ok_or_else(|| anyhow!("block #{number} missing from the database"))?;
-        let block = db.block(&hash)?.ok_or_else(|| anyhow!("block {hash} missing from the database"))?;
+        let hash = db
+            .hash_at(number)?
+            .ok_or_else(|| anyhow!("block #{number} missing from the database"))?;
+        let block = db
+            .block(&hash)?
+            .ok_or_else(|| anyhow!("block {hash} missing from the database"))?;
         let bytes = block.encode();
         out.write_all(&(bytes.len() as u32).to_le_bytes())?;
         out.write_all(&bytes)?;
         count += 1;
     }
     out.flush()?;
-    println!("exported {count} blocks (#{}..#{to}) to {}", from.max(1), output.display());
+    println!(
+        "exported {count} blocks (#{}..#{to}) to {}",
+        from.max(1),
+        output.display()
+    );
     Ok(())
 }
 
 pub fn import_blocks(shared: &SharedArgs, input: &Path) -> anyhow::Result<()> {
     let client = open_client(shared)?;
-    let file = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut reader = std::io::BufReader::new(file);
     let mut magic = [0u8; 8];
-    reader.read_exact(&mut magic).context("reading the file header")?;
+    reader
+        .read_exact(&mut magic)
+        .context("reading the file header")?;
     if &magic != EXPORT_MAGIC {
-        bail!("{} is not a menara block export (bad magic)", input.display());
+        bail!(
+            "{} is not a menara block export (bad magic)",
+            input.display()
+        );
     }
     let mut genesis = [0u8; 32];
-    reader.read_exact(&mut genesis).context("reading the file header")?;
+    reader
+        .read_exact(&mut genesis)
+        .context("reading the file header")?;
     if genesis != client.genesis_hash().0 {
-        bail!("the blocks belong to another chain (genesis 0x{}, this chain {})", hex::encode(genesis), client.genesis_hash());
+        bail!(
+            "the blocks belong to another chain (genesis 0x{}, this chain {})",
+            hex::encode(genesis),
+            client.genesis_hash()
+        );
     }
     let (mut imported, mut skipped) = (0u64, 0u64);
     loop {
@@ -182,8 +229,11 @@ pub fn import_blocks(shared: &SharedArgs, input: &Path) -> anyhow::Result<()> {
             bail!("block record of {len} bytes is larger than allowed ({MAX_EXPORTED_BLOCK}); the file is corrupt");
         }
         let mut bytes = vec![0u8; len as usize];
-        reader.read_exact(&mut bytes).context("the file ends inside a block")?;
-        let block = Block::decode(&mut &bytes[..]).map_err(|e| anyhow!("undecodable block in file: {e}"))?;
+        reader
+            .read_exact(&mut bytes)
+            .context("the file ends inside a block")?;
+        let block = Block::decode(&mut &bytes[..])
+            .map_err(|e| anyhow!("undecodable block in file: {e}"))?;
         let number = block.header.number;
         if let Some(existing) = client.database().hash_at(number)? {
             if existing == block.hash() {
@@ -192,10 +242,15 @@ pub fn import_blocks(shared: &SharedArgs, input: &Path) -> anyhow::Result<()> {
             }
             bail!("block #{number} in the file differs from the stored one");
         }
-        client.import_block(&block).with_context(|| format!("importing block #{number}"))?;
+        client
+            .import_block(&block)
+            .with_context(|| format!("importing block #{number}"))?;
         imported += 1;
     }
     client.close();
-    println!("imported {imported} blocks, {skipped} already present; best #{}", client.best().0);
+    println!(
+        "imported {imported} blocks, {skipped} already present; best #{}",
+        client.best().0
+    );
     Ok(())
 }

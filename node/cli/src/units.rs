@@ -18,12 +18,23 @@ pub fn parse_amount(s: &str) -> Result<Balance, String> {
     if frac.len() > TOKEN_DECIMALS as usize {
         return Err(format!("{s:?} has more than {TOKEN_DECIMALS} decimals"));
     }
-    let whole: Balance = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
-    let mut frac_units: Balance = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+    let whole: Balance = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let mut frac_units: Balance = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
     for _ in frac.len()..TOKEN_DECIMALS as usize {
         frac_units *= 10;
     }
-    whole.checked_mul(MEN).and_then(|w| w.checked_add(frac_units)).ok_or_else(|| format!("{s:?} is too large"))
+    whole
+        .checked_mul(MEN)
+        .and_then(|w| w.checked_add(frac_units))
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Formats base units as MEN without losing precision.

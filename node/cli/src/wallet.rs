@@ -14,12 +14,22 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             let mut seed = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut seed);
             let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-            print_key(Some(&format!("0x{}", hex::encode(seed))), &keyring::account_of(&key), json);
+            print_key(
+                Some(&format!("0x{}", hex::encode(seed))),
+                &keyring::account_of(&key),
+                json,
+            );
             Ok(())
         }
-        KeyCommand::Inspect { secret_or_address, public, json } => {
+        KeyCommand::Inspect {
+            secret_or_address,
+            public,
+            json,
+        } => {
             if public {
-                let account: AccountId = secret_or_address.parse().map_err(|e| anyhow!("{secret_or_address:?}: {e}"))?;
+                let account: AccountId = secret_or_address
+                    .parse()
+                    .map_err(|e| anyhow!("{secret_or_address:?}: {e}"))?;
                 print_key(None, &account, json);
             } else {
                 let key = keyring::parse_secret(&secret_or_address)?;
@@ -51,10 +61,17 @@ fn parse_account(s: &str) -> anyhow::Result<AccountId> {
     if s.starts_with("//") {
         return Ok(keyring::account_of(&keyring::parse_secret(s)?));
     }
-    s.parse().map_err(|e| anyhow!("{s:?} is not an account: {e}"))
+    s.parse()
+        .map_err(|e| anyhow!("{s:?} is not an account: {e}"))
 }
 
-async fn submit(rpc: &str, secret: &str, call: RuntimeCall, tip: u128, wait: bool) -> anyhow::Result<()> {
+async fn submit(
+    rpc: &str,
+    secret: &str,
+    call: RuntimeCall,
+    tip: u128,
+    wait: bool,
+) -> anyhow::Result<()> {
     let key = keyring::parse_secret(secret).context("--from")?;
     let who = keyring::account_of(&key);
     let c = client::connect(rpc).await?;
@@ -73,8 +90,22 @@ async fn submit(rpc: &str, secret: &str, call: RuntimeCall, tip: u128, wait: boo
             TransactionStatus::Ready | TransactionStatus::Future => {}
             TransactionStatus::InBlock(h) => println!("in block {h}"),
             TransactionStatus::Finalized(h) => {
-                println!("finalized in block {h}");
-                return Ok(());
+                let tx_hash = menara_primitives::blake3_256(&ext);
+                return match client::transaction_outcome(&c, &tx_hash).await? {
+                    Some(o) if !o.success => bail!(
+                        "included in block #{} ({h}) but the call failed: {} (the fee was paid and the nonce used)",
+                        o.block_number,
+                        o.error.unwrap_or_else(|| "unknown error".into())
+                    ),
+                    Some(o) => {
+                        println!("finalized in block #{} ({h}), transaction {tx_hash}", o.block_number);
+                        Ok(())
+                    }
+                    None => {
+                        println!("finalized in block {h}, transaction {tx_hash}");
+                        Ok(())
+                    }
+                };
             }
             TransactionStatus::Usurped(h) => bail!("replaced by transaction {h}"),
             TransactionStatus::Dropped => bail!("dropped from the pool"),
@@ -86,15 +117,27 @@ async fn submit(rpc: &str, secret: &str, call: RuntimeCall, tip: u128, wait: boo
 
 pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
     match cmd {
-        TxCommand::Transfer { from, to, amount, tip, rpc, no_wait } => {
+        TxCommand::Transfer {
+            from,
+            to,
+            amount,
+            tip,
+            rpc,
+            no_wait,
+        } => {
             let dest = parse_account(&to).context("--to")?;
             let value = parse_amount(&amount).map_err(|e| anyhow!("--amount: {e}"))?;
             let tip = parse_amount(&tip).map_err(|e| anyhow!("--tip: {e}"))?;
-            let call = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest, value: value.into() });
+            let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+                dest,
+                value: value.into(),
+            });
             submit(&rpc.rpc, &from, call, tip, !no_wait).await
         }
         TxCommand::Remark { from, text, rpc } => {
-            let call = RuntimeCall::System(pallet_system::Call::Remark { remark: text.into_bytes() });
+            let call = RuntimeCall::System(pallet_system::Call::Remark {
+                remark: text.into_bytes(),
+            });
             submit(&rpc.rpc, &from, call, 0, true).await
         }
     }
@@ -107,9 +150,17 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
             let c = client::connect(&rpc.rpc).await?;
             let info = client::account(&c, &who).await?;
             if json {
-                println!("{}", serde_json::json!({ "account": who.to_string(), "free": info.free.to_string(), "nonce": info.nonce }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "account": who.to_string(), "free": info.free.to_string(), "nonce": info.nonce })
+                );
             } else {
-                println!("{who}: {} ({} base units), nonce {}", format_amount(info.free), info.free, info.nonce);
+                println!(
+                    "{who}: {} ({} base units), nonce {}",
+                    format_amount(info.free),
+                    info.free,
+                    info.nonce
+                );
             }
             Ok(())
         }

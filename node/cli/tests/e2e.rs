@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_menara");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Node {
@@ -33,12 +37,22 @@ impl Node {
         let child = Command::new(BIN)
             .args(["--dev", "--block-time-ms", "200", "--base-path"])
             .arg(base)
-            .args(["--rpc-port", &rpc_port.to_string(), "--prometheus-port", &prometheus_port.to_string()])
+            .args([
+                "--rpc-port",
+                &rpc_port.to_string(),
+                "--prometheus-port",
+                &prometheus_port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Node { child, rpc_port, prometheus_port, log }
+        Node {
+            child,
+            rpc_port,
+            prometheus_port,
+            log,
+        }
     }
 
     fn url(&self) -> String {
@@ -49,19 +63,28 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("node exited early ({status}):\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "node exited early ({status}):\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if let Ok(c) = client::connect(&self.url()).await {
                 return c;
             }
-            assert!(Instant::now() < deadline, "node did not open RPC:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "node did not open RPC:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     fn kill9(&mut self) {
         // SIGKILL: no chance to flush or clean up.
-        let _ = Command::new("kill").args(["-9", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -80,7 +103,11 @@ async fn wait_for_block(c: &WsClient, number: u64) {
         if header.number >= number {
             return;
         }
-        assert!(Instant::now() < deadline, "chain stuck at #{}", header.number);
+        assert!(
+            Instant::now() < deadline,
+            "chain stuck at #{}",
+            header.number
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -97,7 +124,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-async fn rpc_error(c: &WsClient, method: &str, params: jsonrpsee::core::params::ArrayParams) -> String {
+async fn rpc_error(
+    c: &WsClient,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> String {
     match c.request::<serde_json::Value, _>(method, params).await {
         Ok(v) => panic!("{method} should fail, returned {v}"),
         Err(e) => e.to_string(),
@@ -123,8 +154,24 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     let issuance_before = client::total_issuance(&c).await.unwrap();
 
     // Transfer with the wallet and see both balances change.
-    let out = menara(&["tx", "transfer", "--from", "//Alice", "--to", &addr, "--amount", "10", "--rpc", &node.url()]);
-    assert!(out.status.success(), "transfer failed: {}{}", stdout(&out), stderr(&out));
+    let out = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//Alice",
+        "--to",
+        &addr,
+        "--amount",
+        "10",
+        "--rpc",
+        &node.url(),
+    ]);
+    assert!(
+        out.status.success(),
+        "transfer failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("finalized"), "{}", stdout(&out));
     let out = menara(&["query", "balance", &addr, "--json", "--rpc", &node.url()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -134,7 +181,11 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     assert_eq!(alice_after.nonce, alice_before.nonce + 1);
     let fee = alice_before.free - alice_after.free - 10 * MEN;
     assert!(fee > 0 && fee < MEN / 100, "fee {fee}");
-    assert_eq!(client::total_issuance(&c).await.unwrap(), issuance_before - fee, "only the fee is burned");
+    assert_eq!(
+        client::total_issuance(&c).await.unwrap(),
+        issuance_before - fee,
+        "only the fee is burned"
+    );
 
     // A read proof of the new account's balance verifies against the header's state root.
     let key = pallet_balances::storage::Account::key(&account);
@@ -143,28 +194,55 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     assert_eq!(header.state_root, proof.state_root);
     let (_, value, p) = &proof.entries[0];
     let data = pallet_balances::AccountData { free: 10 * MEN };
-    assert_eq!(value.as_deref(), Some(&parity_scale_codec::Encode::encode(&data)[..]));
+    assert_eq!(
+        value.as_deref(),
+        Some(&parity_scale_codec::Encode::encode(&data)[..])
+    );
     verify_proof(&header.state_root, &key, value.as_deref(), p).unwrap();
     assert!(verify_proof(&header.state_root, &key, Some(b"forged"), p).is_err());
 
     // Bad input: clear errors, nothing changes, the node keeps going.
     let genesis = client::genesis_hash(&c).await.unwrap();
     let nonce = client::account_next_index(&c, &alice).await.unwrap();
-    let transfer = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest: account, value: MEN.into() });
+    let transfer = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        dest: account,
+        value: MEN.into(),
+    });
     let alice_key = keyring::dev_signing_key("Alice");
     let hex = |b: &[u8]| format!("0x{}", hex::encode(b));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (vec![0xde, 0xad], "malformed"),
-        (keyring::sign(&alice_key, &menara_primitives::H256([7; 32]), nonce, 0, transfer.clone()), "bad signature"),
-        (keyring::sign(&alice_key, &genesis, 0, 0, transfer.clone()), "stale"),
         (
-            keyring::sign(&keyring::dev_signing_key("nobody"), &genesis, 0, 0, transfer.clone()),
+            keyring::sign(
+                &alice_key,
+                &menara_primitives::H256([7; 32]),
+                nonce,
+                0,
+                transfer.clone(),
+            ),
+            "bad signature",
+        ),
+        (
+            keyring::sign(&alice_key, &genesis, 0, 0, transfer.clone()),
+            "stale",
+        ),
+        (
+            keyring::sign(
+                &keyring::dev_signing_key("nobody"),
+                &genesis,
+                0,
+                0,
+                transfer.clone(),
+            ),
             "insufficient balance",
         ),
     ];
     for (ext, expect) in cases {
         let err = rpc_error(&c, "author_submitExtrinsic", rpc_params![hex(&ext)]).await;
-        assert!(err.to_lowercase().contains(expect), "expected {expect:?} in {err}");
+        assert!(
+            err.to_lowercase().contains(expect),
+            "expected {expect:?} in {err}"
+        );
     }
     let mut tampered = keyring::sign(&alice_key, &genesis, nonce, 0, transfer.clone());
     let last = tampered.len() - 1;
@@ -179,55 +257,162 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     assert!(!err.is_empty());
     // A transfer the runtime refuses on dispatch (more than the sender has) costs only the fee.
     let poor = keyring::dev_signing_key("poor");
-    let fund = menara(&["tx", "transfer", "--from", "//Alice", "--to", &keyring::account_of(&poor).to_string(), "--amount", "1", "--rpc", &node.url()]);
+    let fund = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//Alice",
+        "--to",
+        &keyring::account_of(&poor).to_string(),
+        "--amount",
+        "1",
+        "--rpc",
+        &node.url(),
+    ]);
     assert!(fund.status.success(), "{}", stderr(&fund));
-    let out = menara(&["tx", "transfer", "--from", "//poor", "--to", &addr, "--amount", "5", "--rpc", &node.url()]);
-    assert!(out.status.success(), "an included-but-failed call still finalises: {}", stderr(&out));
-    assert_eq!(client::account(&c, &account).await.unwrap().free, 10 * MEN, "failed transfer moved nothing");
+    let out = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//poor",
+        "--to",
+        &addr,
+        "--amount",
+        "5",
+        "--rpc",
+        &node.url(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "a failed call is reported as a failure"
+    );
+    assert!(
+        stderr(&out).contains("InsufficientBalance") && stderr(&out).contains("fee was paid"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        client::account(&c, &account).await.unwrap().free,
+        10 * MEN,
+        "failed transfer moved nothing"
+    );
     // Oversized request: refused with a clear error; the node still answers afterwards.
     let http = jsonrpsee::http_client::HttpClientBuilder::default()
         .max_request_size(64 << 20)
         .build(format!("http://127.0.0.1:{}", node.rpc_port))
         .unwrap();
     let huge = format!("0x{}", "00".repeat(16 << 20));
-    let err = http.request::<serde_json::Value, _>("author_submitExtrinsic", rpc_params![huge]).await.unwrap_err();
+    let err = http
+        .request::<serde_json::Value, _>("author_submitExtrinsic", rpc_params![huge])
+        .await
+        .unwrap_err();
     assert!(!err.to_string().is_empty());
     assert!(client::header(&c, None).await.unwrap().is_some());
     // Wallet errors are clear too.
-    let out = menara(&["tx", "transfer", "--from", "//Alice", "--to", "0x1234", "--amount", "1", "--rpc", &node.url()]);
-    assert!(!out.status.success() && stderr(&out).contains("--to"), "{}", stderr(&out));
-    let out = menara(&["tx", "transfer", "--from", "//Alice", "--to", &addr, "--amount", "1.5.5", "--rpc", &node.url()]);
-    assert!(!out.status.success() && stderr(&out).contains("amount"), "{}", stderr(&out));
+    let out = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//Alice",
+        "--to",
+        "0x1234",
+        "--amount",
+        "1",
+        "--rpc",
+        &node.url(),
+    ]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("--to"),
+        "{}",
+        stderr(&out)
+    );
+    let out = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//Alice",
+        "--to",
+        &addr,
+        "--amount",
+        "1.5.5",
+        "--rpc",
+        &node.url(),
+    ]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("amount"),
+        "{}",
+        stderr(&out)
+    );
 
     // Prometheus metrics.
     let metrics = http_get(node.prometheus_port, "/metrics");
     assert!(metrics.contains("menara_block_height"), "{metrics}");
-    assert!(metrics.contains("menara_transactions_applied_total"), "{metrics}");
+    assert!(
+        metrics.contains("menara_transactions_applied_total"),
+        "{metrics}"
+    );
 
     // SIGKILL, restart with the same base path: nothing final is lost.
-    wait_for_block(&c, client::header(&c, None).await.unwrap().unwrap().number + 2).await;
+    wait_for_block(
+        &c,
+        client::header(&c, None).await.unwrap().unwrap().number + 2,
+    )
+    .await;
     let final_hash = client::finalized_head(&c).await.unwrap();
-    let final_number = client::header(&c, Some(final_hash)).await.unwrap().unwrap().number;
+    let final_number = client::header(&c, Some(final_hash))
+        .await
+        .unwrap()
+        .unwrap()
+        .number;
     drop(c);
     node.kill9();
     let mut node = Node::start(base, "2");
     let c = node.connect().await;
-    assert_eq!(client::block_hash(&c, Some(final_number)).await.unwrap(), Some(final_hash));
+    assert_eq!(
+        client::block_hash(&c, Some(final_number)).await.unwrap(),
+        Some(final_hash)
+    );
     assert_eq!(client::account(&c, &account).await.unwrap().free, 10 * MEN);
     wait_for_block(&c, final_number + 2).await;
     // Blocks after the restart still take transfers.
-    let out = menara(&["tx", "transfer", "--from", "//Alice", "--to", &addr, "--amount", "0.5", "--rpc", &node.url()]);
+    let out = menara(&[
+        "tx",
+        "transfer",
+        "--from",
+        "//Alice",
+        "--to",
+        &addr,
+        "--amount",
+        "0.5",
+        "--rpc",
+        &node.url(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(client::account(&c, &account).await.unwrap().free, 10 * MEN + MEN / 2);
+    assert_eq!(
+        client::account(&c, &account).await.unwrap().free,
+        10 * MEN + MEN / 2
+    );
     drop(c);
     drop(node);
 
     // export-blocks / import-blocks into a fresh base path reproduce the chain.
     let export = base.join("blocks.bin");
-    let out = menara(&["export-blocks", "--dev", "--base-path", base.to_str().unwrap(), export.to_str().unwrap()]);
+    let out = menara(&[
+        "export-blocks",
+        "--dev",
+        "--base-path",
+        base.to_str().unwrap(),
+        export.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let other = tempfile::tempdir().unwrap();
-    let out = menara(&["import-blocks", "--dev", "--base-path", other.path().to_str().unwrap(), export.to_str().unwrap()]);
+    let out = menara(&[
+        "import-blocks",
+        "--dev",
+        "--base-path",
+        other.path().to_str().unwrap(),
+        export.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("imported"), "{}", stdout(&out));
 
@@ -235,7 +420,14 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     let db = base.join("chains/dev/db");
     corrupt_database(&db);
     let out = Command::new(BIN)
-        .args(["--dev", "--base-path", base.to_str().unwrap(), "--rpc-port", &free_port().to_string(), "--no-prometheus"])
+        .args([
+            "--dev",
+            "--base-path",
+            base.to_str().unwrap(),
+            "--rpc-port",
+            &free_port().to_string(),
+            "--no-prometheus",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -255,7 +447,11 @@ fn corrupt_database(db: &Path) {
 fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -275,8 +471,18 @@ fn cli_reports_bad_arguments_clearly() {
     let out = menara(&["build-spec", "--chain", "local", "--raw"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let raw: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(raw["genesis"]["raw"]["top"].as_object().unwrap().contains_key("0x3a636f6465"), "has :code");
+    assert!(
+        raw["genesis"]["raw"]["top"]
+            .as_object()
+            .unwrap()
+            .contains_key("0x3a636f6465"),
+        "has :code"
+    );
     let out = menara(&["query", "balance", "//Alice", "--rpc", "ws://127.0.0.1:1"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("cannot talk to the node"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot talk to the node"),
+        "{}",
+        stderr(&out)
+    );
 }

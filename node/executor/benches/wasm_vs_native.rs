@@ -16,18 +16,42 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<Vec<u8>>) {
     let code = WASM_BINARY.unwrap();
     let alice = keyring::dev_signing_key("Alice");
     let config = GenesisConfig {
-        balances: pallet_balances::GenesisConfig { balances: vec![(keyring::account_of(&alice), 1_000_000 * MEN)] },
+        balances: pallet_balances::GenesisConfig {
+            balances: vec![(keyring::account_of(&alice), 1_000_000 * MEN)],
+        },
     };
-    let (_, overlay) = exec.call_once(code, Arc::new(InMemoryState::default()), methods::BUILD_GENESIS, &config.encode()).unwrap();
+    let (_, overlay) = exec
+        .call_once(
+            code,
+            Arc::new(InMemoryState::default()),
+            methods::BUILD_GENESIS,
+            &config.encode(),
+        )
+        .unwrap();
     let mut state = InMemoryState::default();
     state.apply(overlay.into_changes());
     let genesis = H256([42; 32]);
-    let ctx = BlockContext { number: 1, parent_hash: genesis, timestamp: 1, author: keyring::dev_account("Bob"), genesis_hash: genesis };
+    let ctx = BlockContext {
+        number: 1,
+        parent_hash: genesis,
+        timestamp: 1,
+        author: keyring::dev_account("Bob"),
+        genesis_hash: genesis,
+    };
     let txs = (0..TRANSFERS)
         .map(|n| {
             let dest = keyring::dev_account(&format!("user{n}"));
-            keyring::sign(&alice, &genesis, n, 0, RuntimeCall::Balances(pallet_balances::Call::Transfer { dest, value: MEN.into() }))
-                .encode()
+            keyring::sign(
+                &alice,
+                &genesis,
+                n,
+                0,
+                RuntimeCall::Balances(pallet_balances::Call::Transfer {
+                    dest,
+                    value: MEN.into(),
+                }),
+            )
+            .encode()
         })
         .collect();
     (Arc::new(state), ctx, txs)
@@ -44,7 +68,9 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || state.clone(),
             |state| {
-                let mut inst = exec.instantiate(code, state, OverlayedChanges::new()).unwrap();
+                let mut inst = exec
+                    .instantiate(code, state, OverlayedChanges::new())
+                    .unwrap();
                 inst.call(methods::INITIALIZE_BLOCK, &ctx.encode()).unwrap();
                 for tx in &txs {
                     inst.call(methods::APPLY_EXTRINSIC, tx).unwrap();

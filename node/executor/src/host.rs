@@ -13,8 +13,17 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(backend: Arc<dyn StateReader>, overlay: OverlayedChanges, limits: StoreLimits) -> Self {
-        HostState { backend, overlay, limits, host_error: None }
+    pub(crate) fn new(
+        backend: Arc<dyn StateReader>,
+        overlay: OverlayedChanges,
+        limits: StoreLimits,
+    ) -> Self {
+        HostState {
+            backend,
+            overlay,
+            limits,
+            host_error: None,
+        }
     }
 }
 
@@ -37,14 +46,25 @@ fn memory(caller: &mut Caller<'_, HostState>) -> HostResult<wasmtime::Memory> {
     }
 }
 
-fn read_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32, max: u32) -> HostResult<Vec<u8>> {
+fn read_bytes(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+    max: u32,
+) -> HostResult<Vec<u8>> {
     if len > max {
-        return fail(caller, format!("host call argument of {len} bytes exceeds the limit of {max}"));
+        return fail(
+            caller,
+            format!("host call argument of {len} bytes exceeds the limit of {max}"),
+        );
     }
     let mem = memory(caller)?;
     let mut buf = vec![0u8; len as usize];
     if mem.read(&*caller, ptr as usize, &mut buf).is_err() {
-        return fail(caller, format!("runtime passed out-of-bounds memory ({ptr}+{len})"));
+        return fail(
+            caller,
+            format!("runtime passed out-of-bounds memory ({ptr}+{len})"),
+        );
     }
     Ok(buf)
 }
@@ -52,15 +72,22 @@ fn read_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32, max: u32) 
 fn write_bytes(caller: &mut Caller<'_, HostState>, ptr: u32, data: &[u8]) -> HostResult<()> {
     let mem = memory(caller)?;
     if mem.write(&mut *caller, ptr as usize, data).is_err() {
-        return fail(caller, format!("runtime passed out-of-bounds memory ({ptr}+{})", data.len()));
+        return fail(
+            caller,
+            format!("runtime passed out-of-bounds memory ({ptr}+{})", data.len()),
+        );
     }
     Ok(())
 }
 
 /// Copies `data` into guest memory obtained from the guest's `alloc`; returns `(ptr << 32) | len`.
 fn return_bytes(caller: &mut Caller<'_, HostState>, data: Option<Vec<u8>>) -> HostResult<u64> {
-    let Some(data) = data else { return Ok(u64::MAX) };
-    let Ok(len) = u32::try_from(data.len()) else { return fail(caller, "value larger than 4 GiB".into()) };
+    let Some(data) = data else {
+        return Ok(u64::MAX);
+    };
+    let Ok(len) = u32::try_from(data.len()) else {
+        return fail(caller, "value larger than 4 GiB".into());
+    };
     let alloc = match caller.get_export("alloc").and_then(|e| e.into_func()) {
         Some(f) => f.typed::<u32, u32>(&*caller)?,
         None => return fail(caller, "runtime has no `alloc` export".into()),
@@ -76,15 +103,19 @@ fn backend_failure<T>(caller: &mut Caller<'_, HostState>, e: sm::StateError) -> 
 
 /// Adds every host function to `linker`.
 pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap("env", "ext_storage_get", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
-        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
-        let state = caller.data();
-        let value = match sm::read(state.backend.as_ref(), &state.overlay, &key) {
-            Ok(v) => v,
-            Err(e) => return backend_failure(&mut caller, e),
-        };
-        return_bytes(&mut caller, value)
-    })?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_get",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
+            let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+            let state = caller.data();
+            let value = match sm::read(state.backend.as_ref(), &state.overlay, &key) {
+                Ok(v) => v,
+                Err(e) => return backend_failure(&mut caller, e),
+            };
+            return_bytes(&mut caller, value)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "ext_storage_set",
@@ -95,20 +126,28 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         },
     )?;
-    linker.func_wrap("env", "ext_storage_clear", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<()> {
-        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
-        caller.data_mut().overlay.set(key, None);
-        Ok(())
-    })?;
-    linker.func_wrap("env", "ext_storage_next_key", |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
-        let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
-        let state = caller.data();
-        let next = match sm::next_key(state.backend.as_ref(), &state.overlay, &key) {
-            Ok(v) => v,
-            Err(e) => return backend_failure(&mut caller, e),
-        };
-        return_bytes(&mut caller, next)
-    })?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_clear",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<()> {
+            let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+            caller.data_mut().overlay.set(key, None);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_next_key",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
+            let key = read_bytes(&mut caller, ptr, len, MAX_KEY_LEN)?;
+            let state = caller.data();
+            let next = match sm::next_key(state.backend.as_ref(), &state.overlay, &key) {
+                Ok(v) => v,
+                Err(e) => return backend_failure(&mut caller, e),
+            };
+            return_bytes(&mut caller, next)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "ext_storage_clear_prefix",
@@ -122,22 +161,34 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
         },
     )?;
-    linker.func_wrap("env", "ext_storage_start_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
-        caller.data_mut().overlay.start_transaction();
-        Ok(())
-    })?;
-    linker.func_wrap("env", "ext_storage_commit_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
-        match caller.data_mut().overlay.commit_transaction() {
-            Ok(()) => Ok(()),
-            Err(e) => fail(&mut caller, e.to_string()),
-        }
-    })?;
-    linker.func_wrap("env", "ext_storage_rollback_transaction", |mut caller: Caller<'_, HostState>| -> HostResult<()> {
-        match caller.data_mut().overlay.rollback_transaction() {
-            Ok(()) => Ok(()),
-            Err(e) => fail(&mut caller, e.to_string()),
-        }
-    })?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_start_transaction",
+        |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+            caller.data_mut().overlay.start_transaction();
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_commit_transaction",
+        |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+            match caller.data_mut().overlay.commit_transaction() {
+                Ok(()) => Ok(()),
+                Err(e) => fail(&mut caller, e.to_string()),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_storage_rollback_transaction",
+        |mut caller: Caller<'_, HostState>| -> HostResult<()> {
+            match caller.data_mut().overlay.rollback_transaction() {
+                Ok(()) => Ok(()),
+                Err(e) => fail(&mut caller, e.to_string()),
+            }
+        },
+    )?;
     linker.func_wrap(
         "env",
         "ext_hashing_blake3_256",
@@ -150,21 +201,39 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "ext_crypto_ed25519_verify",
-        |mut caller: Caller<'_, HostState>, sig: u32, msg: u32, msg_len: u32, key: u32| -> HostResult<u32> {
+        |mut caller: Caller<'_, HostState>,
+         sig: u32,
+         msg: u32,
+         msg_len: u32,
+         key: u32|
+         -> HostResult<u32> {
             let sig = read_bytes(&mut caller, sig, 64, 64)?;
             let msg = read_bytes(&mut caller, msg, msg_len, MAX_VALUE_LEN)?;
             let key = read_bytes(&mut caller, key, 32, 32)?;
-            let (Ok(sig), Ok(key)) = (<[u8; 64]>::try_from(sig.as_slice()), <[u8; 32]>::try_from(key.as_slice())) else {
+            let (Ok(sig), Ok(key)) = (
+                <[u8; 64]>::try_from(sig.as_slice()),
+                <[u8; 32]>::try_from(key.as_slice()),
+            ) else {
                 return Ok(0);
             };
-            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else { return Ok(0) };
-            Ok(key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok() as u32)
+            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else {
+                return Ok(0);
+            };
+            Ok(key
+                .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+                .is_ok() as u32)
         },
     )?;
     linker.func_wrap(
         "env",
         "ext_logging_log",
-        |mut caller: Caller<'_, HostState>, level: u32, tp: u32, tl: u32, mp: u32, ml: u32| -> HostResult<()> {
+        |mut caller: Caller<'_, HostState>,
+         level: u32,
+         tp: u32,
+         tl: u32,
+         mp: u32,
+         ml: u32|
+         -> HostResult<()> {
             let target = read_bytes(&mut caller, tp, tl, 256)?;
             let msg = read_bytes(&mut caller, mp, ml, 64 * 1024)?;
             let target = String::from_utf8_lossy(&target);

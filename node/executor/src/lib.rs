@@ -23,7 +23,9 @@ use parking_lot::Mutex;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, TypedFunc};
+use wasmtime::{
+    Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
+};
 
 pub use host::HostState;
 
@@ -70,7 +72,12 @@ pub struct ExecutorConfig {
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        ExecutorConfig { max_memory_bytes: 256 << 20, max_stack_bytes: 1 << 20, cache_size: 4, disk_cache: None }
+        ExecutorConfig {
+            max_memory_bytes: 256 << 20,
+            max_stack_bytes: 1 << 20,
+            cache_size: 4,
+            disk_cache: None,
+        }
     }
 }
 
@@ -100,7 +107,12 @@ impl Executor {
         let mut linker = Linker::new(&engine);
         host::register(&mut linker).map_err(engine_err)?;
         let size = NonZeroUsize::new(config.cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Ok(Executor { engine, linker, cache: Mutex::new(LruCache::new(size)), config })
+        Ok(Executor {
+            engine,
+            linker,
+            cache: Mutex::new(LruCache::new(size)),
+            config,
+        })
     }
 
     fn compile(&self, code: &[u8], code_hash: &H256) -> Result<Module, ExecutorError> {
@@ -110,7 +122,8 @@ impl Executor {
             }
         }
         let started = std::time::Instant::now();
-        let module = Module::new(&self.engine, code).map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?;
+        let module = Module::new(&self.engine, code)
+            .map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?;
         tracing::info!(target: "executor", code = %code_hash, ms = started.elapsed().as_millis() as u64, "compiled runtime");
         if let Some(dir) = &self.config.disk_cache {
             self.store_cached(dir, code_hash, &module);
@@ -144,12 +157,16 @@ impl Executor {
     }
 
     fn store_cached(&self, dir: &std::path::Path, code_hash: &H256, module: &Module) {
-        let Ok(artifact) = module.serialize() else { return };
+        let Ok(artifact) = module.serialize() else {
+            return;
+        };
         let mut bytes = blake3_256(&artifact).0.to_vec();
         bytes.extend_from_slice(&artifact);
         let path = Self::cache_path(dir, code_hash);
         let tmp = path.with_extension("tmp");
-        let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, &bytes)).and_then(|_| std::fs::rename(&tmp, &path));
+        let result = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&tmp, &bytes))
+            .and_then(|_| std::fs::rename(&tmp, &path));
         if let Err(e) = result {
             tracing::warn!(target: "executor", "cannot write compiled-runtime cache: {e}");
         }
@@ -164,10 +181,16 @@ impl Executor {
         let module = self.compile(code, &code_hash)?;
         for export in ["memory", "alloc", "dealloc"] {
             if module.get_export(export).is_none() {
-                return Err(ExecutorError::InvalidCode(format!("missing export `{export}`")));
+                return Err(ExecutorError::InvalidCode(format!(
+                    "missing export `{export}`"
+                )));
             }
         }
-        let pre = Arc::new(self.linker.instantiate_pre(&module).map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?);
+        let pre = Arc::new(
+            self.linker
+                .instantiate_pre(&module)
+                .map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?,
+        );
         self.cache.lock().put(code_hash, pre.clone());
         Ok(pre)
     }
@@ -180,19 +203,33 @@ impl Executor {
         overlay: OverlayedChanges,
     ) -> Result<RuntimeInstance, ExecutorError> {
         let pre = self.prepare(code)?;
-        let limits: StoreLimits =
-            StoreLimitsBuilder::new().memory_size(self.config.max_memory_bytes).instances(1).trap_on_grow_failure(true).build();
+        let limits: StoreLimits = StoreLimitsBuilder::new()
+            .memory_size(self.config.max_memory_bytes)
+            .instances(1)
+            .trap_on_grow_failure(true)
+            .build();
         let mut store = Store::new(&self.engine, HostState::new(backend, overlay, limits));
         store.limiter(|s| &mut s.limits);
-        let instance = pre.instantiate(&mut store).map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?;
         let alloc = instance
             .get_typed_func::<u32, u32>(&mut store, "alloc")
             .map_err(|_| ExecutorError::MissingExport("alloc(u32) -> u32".into()))?;
         let dealloc = instance
             .get_typed_func::<(u32, u32), ()>(&mut store, "dealloc")
             .map_err(|_| ExecutorError::MissingExport("dealloc(u32, u32)".into()))?;
-        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| ExecutorError::MissingExport("memory".into()))?;
-        Ok(RuntimeInstance { store, instance, memory, alloc, dealloc, poisoned: false })
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| ExecutorError::MissingExport("memory".into()))?;
+        Ok(RuntimeInstance {
+            store,
+            instance,
+            memory,
+            alloc,
+            dealloc,
+            poisoned: false,
+        })
     }
 
     /// One call on a fresh instance; returns the output and the changes it made.
@@ -257,7 +294,10 @@ impl RuntimeInstance {
             (None, Some(trap)) => trap.to_string(),
             (None, None) => format!("{e:#}"),
         };
-        ExecutorError::Trap { method: method.to_string(), reason }
+        ExecutorError::Trap {
+            method: method.to_string(),
+            reason,
+        }
     }
 
     fn call_inner(&mut self, method: &str, input: &[u8]) -> Result<Vec<u8>, ExecutorError> {
@@ -269,24 +309,39 @@ impl RuntimeInstance {
             method: method.into(),
             reason: "input larger than 4 GiB".into(),
         })?;
-        let ptr = self.alloc.call(&mut self.store, len).map_err(|e| Self::trap("alloc", e, self.store.data()))?;
-        self.memory.write(&mut self.store, ptr as usize, input).map_err(|_| ExecutorError::Trap {
-            method: method.into(),
-            reason: "alloc returned memory out of bounds".into(),
-        })?;
-        let packed = func.call(&mut self.store, (ptr, len)).map_err(|e| Self::trap(method, e, self.store.data()))?;
+        let ptr = self
+            .alloc
+            .call(&mut self.store, len)
+            .map_err(|e| Self::trap("alloc", e, self.store.data()))?;
+        self.memory
+            .write(&mut self.store, ptr as usize, input)
+            .map_err(|_| ExecutorError::Trap {
+                method: method.into(),
+                reason: "alloc returned memory out of bounds".into(),
+            })?;
+        let packed = func
+            .call(&mut self.store, (ptr, len))
+            .map_err(|e| Self::trap(method, e, self.store.data()))?;
         let (out_ptr, out_len) = ((packed >> 32) as u32, (packed & 0xffff_ffff) as u32);
         let mut out = vec![0u8; out_len as usize];
-        self.memory.read(&self.store, out_ptr as usize, &mut out).map_err(|_| ExecutorError::Trap {
-            method: method.into(),
-            reason: "output pointer out of bounds".into(),
-        })?;
-        self.dealloc.call(&mut self.store, (out_ptr, out_len)).map_err(|e| Self::trap("dealloc", e, self.store.data()))?;
+        self.memory
+            .read(&self.store, out_ptr as usize, &mut out)
+            .map_err(|_| ExecutorError::Trap {
+                method: method.into(),
+                reason: "output pointer out of bounds".into(),
+            })?;
+        self.dealloc
+            .call(&mut self.store, (out_ptr, out_len))
+            .map_err(|e| Self::trap("dealloc", e, self.store.data()))?;
         Ok(out)
     }
 
     /// Calls `method` with SCALE-encoded `input` and decodes its output as `R`.
-    pub fn call_decode<R: Decode>(&mut self, method: &str, input: &impl Encode) -> Result<R, ExecutorError> {
+    pub fn call_decode<R: Decode>(
+        &mut self,
+        method: &str,
+        input: &impl Encode,
+    ) -> Result<R, ExecutorError> {
         let out = self.call(method, &input.encode())?;
         R::decode_all(&mut &out[..]).map_err(|_| ExecutorError::BadOutput(method.to_string()))
     }

@@ -89,6 +89,22 @@ impl TransactionStatus {
     }
 }
 
+/// What happened to an included transaction (`author_transactionOutcome`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionOutcome {
+    /// The block that includes it.
+    pub block_hash: H256,
+    /// That block's height.
+    pub block_number: BlockNumber,
+    /// Its index in the block.
+    pub index: u32,
+    /// Whether its call succeeded. A failed call still paid its fee and used its nonce.
+    pub success: bool,
+    /// Why the call failed (the pallet error's name).
+    pub error: Option<String>,
+}
+
 /// Static facts about the node, for the `system_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfo {
@@ -131,6 +147,8 @@ pub trait NodeApi: Send + Sync + 'static {
         &self,
         extrinsic: Vec<u8>,
     ) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError>;
+    /// The outcome of an included transaction, if this node still remembers it.
+    fn transaction_outcome(&self, hash: &H256) -> Result<Option<TransactionOutcome>, ApiError>;
     /// Encoded transactions waiting in the pool.
     fn pending_transactions(&self) -> Vec<Vec<u8>>;
     /// Next nonce of `account`, counting its transactions in the pool.

@@ -219,6 +219,15 @@ pub async fn read_proof<C: ClientT + Sync>(
     })
 }
 
+/// The outcome of an included transaction (`None` if the node does not know it).
+pub async fn transaction_outcome<C: ClientT + Sync>(
+    c: &C,
+    hash: &H256,
+) -> Res<Option<crate::TransactionOutcome>> {
+    Ok(c.request("author_transactionOutcome", rpc_params![hash])
+        .await?)
+}
+
 /// Submits an encoded transaction; returns its hash.
 pub async fn submit<C: ClientT + Sync>(c: &C, extrinsic: &[u8]) -> Res<H256> {
     Ok(

@@ -21,6 +21,7 @@
 //! | `state_call` | method, data, at? | `"0x.."` |
 //! | `author_submitExtrinsic` | extrinsic | hash |
 //! | `author_submitAndWatchExtrinsic` | extrinsic | notifications `author_extrinsicUpdate`, ending after a final status |
+//! | `author_transactionOutcome` | transaction hash | `{"blockHash", "blockNumber", "index", "success", "error"}` or null |
 //! | `author_pendingExtrinsics` (unsafe) | – | `["0x.."]` |
 //! | `balances_getAccount` | account | `{"nonce": n, "free": "decimal"}` |
 //! | `balances_totalIssuance` | – | `"decimal"` |
@@ -32,7 +33,9 @@ mod params;
 mod server;
 pub mod types;
 
-pub use api::{ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionStatus};
+pub use api::{
+    ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionOutcome, TransactionStatus,
+};
 pub use error::RpcError;
 pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
 pub use server::{

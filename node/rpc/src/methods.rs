@@ -147,6 +147,9 @@ pub fn rpc_module(
         &["extrinsic"],
         |api, a| api.submit_transaction(a.bytes(0)?).map_err(api_error),
     )?;
+    blocking(&mut m, "author_transactionOutcome", &["hash"], |api, a| {
+        api.transaction_outcome(&a.hash(0)?).map_err(api_error)
+    })?;
     blocking(&mut m, "author_pendingExtrinsics", &[], |api, _| {
         Ok(api
             .pending_transactions()

@@ -122,6 +122,12 @@ impl Args {
         }
     }
 
+    /// A required 32-byte hash (e.g. a transaction hash).
+    pub(crate) fn hash(&self, i: usize) -> Res<H256> {
+        let v = self.required(i)?;
+        self.hex32_of(i, v, "a 32-byte hash").map(H256)
+    }
+
     /// A required account id.
     pub(crate) fn account(&self, i: usize) -> Res<AccountId> {
         let v = self.required(i)?;

@@ -686,3 +686,32 @@ async fn stop_closes_the_server() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn transaction_outcome_reports_failed_calls_and_unknown_hashes() {
+    let (h, _node) = serve(RpcConfig::default()).await;
+    let c = http(&h);
+    let known = menara_rpc::client::transaction_outcome(&c, &menara_primitives::H256([7; 32]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!known.success);
+    assert_eq!(known.error.as_deref(), Some("InsufficientBalance"));
+    let raw: Value = c
+        .request(
+            "author_transactionOutcome",
+            rpc_params![format!("0x{}", "07".repeat(32))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(raw["blockNumber"], json!(1));
+    let unknown = menara_rpc::client::transaction_outcome(&c, &menara_primitives::H256([8; 32]))
+        .await
+        .unwrap();
+    assert!(unknown.is_none());
+    let err = c
+        .request::<Value, _>("author_transactionOutcome", rpc_params!["0x12"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hash"), "{err}");
+}

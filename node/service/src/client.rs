@@ -2,11 +2,13 @@
 use crate::{genesis, Metrics, NodeConfig};
 use menara_executor::{Executor, ExecutorConfig, ExecutorError, RuntimeInstance};
 use menara_primitives::{
-    extrinsics_root, methods, queries, well_known_keys, AccountId, AccountInfo, ApplyExtrinsicResult, Block,
-    BlockContext, BlockNumber, Header, InvalidTransaction, QueryError, RuntimeVersion, TransactionValidity,
-    ValidTransaction, H256,
+    extrinsics_root, methods, queries, well_known_keys, AccountId, AccountInfo,
+    ApplyExtrinsicResult, Block, BlockContext, BlockNumber, Header, InvalidTransaction, QueryError,
+    RuntimeVersion, TransactionValidity, ValidTransaction, H256,
 };
-use menara_rpc::{ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionStatus};
+use menara_rpc::{
+    ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionOutcome, TransactionStatus,
+};
 use menara_state_machine::{OverlayedChanges, StateReader};
 use menara_storage::{Database, StorageError};
 use menara_txpool::Pool;
@@ -94,8 +96,13 @@ pub struct Client {
     new_heads: broadcast::Sender<Header>,
     finalized_heads: broadcast::Sender<Header>,
     watchers: Mutex<HashMap<H256, broadcast::Sender<TransactionStatus>>>,
+    /// Outcomes of recently included transactions, for wallets.
+    outcomes: Mutex<lru::LruCache<H256, TransactionOutcome>>,
     metrics: Arc<Metrics>,
 }
+
+/// How many included transactions' outcomes are remembered.
+const REMEMBERED_OUTCOMES: usize = 100_000;
 
 impl Client {
     /// Opens (or creates) the chain database and checks it belongs to this chain.
@@ -119,13 +126,22 @@ impl Client {
                 version: env!("CARGO_PKG_VERSION").into(),
                 chain: config.chain_spec.name.clone(),
             },
-            validators: config.chain_spec.validators().iter().map(|v| v.account).collect(),
+            validators: config
+                .chain_spec
+                .validators()
+                .iter()
+                .map(|v| v.account)
+                .collect(),
             max_block_transactions: config.max_block_transactions,
             max_block_bytes: config.max_block_bytes,
             import_lock: Mutex::new(()),
             new_heads,
             finalized_heads,
             watchers: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(REMEMBERED_OUTCOMES)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
             metrics,
         };
         let (best, _) = client.best();
@@ -134,14 +150,21 @@ impl Client {
         Ok(Arc::new(client))
     }
 
-    fn init_genesis(db: &Database, executor: &Executor, config: &NodeConfig) -> Result<H256, ClientError> {
+    fn init_genesis(
+        db: &Database,
+        executor: &Executor,
+        config: &NodeConfig,
+    ) -> Result<H256, ClientError> {
         let storage = genesis::build_genesis_storage(&config.chain_spec, executor)?;
-        let changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = storage.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            storage.into_iter().map(|(k, v)| (k, Some(v))).collect();
         match db.genesis_hash()? {
             Some(stored) => {
                 // Compute the spec's genesis without writing, to refuse another chain's database.
                 let root = menara_primitives::trie::root_of(
-                    changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.as_slice(), v.as_slice()))),
+                    changes
+                        .iter()
+                        .filter_map(|(k, v)| v.as_ref().map(|v| (k.as_slice(), v.as_slice()))),
                 );
                 let expected = genesis::genesis_block(root).hash();
                 if stored != expected {
@@ -186,12 +209,20 @@ impl Client {
 
     /// Best block.
     pub fn best(&self) -> (BlockNumber, H256) {
-        self.db.best().ok().flatten().unwrap_or((0, self.genesis_hash))
+        self.db
+            .best()
+            .ok()
+            .flatten()
+            .unwrap_or((0, self.genesis_hash))
     }
 
     /// Last final block.
     pub fn finalized(&self) -> (BlockNumber, H256) {
-        self.db.finalized().ok().flatten().unwrap_or((0, self.genesis_hash))
+        self.db
+            .finalized()
+            .ok()
+            .flatten()
+            .unwrap_or((0, self.genesis_hash))
     }
 
     /// Ready and future transaction counts.
@@ -207,7 +238,9 @@ impl Client {
     }
 
     fn runtime_code(&self) -> Result<Vec<u8>, ClientError> {
-        self.db.storage(well_known_keys::CODE)?.ok_or(ClientError::NoCode)
+        self.db
+            .storage(well_known_keys::CODE)?
+            .ok_or(ClientError::NoCode)
     }
 
     fn backend(&self) -> Arc<dyn StateReader> {
@@ -215,42 +248,82 @@ impl Client {
     }
 
     fn instance(&self) -> Result<RuntimeInstance, ClientError> {
-        Ok(self.executor.instantiate(&self.runtime_code()?, self.backend(), OverlayedChanges::new())?)
+        Ok(self.executor.instantiate(
+            &self.runtime_code()?,
+            self.backend(),
+            OverlayedChanges::new(),
+        )?)
     }
 
-    fn block_context(&self, number: BlockNumber, parent_hash: H256, timestamp: u64, author: AccountId) -> BlockContext {
-        BlockContext { number, parent_hash, timestamp, author, genesis_hash: self.genesis_hash }
+    fn block_context(
+        &self,
+        number: BlockNumber,
+        parent_hash: H256,
+        timestamp: u64,
+        author: AccountId,
+    ) -> BlockContext {
+        BlockContext {
+            number,
+            parent_hash,
+            timestamp,
+            author,
+            genesis_hash: self.genesis_hash,
+        }
     }
 
-    fn initialize(&self, inst: &mut RuntimeInstance, ctx: &BlockContext) -> Result<(), ClientError> {
+    fn initialize(
+        &self,
+        inst: &mut RuntimeInstance,
+        ctx: &BlockContext,
+    ) -> Result<(), ClientError> {
         let r: Result<(), String> = inst.call_decode(methods::INITIALIZE_BLOCK, &ctx)?;
-        r.map_err(|reason| ClientError::InitializeBlock { number: ctx.number, reason })
+        r.map_err(|reason| ClientError::InitializeBlock {
+            number: ctx.number,
+            reason,
+        })
     }
 
     /// Builds, commits (final: this node is the only validator) and announces a block
     /// from the pool's ready transactions, spending at most `deadline` applying them.
-    pub fn author_block(&self, author: AccountId, deadline: Duration) -> Result<Block, ClientError> {
+    pub fn author_block(
+        &self,
+        author: AccountId,
+        deadline: Duration,
+    ) -> Result<Block, ClientError> {
         let _guard = self.import_lock.lock();
         let started = Instant::now();
         let (best, parent_hash) = self.best();
-        let parent_timestamp = self.db.header(&parent_hash)?.map(|h| h.timestamp).unwrap_or(0);
+        let parent_timestamp = self
+            .db
+            .header(&parent_hash)?
+            .map(|h| h.timestamp)
+            .unwrap_or(0);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let ctx = self.block_context(best + 1, parent_hash, now.max(parent_timestamp + 1), author);
         let code = self.runtime_code()?;
-        let mut inst = self.executor.instantiate(&code, self.backend(), OverlayedChanges::new())?;
+        let mut inst = self
+            .executor
+            .instantiate(&code, self.backend(), OverlayedChanges::new())?;
         self.initialize(&mut inst, &ctx)?;
 
         let mut included: Vec<(H256, Vec<u8>)> = Vec::new();
+        let mut outcomes: Vec<menara_primitives::DispatchOutcome> = Vec::new();
         let mut invalid: Vec<(H256, InvalidTransaction)> = Vec::new();
-        for (hash, ext) in self.pool.ready_for_block(self.max_block_transactions, self.max_block_bytes) {
+        for (hash, ext) in self
+            .pool
+            .ready_for_block(self.max_block_transactions, self.max_block_bytes)
+        {
             if started.elapsed() > deadline {
                 break;
             }
             match inst.call_decode::<ApplyExtrinsicResult>(methods::APPLY_EXTRINSIC, &ext) {
-                Ok(Ok(_outcome)) => included.push((hash, ext)),
+                Ok(Ok(outcome)) => {
+                    included.push((hash, ext));
+                    outcomes.push(outcome);
+                }
                 Ok(Err(InvalidTransaction::Future)) => {}
                 Ok(Err(reason)) => invalid.push((hash, reason)),
                 Err(e) => {
@@ -277,7 +350,9 @@ impl Client {
         };
         let block = Block { header, extrinsics };
         self.db.commit_block(&block, prepared, None, true)?;
-        self.after_commit(&block, &included.iter().map(|(h, _)| *h).collect::<Vec<_>>(), &invalid, started);
+        let hashes: Vec<H256> = included.iter().map(|(h, _)| *h).collect();
+        self.record_outcomes(&block, &hashes, outcomes);
+        self.after_commit(&block, &hashes, &invalid, started);
         Ok(block)
     }
 
@@ -289,37 +364,94 @@ impl Client {
         let (best, best_hash) = self.best();
         let h = &block.header;
         if h.number != best + 1 || h.parent_hash != best_hash {
-            return Err(ImportError::NotNext { number: h.number, best, best_hash }.into());
+            return Err(ImportError::NotNext {
+                number: h.number,
+                best,
+                best_hash,
+            }
+            .into());
         }
         if extrinsics_root(&block.extrinsics) != h.extrinsics_root {
             return Err(ImportError::ExtrinsicsRoot.into());
         }
         let mut inst = self.instance()?;
-        self.initialize(&mut inst, &self.block_context(h.number, h.parent_hash, h.timestamp, h.author))?;
+        self.initialize(
+            &mut inst,
+            &self.block_context(h.number, h.parent_hash, h.timestamp, h.author),
+        )?;
+        let mut outcomes = Vec::with_capacity(block.extrinsics.len());
         for (index, ext) in block.extrinsics.iter().enumerate() {
             match inst.call_decode::<ApplyExtrinsicResult>(methods::APPLY_EXTRINSIC, ext) {
-                Ok(Ok(_)) => {}
+                Ok(Ok(outcome)) => outcomes.push(outcome),
                 Ok(Err(reason)) => {
-                    return Err(ImportError::InvalidTransaction { index, reason: reason.describe().into() }.into())
+                    return Err(ImportError::InvalidTransaction {
+                        index,
+                        reason: reason.describe().into(),
+                    }
+                    .into())
                 }
-                Err(e) => return Err(ImportError::InvalidTransaction { index, reason: e.to_string() }.into()),
+                Err(e) => {
+                    return Err(ImportError::InvalidTransaction {
+                        index,
+                        reason: e.to_string(),
+                    }
+                    .into())
+                }
             }
         }
         inst.call(methods::FINALIZE_BLOCK, &[])?;
         let prepared = self.db.prepare(&inst.into_overlay().into_changes())?;
         if prepared.root() != h.state_root {
-            return Err(ImportError::StateRoot { expected: h.state_root, computed: prepared.root() }.into());
+            return Err(ImportError::StateRoot {
+                expected: h.state_root,
+                computed: prepared.root(),
+            }
+            .into());
         }
         self.db.commit_block(block, prepared, None, true)?;
-        let hashes: Vec<H256> = block.extrinsics.iter().map(|e| menara_primitives::blake3_256(e)).collect();
+        let hashes: Vec<H256> = block
+            .extrinsics
+            .iter()
+            .map(|e| menara_primitives::blake3_256(e))
+            .collect();
+        self.record_outcomes(block, &hashes, outcomes);
         self.after_commit(block, &hashes, &[], started);
         Ok(())
     }
 
-    fn after_commit(&self, block: &Block, included: &[H256], invalid: &[(H256, InvalidTransaction)], started: Instant) {
+    fn record_outcomes(
+        &self,
+        block: &Block,
+        hashes: &[H256],
+        outcomes: Vec<menara_primitives::DispatchOutcome>,
+    ) {
+        let block_hash = block.hash();
+        let mut remembered = self.outcomes.lock();
+        for (index, (hash, outcome)) in hashes.iter().zip(outcomes).enumerate() {
+            remembered.put(
+                *hash,
+                TransactionOutcome {
+                    block_hash,
+                    block_number: block.header.number,
+                    index: index as u32,
+                    success: outcome.is_ok(),
+                    error: outcome.err().map(|e| e.message),
+                },
+            );
+        }
+    }
+
+    fn after_commit(
+        &self,
+        block: &Block,
+        included: &[H256],
+        invalid: &[(H256, InvalidTransaction)],
+        started: Instant,
+    ) {
         let hash = block.hash();
         let mut dropped = self.pool.remove_included(included);
-        self.pool.remove_invalid(&invalid.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+        self.pool
+            .remove_invalid(&invalid.iter().map(|(h, _)| *h).collect::<Vec<_>>());
         dropped.extend(self.pool.prune(|who| self.state_nonce(who)));
         {
             let mut watchers = self.watchers.lock();
@@ -343,8 +475,10 @@ impl Client {
         }
         let _ = self.new_heads.send(block.header.clone());
         let _ = self.finalized_heads.send(block.header.clone());
-        self.metrics.observe_block(started.elapsed().as_secs_f64(), included.len() as u64);
-        self.metrics.set_heights(block.header.number, block.header.number);
+        self.metrics
+            .observe_block(started.elapsed().as_secs_f64(), included.len() as u64);
+        self.metrics
+            .set_heights(block.header.number, block.header.number);
         let (ready, future) = self.pool_status();
         self.metrics.set_pool(ready, future);
     }
@@ -366,9 +500,15 @@ impl Client {
     }
 
     fn submit(&self, ext: Vec<u8>) -> Result<(H256, bool), ApiError> {
-        let validity = self.validate_transaction(&ext).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let valid: ValidTransaction = validity.map_err(|e| ApiError::InvalidTransaction(e.describe().into()))?;
-        let submitted = self.pool.submit(ext, valid).map_err(|e| ApiError::Pool(e.to_string()))?;
+        let validity = self
+            .validate_transaction(&ext)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let valid: ValidTransaction =
+            validity.map_err(|e| ApiError::InvalidTransaction(e.describe().into()))?;
+        let submitted = self
+            .pool
+            .submit(ext, valid)
+            .map_err(|e| ApiError::Pool(e.to_string()))?;
         let mut watchers = self.watchers.lock();
         if let Some(replaced) = submitted.replaced {
             if let Some(tx) = watchers.remove(&replaced) {
@@ -390,7 +530,11 @@ impl Client {
         match at {
             None => Ok(best_hash),
             Some(h) if h == best_hash => Ok(h),
-            Some(h) => match self.db.header(&h).map_err(|e| ApiError::Internal(e.to_string()))? {
+            Some(h) => match self
+                .db
+                .header(&h)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+            {
                 Some(_) => Err(ApiError::StateUnavailable(format!(
                     "block {h} is known but only the state of the best block ({best_hash}) is kept"
                 ))),
@@ -400,13 +544,20 @@ impl Client {
     }
 
     fn query_raw(&self, method: &[u8], args: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let mut inst = self.instance().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut inst = self
+            .instance()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let r: Result<Vec<u8>, QueryError> = inst
             .call_decode(methods::QUERY, &(method.to_vec(), args.to_vec()))
             .map_err(|e| ApiError::Runtime(e.to_string()))?;
         r.map_err(|e| match e {
-            QueryError::UnknownMethod => ApiError::InvalidArgument(format!("unknown query {:?}", String::from_utf8_lossy(method))),
-            QueryError::BadArguments => ApiError::InvalidArgument("query arguments do not decode".into()),
+            QueryError::UnknownMethod => ApiError::InvalidArgument(format!(
+                "unknown query {:?}",
+                String::from_utf8_lossy(method)
+            )),
+            QueryError::BadArguments => {
+                ApiError::InvalidArgument("query arguments do not decode".into())
+            }
         })
     }
 }
@@ -421,7 +572,11 @@ impl NodeApi for Client {
     }
 
     fn health(&self) -> Health {
-        Health { peers: 0, is_syncing: false, should_have_peers: self.validators.len() > 1 }
+        Health {
+            peers: 0,
+            is_syncing: false,
+            should_have_peers: self.validators.len() > 1,
+        }
     }
 
     fn header(&self, at: Option<H256>) -> Result<Option<Header>, ApiError> {
@@ -459,16 +614,23 @@ impl NodeApi for Client {
             let (state_root, entries) = self.db.read_proof(keys).map_err(internal)?;
             let header = self.db.header(&best_hash).map_err(internal)?;
             if header.is_some_and(|h| h.state_root == state_root) {
-                return Ok(ReadProof { at: best_hash, state_root, entries });
+                return Ok(ReadProof {
+                    at: best_hash,
+                    state_root,
+                    entries,
+                });
             }
         }
-        Err(ApiError::StateUnavailable("the chain moved on while proving; try again".into()))
+        Err(ApiError::StateUnavailable(
+            "the chain moved on while proving; try again".into(),
+        ))
     }
 
     fn runtime_version(&self, at: Option<H256>) -> Result<RuntimeVersion, ApiError> {
         self.check_at(at)?;
         let mut inst = self.instance().map_err(internal)?;
-        inst.call_decode(methods::VERSION, &()).map_err(|e| ApiError::Runtime(e.to_string()))
+        inst.call_decode(methods::VERSION, &())
+            .map_err(|e| ApiError::Runtime(e.to_string()))
     }
 
     fn query(&self, method: &str, args: &[u8], at: Option<H256>) -> Result<Vec<u8>, ApiError> {
@@ -480,17 +642,26 @@ impl NodeApi for Client {
         self.submit(extrinsic).map(|(h, _)| h)
     }
 
-    fn submit_and_watch(&self, extrinsic: Vec<u8>) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError> {
+    fn submit_and_watch(
+        &self,
+        extrinsic: Vec<u8>,
+    ) -> Result<(H256, broadcast::Receiver<TransactionStatus>), ApiError> {
         let (tx, rx) = broadcast::channel(8);
         // Register before submitting so a block built in between is not missed.
         let hash = menara_primitives::blake3_256(&extrinsic);
         if self.pool.contains(&hash) {
-            return Err(ApiError::Pool(format!("transaction {hash} is already in the pool")));
+            return Err(ApiError::Pool(format!(
+                "transaction {hash} is already in the pool"
+            )));
         }
         self.watchers.lock().insert(hash, tx.clone());
         match self.submit(extrinsic) {
             Ok((hash, ready)) => {
-                let _ = tx.send(if ready { TransactionStatus::Ready } else { TransactionStatus::Future });
+                let _ = tx.send(if ready {
+                    TransactionStatus::Ready
+                } else {
+                    TransactionStatus::Future
+                });
                 Ok((hash, rx))
             }
             Err(e) => {
@@ -500,13 +671,20 @@ impl NodeApi for Client {
         }
     }
 
+    fn transaction_outcome(&self, hash: &H256) -> Result<Option<TransactionOutcome>, ApiError> {
+        Ok(self.outcomes.lock().get(hash).cloned())
+    }
+
     fn pending_transactions(&self) -> Vec<Vec<u8>> {
         self.pool.pending()
     }
 
     fn account_next_index(&self, account: &AccountId) -> Result<u64, ApiError> {
         let state = self.state_nonce(account);
-        Ok(self.pool.next_nonce(account).map_or(state, |n| n.max(state)))
+        Ok(self
+            .pool
+            .next_nonce(account)
+            .map_or(state, |n| n.max(state)))
     }
 
     fn account(&self, account: &AccountId) -> Result<AccountInfo, ApiError> {

@@ -56,7 +56,10 @@ impl NodeConfig {
             name: "menara-node".into(),
             validator: None,
             block_time: Duration::from_millis(1000),
-            rpc: Some(RpcConfig { methods: RpcMethods::Auto, ..RpcConfig::default() }),
+            rpc: Some(RpcConfig {
+                methods: RpcMethods::Auto,
+                ..RpcConfig::default()
+            }),
             prometheus: None,
             pool: PoolConfig::default(),
             max_block_transactions: 10_000,
@@ -76,18 +79,26 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
 
     let rpc = match &config.rpc {
         Some(rpc_config) => {
-            let handle = menara_rpc::start_server(rpc_config.clone(), client.clone() as Arc<dyn menara_rpc::NodeApi>)
-                .await
-                .map_err(|e| anyhow_like::Error(format!("cannot start JSON-RPC server on {}: {e}", rpc_config.addr)))?;
+            let handle = menara_rpc::start_server(
+                rpc_config.clone(),
+                client.clone() as Arc<dyn menara_rpc::NodeApi>,
+            )
+            .await
+            .map_err(|e| {
+                anyhow_like::Error(format!(
+                    "cannot start JSON-RPC server on {}: {e}",
+                    rpc_config.addr
+                ))
+            })?;
             tracing::info!(target: "menara", "JSON-RPC (HTTP and WebSocket) on {}", handle.local_addr());
             Some(handle)
         }
         None => None,
     };
     if let Some(addr) = config.prometheus {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow_like::Error(format!("cannot start Prometheus endpoint on {addr}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow_like::Error(format!("cannot start Prometheus endpoint on {addr}: {e}"))
+        })?;
         tracing::info!(target: "menara", "Prometheus metrics on http://{}/metrics", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
         tokio::spawn(metrics::serve(listener, metrics.clone()));
     }
@@ -96,7 +107,11 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
     let authoring = match config.validator {
         Some(author) if client.is_validator(&author) => {
             tracing::info!(target: "menara", "authoring blocks as {author} every {} ms", config.block_time.as_millis());
-            Some(tokio::spawn(author_blocks(client.clone(), author, config.block_time)))
+            Some(tokio::spawn(author_blocks(
+                client.clone(),
+                author,
+                config.block_time,
+            )))
         }
         Some(author) => {
             tracing::warn!(target: "menara", "{author} is not a validator of this chain; following only");
@@ -122,13 +137,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

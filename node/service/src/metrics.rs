@@ -32,22 +32,53 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("menara");
         let block_height = Family::<Vec<(String, String)>, Gauge>::default();
-        registry.register("block_height", "Block height by status (best, finalized)", block_height.clone());
+        registry.register(
+            "block_height",
+            "Block height by status (best, finalized)",
+            block_height.clone(),
+        );
         let txpool_ready = Gauge::default();
-        registry.register("txpool_ready", "Transactions ready for the next block", txpool_ready.clone());
+        registry.register(
+            "txpool_ready",
+            "Transactions ready for the next block",
+            txpool_ready.clone(),
+        );
         let txpool_future = Gauge::default();
-        registry.register("txpool_future", "Transactions waiting for earlier nonces", txpool_future.clone());
+        registry.register(
+            "txpool_future",
+            "Transactions waiting for earlier nonces",
+            txpool_future.clone(),
+        );
         let block_execution = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
-        registry.register("block_execution_seconds", "Time to build or import a block", block_execution.clone());
+        registry.register(
+            "block_execution_seconds",
+            "Time to build or import a block",
+            block_execution.clone(),
+        );
         let transactions_applied = Counter::default();
-        registry.register("transactions_applied", "Transactions included in blocks", transactions_applied.clone());
-        Metrics { registry, block_height, txpool_ready, txpool_future, block_execution, transactions_applied }
+        registry.register(
+            "transactions_applied",
+            "Transactions included in blocks",
+            transactions_applied.clone(),
+        );
+        Metrics {
+            registry,
+            block_height,
+            txpool_ready,
+            txpool_future,
+            block_execution,
+            transactions_applied,
+        }
     }
 
     /// Records the best and finalized heights.
     pub fn set_heights(&self, best: u64, finalized: u64) {
-        self.block_height.get_or_create(&vec![("status".into(), "best".into())]).set(best as i64);
-        self.block_height.get_or_create(&vec![("status".into(), "finalized".into())]).set(finalized as i64);
+        self.block_height
+            .get_or_create(&vec![("status".into(), "best".into())])
+            .set(best as i64);
+        self.block_height
+            .get_or_create(&vec![("status".into(), "finalized".into())])
+            .set(finalized as i64);
     }
 
     /// Records the pool's size.
@@ -80,7 +111,9 @@ impl Metrics {
 /// Serves `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -88,15 +121,22 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
                 async move {
                     let response = if req.uri().path() == "/metrics" {
                         Response::builder()
-                            .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                            .header(
+                                "content-type",
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )
                             .body(Full::new(Bytes::from(metrics.encode())))
                     } else {
-                        Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found; try /metrics\n")))
+                        Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::from_static(b"not found; try /metrics\n")))
                     };
                     response.map_err(|e| e.to_string())
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -14,8 +14,17 @@ fn client(dir: &std::path::Path) -> Arc<Client> {
 }
 
 fn transfer(c: &Client, from: &str, nonce: u64, to: AccountId, amount: u128) -> Vec<u8> {
-    let call = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest: to, value: amount.into() });
-    keyring::sign(&keyring::dev_signing_key(from), &c.genesis_hash(), nonce, 0, call)
+    let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+        dest: to,
+        value: amount.into(),
+    });
+    keyring::sign(
+        &keyring::dev_signing_key(from),
+        &c.genesis_hash(),
+        nonce,
+        0,
+        call,
+    )
 }
 
 const BLOCK_DEADLINE: Duration = Duration::from_secs(5);
@@ -31,11 +40,13 @@ fn authored_blocks_import_elsewhere_and_tampered_ones_do_not() {
     for round in 0..3u64 {
         for n in 0..5 {
             let nonce = round * 5 + n;
-            a.submit_transaction(transfer(&a, "Alice", nonce, eve, MEN)).unwrap();
+            a.submit_transaction(transfer(&a, "Alice", nonce, eve, MEN))
+                .unwrap();
         }
         // A future nonce waits in the pool without blocking others.
         if round == 0 {
-            a.submit_transaction(transfer(&a, "Dave", 1, alice, MEN)).unwrap();
+            a.submit_transaction(transfer(&a, "Dave", 1, alice, MEN))
+                .unwrap();
         }
         let block = a.author_block(alice, BLOCK_DEADLINE).unwrap();
         assert_eq!(block.extrinsics.len(), 5, "round {round}");
@@ -44,7 +55,8 @@ fn authored_blocks_import_elsewhere_and_tampered_ones_do_not() {
     assert_eq!(a.account(&eve).unwrap().free, 15 * MEN);
     assert_eq!(a.account_next_index(&alice).unwrap(), 15);
     // Dave's nonce-1 transfer becomes ready once nonce 0 arrives.
-    a.submit_transaction(transfer(&a, "Dave", 0, alice, MEN)).unwrap();
+    a.submit_transaction(transfer(&a, "Dave", 0, alice, MEN))
+        .unwrap();
     let block = a.author_block(alice, BLOCK_DEADLINE).unwrap();
     assert_eq!(block.extrinsics.len(), 2);
     blocks.push(block);
@@ -56,18 +68,33 @@ fn authored_blocks_import_elsewhere_and_tampered_ones_do_not() {
     // Tampered copies are refused and change nothing.
     let mut wrong_root = blocks[0].clone();
     wrong_root.header.state_root.0[0] ^= 1;
-    assert!(matches!(b.import_block(&wrong_root), Err(ClientError::Import(ImportError::StateRoot { .. }))));
+    assert!(matches!(
+        b.import_block(&wrong_root),
+        Err(ClientError::Import(ImportError::StateRoot { .. }))
+    ));
     let mut dropped_tx = blocks[0].clone();
     dropped_tx.extrinsics.pop();
-    assert!(matches!(b.import_block(&dropped_tx), Err(ClientError::Import(ImportError::ExtrinsicsRoot))));
+    assert!(matches!(
+        b.import_block(&dropped_tx),
+        Err(ClientError::Import(ImportError::ExtrinsicsRoot))
+    ));
     let mut forged = blocks[0].clone();
     forged.extrinsics[0] = transfer(&a, "Bob", 0, eve, 500 * MEN);
     if let Some(b) = forged.extrinsics[0].last_mut() {
         *b ^= 1;
     }
     forged.header.extrinsics_root = menara_primitives::extrinsics_root(&forged.extrinsics);
-    assert!(matches!(b.import_block(&forged), Err(ClientError::Import(ImportError::InvalidTransaction { index: 0, .. }))));
-    assert!(matches!(b.import_block(&blocks[1]), Err(ClientError::Import(ImportError::NotNext { .. }))));
+    assert!(matches!(
+        b.import_block(&forged),
+        Err(ClientError::Import(ImportError::InvalidTransaction {
+            index: 0,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        b.import_block(&blocks[1]),
+        Err(ClientError::Import(ImportError::NotNext { .. }))
+    ));
     assert_eq!(b.best().0, 0);
     for block in &blocks {
         b.import_block(block).unwrap();
@@ -85,16 +112,29 @@ fn pool_refuses_bad_transactions_with_reasons_and_state_is_only_for_best() {
     let eve = keyring::dev_account("Eve-new");
     let ok = transfer(&c, "Alice", 0, eve, MEN);
     c.submit_transaction(ok.clone()).unwrap();
-    assert!(matches!(c.submit_transaction(ok), Err(ApiError::Pool(_))), "duplicate");
-    let err = c.submit_transaction(transfer(&c, "Nobody", 0, eve, MEN)).unwrap_err();
+    assert!(
+        matches!(c.submit_transaction(ok), Err(ApiError::Pool(_))),
+        "duplicate"
+    );
+    let err = c
+        .submit_transaction(transfer(&c, "Nobody", 0, eve, MEN))
+        .unwrap_err();
     assert!(err.to_string().contains("insufficient balance"), "{err}");
     let err = c.submit_transaction(vec![1, 2, 3]).unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
     let genesis_block = c.block_hash(Some(0)).unwrap().unwrap();
     c.author_block(alice, BLOCK_DEADLINE).unwrap();
-    let err = c.submit_transaction(transfer(&c, "Alice", 0, eve, MEN)).unwrap_err();
+    let err = c
+        .submit_transaction(transfer(&c, "Alice", 0, eve, MEN))
+        .unwrap_err();
     assert!(err.to_string().contains("stale"), "{err}");
-    assert!(matches!(c.storage(b":code", Some(genesis_block)), Err(ApiError::StateUnavailable(_))));
-    assert!(matches!(c.storage(b":code", Some(menara_primitives::H256([9; 32]))), Err(ApiError::UnknownBlock(_))));
+    assert!(matches!(
+        c.storage(b":code", Some(genesis_block)),
+        Err(ApiError::StateUnavailable(_))
+    ));
+    assert!(matches!(
+        c.storage(b":code", Some(menara_primitives::H256([9; 32]))),
+        Err(ApiError::UnknownBlock(_))
+    ));
     assert!(c.storage(b":code", None).unwrap().is_some());
 }

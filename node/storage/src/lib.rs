@@ -34,7 +34,9 @@ use menara_primitives::{Block, BlockNumber, Header, H256};
 use menara_state_machine::{ChangeSet, StateError, StateReader};
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use parking_lot::RwLock;
-use rocksdb::{BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB,
+};
 
 /// Version of the on-disk layout; raised on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -231,18 +233,22 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("path", &self.path).field("meta", &*self.meta.read()).finish()
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .field("meta", &*self.meta.read())
+            .finish()
     }
 }
 
 fn decode<T: Decode>(bytes: &[u8], what: &str) -> Result<T, StorageError> {
-    T::decode_all(&mut &bytes[..]).map_err(|e| StorageError::Corrupt(format!("undecodable {what}: {e}")))
+    T::decode_all(&mut &bytes[..])
+        .map_err(|e| StorageError::Corrupt(format!("undecodable {what}: {e}")))
 }
 
 fn decode_hash(bytes: &[u8], what: &str) -> Result<H256, StorageError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| StorageError::Corrupt(format!("{what} has {} bytes, expected 32", bytes.len())))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+        StorageError::Corrupt(format!("{what} has {} bytes, expected 32", bytes.len()))
+    })?;
     Ok(H256(arr))
 }
 
@@ -253,7 +259,10 @@ fn open_error(path: &Path, e: rocksdb::Error) -> StorageError {
     } else {
         "the files are corrupt or not a menara database: remove the chain database (`menara purge-chain`) and resync"
     };
-    StorageError::Open { path: path.to_path_buf(), reason: format!("{msg} ({hint})") }
+    StorageError::Open {
+        path: path.to_path_buf(),
+        reason: format!("{msg} ({hint})"),
+    }
 }
 
 impl Database {
@@ -280,8 +289,13 @@ impl Database {
             }
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let db = DB::open_cf_descriptors(&opts, path, descriptors).map_err(|e| open_error(path, e))?;
-        let this = Database { db, path: path.to_path_buf(), meta: RwLock::new(Meta::default()) };
+        let db =
+            DB::open_cf_descriptors(&opts, path, descriptors).map_err(|e| open_error(path, e))?;
+        let this = Database {
+            db,
+            path: path.to_path_buf(),
+            meta: RwLock::new(Meta::default()),
+        };
         this.check_schema()?;
         let meta = this.load_meta()?;
         *this.meta.write() = meta;
@@ -295,11 +309,16 @@ impl Database {
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
-        self.db.cf_handle(name).ok_or_else(|| StorageError::Backend(format!("column family `{name}` missing")))
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Backend(format!("column family `{name}` missing")))
     }
 
     fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(cf)?, key)?
+            .map(|v| v.to_vec()))
     }
 
     fn check_schema(&self) -> Result<(), StorageError> {
@@ -307,7 +326,10 @@ impl Database {
             Some(bytes) => {
                 let found: u32 = decode(&bytes, "schema version")?;
                 if found != SCHEMA_VERSION {
-                    return Err(StorageError::SchemaVersion { expected: SCHEMA_VERSION, found });
+                    return Err(StorageError::SchemaVersion {
+                        expected: SCHEMA_VERSION,
+                        found,
+                    });
                 }
                 Ok(())
             }
@@ -319,7 +341,11 @@ impl Database {
                 let mut opts = WriteOptions::default();
                 opts.set_sync(true);
                 let mut batch = WriteBatch::default();
-                batch.put_cf(self.cf(columns::META)?, meta_keys::SCHEMA_VERSION, SCHEMA_VERSION.encode());
+                batch.put_cf(
+                    self.cf(columns::META)?,
+                    meta_keys::SCHEMA_VERSION,
+                    SCHEMA_VERSION.encode(),
+                );
                 self.db.write_opt(batch, &opts)?;
                 Ok(())
             }
@@ -327,10 +353,16 @@ impl Database {
     }
 
     fn load_meta(&self) -> Result<Meta, StorageError> {
-        let pointer = |key: &[u8], what: &str| -> Result<Option<(BlockNumber, H256)>, StorageError> {
-            self.get_raw(columns::META, key)?.map(|b| decode::<(BlockNumber, H256)>(&b, what)).transpose()
-        };
-        let genesis = self.get_raw(columns::META, meta_keys::GENESIS)?.map(|b| decode_hash(&b, "genesis hash")).transpose()?;
+        let pointer =
+            |key: &[u8], what: &str| -> Result<Option<(BlockNumber, H256)>, StorageError> {
+                self.get_raw(columns::META, key)?
+                    .map(|b| decode::<(BlockNumber, H256)>(&b, what))
+                    .transpose()
+            };
+        let genesis = self
+            .get_raw(columns::META, meta_keys::GENESIS)?
+            .map(|b| decode_hash(&b, "genesis hash"))
+            .transpose()?;
         let best = pointer(meta_keys::BEST, "best block pointer")?;
         let finalized = pointer(meta_keys::FINALIZED, "finalized block pointer")?;
         let state_root = self
@@ -340,18 +372,35 @@ impl Database {
             .unwrap_or_default();
         // Cheap consistency checks: the pointers name stored records.
         if let Some((n, h)) = best {
-            let header = self.header(&h)?.ok_or_else(|| StorageError::Corrupt(format!("best block {h} has no header")))?;
+            let header = self
+                .header(&h)?
+                .ok_or_else(|| StorageError::Corrupt(format!("best block {h} has no header")))?;
             if header.number != n || header.state_root != state_root {
-                return Err(StorageError::Corrupt(format!("best block #{n} {h} disagrees with its header")));
+                return Err(StorageError::Corrupt(format!(
+                    "best block #{n} {h} disagrees with its header"
+                )));
             }
             if genesis.is_none() {
-                return Err(StorageError::Corrupt("best block set but genesis hash missing".into()));
+                return Err(StorageError::Corrupt(
+                    "best block set but genesis hash missing".into(),
+                ));
             }
         }
-        if !state_root.is_zero() && self.get_raw(columns::TRIE, state_root.as_bytes())?.is_none() {
-            return Err(StorageError::Corrupt(format!("trie root node {state_root} is missing")));
+        if !state_root.is_zero()
+            && self
+                .get_raw(columns::TRIE, state_root.as_bytes())?
+                .is_none()
+        {
+            return Err(StorageError::Corrupt(format!(
+                "trie root node {state_root} is missing"
+            )));
         }
-        Ok(Meta { genesis, best, finalized, state_root })
+        Ok(Meta {
+            genesis,
+            best,
+            finalized,
+            state_root,
+        })
     }
 
     /// Hash of block 0, once stored.
@@ -362,7 +411,10 @@ impl Database {
     /// Checks that the stored genesis (if any) is `expected`.
     pub fn check_genesis(&self, expected: &H256) -> Result<(), StorageError> {
         match self.meta.read().genesis {
-            Some(found) if found != *expected => Err(StorageError::GenesisMismatch { expected: *expected, found }),
+            Some(found) if found != *expected => Err(StorageError::GenesisMismatch {
+                expected: *expected,
+                found,
+            }),
             _ => Ok(()),
         }
     }
@@ -384,24 +436,34 @@ impl Database {
 
     /// The header of block `hash`.
     pub fn header(&self, hash: &H256) -> Result<Option<Header>, StorageError> {
-        self.get_raw(columns::HEADERS, hash.as_bytes())?.map(|b| decode(&b, "header")).transpose()
+        self.get_raw(columns::HEADERS, hash.as_bytes())?
+            .map(|b| decode(&b, "header"))
+            .transpose()
     }
 
     /// The extrinsics of block `hash`.
     pub fn body(&self, hash: &H256) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
-        self.get_raw(columns::BODIES, hash.as_bytes())?.map(|b| decode(&b, "block body")).transpose()
+        self.get_raw(columns::BODIES, hash.as_bytes())?
+            .map(|b| decode(&b, "block body"))
+            .transpose()
     }
 
     /// Header and body of block `hash`.
     pub fn block(&self, hash: &H256) -> Result<Option<Block>, StorageError> {
-        let Some(header) = self.header(hash)? else { return Ok(None) };
-        let extrinsics = self.body(hash)?.ok_or_else(|| StorageError::Corrupt(format!("block {hash} has a header but no body")))?;
+        let Some(header) = self.header(hash)? else {
+            return Ok(None);
+        };
+        let extrinsics = self.body(hash)?.ok_or_else(|| {
+            StorageError::Corrupt(format!("block {hash} has a header but no body"))
+        })?;
         Ok(Some(Block { header, extrinsics }))
     }
 
     /// Hash of the canonical block at `number`.
     pub fn hash_at(&self, number: BlockNumber) -> Result<Option<H256>, StorageError> {
-        self.get_raw(columns::NUMBERS, &number.to_be_bytes())?.map(|b| decode_hash(&b, "number index entry")).transpose()
+        self.get_raw(columns::NUMBERS, &number.to_be_bytes())?
+            .map(|b| decode_hash(&b, "number index entry"))
+            .transpose()
     }
 
     /// The justification (finality certificate) stored for block `hash`.
@@ -434,9 +496,14 @@ impl Database {
     pub fn prepare(&self, changes: &ChangeSet) -> Result<PreparedState, StorageError> {
         let mut hashed: Vec<(H256, Option<H256>)> = changes
             .iter()
-            .map(|(k, v)| (menara_primitives::blake3_256(k), v.as_deref().map(menara_primitives::blake3_256)))
+            .map(|(k, v)| {
+                (
+                    menara_primitives::blake3_256(k),
+                    v.as_deref().map(menara_primitives::blake3_256),
+                )
+            })
             .collect();
-        hashed.sort_by(|a, b| a.0.cmp(&b.0));
+        hashed.sort_by_key(|c| c.0);
         // Keys are distinct in the map; equal hashes would be a blake3 collision.
         if hashed.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(StorageError::Trie("two keys share a 256-bit path".into()));
@@ -446,7 +513,11 @@ impl Database {
         let base_root = meta.state_root;
         let update = trie::apply_changes(&TrieNodes(self), base_root, &hashed)?;
         drop(meta);
-        Ok(PreparedState { base_root, update, changes: changes.clone() })
+        Ok(PreparedState {
+            base_root,
+            update,
+            changes: changes.clone(),
+        })
     }
 
     /// Writes `block`, its state changes and pointers in one atomic batch.
@@ -466,12 +537,24 @@ impl Database {
         let hash = header.hash();
         let number = header.number;
         let mut meta = self.meta.write();
-        let refuse = |reason: String| StorageError::NotExtendingBest { number, hash, reason };
+        let refuse = |reason: String| StorageError::NotExtendingBest {
+            number,
+            hash,
+            reason,
+        };
         match meta.best {
-            None if number != 0 => return Err(refuse("the database is empty: block 0 comes first".into())),
-            None if !header.parent_hash.is_zero() => return Err(refuse("genesis must have a zero parent hash".into())),
-            Some(_) if number == 0 => return Err(refuse("a genesis block is already stored".into())),
-            Some((best_n, best_h)) if number != best_n.saturating_add(1) || header.parent_hash != best_h => {
+            None if number != 0 => {
+                return Err(refuse("the database is empty: block 0 comes first".into()))
+            }
+            None if !header.parent_hash.is_zero() => {
+                return Err(refuse("genesis must have a zero parent hash".into()))
+            }
+            Some(_) if number == 0 => {
+                return Err(refuse("a genesis block is already stored".into()))
+            }
+            Some((best_n, best_h))
+                if number != best_n.saturating_add(1) || header.parent_hash != best_h =>
+            {
                 return Err(refuse(format!(
                     "best is #{best_n} ({best_h}), block's parent is {} at #{}",
                     header.parent_hash,
@@ -481,10 +564,16 @@ impl Database {
             _ => {}
         }
         if prepared.base_root != meta.state_root {
-            return Err(StorageError::StalePrepare { prepared_on: prepared.base_root, current: meta.state_root });
+            return Err(StorageError::StalePrepare {
+                prepared_on: prepared.base_root,
+                current: meta.state_root,
+            });
         }
         if prepared.update.root != header.state_root {
-            return Err(StorageError::StateRootMismatch { header: header.state_root, computed: prepared.update.root });
+            return Err(StorageError::StateRootMismatch {
+                header: header.state_root,
+                computed: prepared.update.root,
+            });
         }
 
         let mut batch = WriteBatch::default();
@@ -514,7 +603,11 @@ impl Database {
         if finalized {
             batch.put_cf(meta_cf, meta_keys::FINALIZED, (number, hash).encode());
         }
-        batch.put_cf(meta_cf, meta_keys::STATE_ROOT, prepared.update.root.encode());
+        batch.put_cf(
+            meta_cf,
+            meta_keys::STATE_ROOT,
+            prepared.update.root.encode(),
+        );
         if number == 0 {
             batch.put_cf(meta_cf, meta_keys::GENESIS, hash.encode());
         }
@@ -550,9 +643,18 @@ impl Database {
         self.finalize(number, hash, Some(justification))
     }
 
-    fn finalize(&self, number: BlockNumber, hash: H256, justification: Option<&[u8]>) -> Result<(), StorageError> {
+    fn finalize(
+        &self,
+        number: BlockNumber,
+        hash: H256,
+        justification: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
         let mut meta = self.meta.write();
-        let refuse = |reason: String| StorageError::InvalidFinalized { number, hash, reason };
+        let refuse = |reason: String| StorageError::InvalidFinalized {
+            number,
+            hash,
+            reason,
+        };
         if self.hash_at(number)? != Some(hash) {
             return Err(refuse("not the canonical block at that height".into()));
         }
@@ -562,7 +664,11 @@ impl Database {
             }
         }
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(columns::META)?, meta_keys::FINALIZED, (number, hash).encode());
+        batch.put_cf(
+            self.cf(columns::META)?,
+            meta_keys::FINALIZED,
+            (number, hash).encode(),
+        );
         if let Some(j) = justification {
             batch.put_cf(self.cf(columns::JUSTIFICATIONS)?, hash.as_bytes(), j);
         }
@@ -605,10 +711,16 @@ struct TrieNodes<'a>(&'a Database);
 impl NodeReader for TrieNodes<'_> {
     type Error = StorageError;
     fn node(&self, hash: &H256) -> Result<Option<Node>, StorageError> {
-        self.0.get_raw(columns::TRIE, hash.as_bytes())?.map(|b| decode(&b, "trie node")).transpose()
+        self.0
+            .get_raw(columns::TRIE, hash.as_bytes())?
+            .map(|b| decode(&b, "trie node"))
+            .transpose()
     }
 }
 
+/// The latest state. Each call reads the state as committed at that moment; a caller
+/// that must not see a commit in the middle of a series of reads should not run one
+/// concurrently (the service imports blocks one at a time).
 impl StateReader for Database {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.storage(key)?)

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn changes(kv: &[(&[u8], Option<&[u8]>)]) -> ChangeSet {
-    kv.iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect()
+    kv.iter()
+        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+        .collect()
 }
 
 fn apply_model(model: &mut Model, cs: &ChangeSet) {
@@ -47,7 +49,8 @@ fn commit(db: &Database, cs: &ChangeSet, finalized: bool) -> Block {
     let n = db.best().unwrap().map_or(0, |(n, _)| n + 1);
     let block = block_on(db, prepared.root(), vec![vec![n as u8; 3], b"tx".to_vec()]);
     let justification = finalized.then(|| format!("cert-{n}").into_bytes());
-    db.commit_block(&block, prepared, justification.as_deref(), finalized).unwrap();
+    db.commit_block(&block, prepared, justification.as_deref(), finalized)
+        .unwrap();
     block
 }
 
@@ -87,7 +90,11 @@ fn commits_genesis_and_blocks_and_reopens_with_everything() {
     let mut blocks = Vec::new();
     {
         let db = Database::open(dir.path()).unwrap();
-        let genesis_cs = changes(&[(b":code", Some(b"wasm")), (b"alice", Some(b"100")), (b"bob", Some(b"50"))]);
+        let genesis_cs = changes(&[
+            (b":code", Some(b"wasm")),
+            (b"alice", Some(b"100")),
+            (b"bob", Some(b"50")),
+        ]);
         apply_model(&mut model, &genesis_cs);
         blocks.push(commit(&db, &genesis_cs, true));
         assert_eq!(db.genesis_hash().unwrap(), Some(blocks[0].hash()));
@@ -126,7 +133,10 @@ fn commits_genesis_and_blocks_and_reopens_with_everything() {
     assert_eq!(db.storage(b"bob").unwrap(), Some(b"x".to_vec()));
     assert_eq!(all_keys(&db), model.keys().cloned().collect::<Vec<_>>());
     db.check_genesis(&blocks[0].hash()).unwrap();
-    assert!(matches!(db.check_genesis(&H256([1; 32])), Err(StorageError::GenesisMismatch { .. })));
+    assert!(matches!(
+        db.check_genesis(&H256([1; 32])),
+        Err(StorageError::GenesisMismatch { .. })
+    ));
 }
 
 #[test]
@@ -135,7 +145,18 @@ fn only_live_trie_nodes_are_kept() {
     let db = Database::open(dir.path()).unwrap();
     let mut model = Model::new();
     for i in 0..20u8 {
-        let cs: ChangeSet = (0..10u8).map(|j| (vec![j], if (i + j) % 4 == 0 { None } else { Some(vec![i, j]) })).collect();
+        let cs: ChangeSet = (0..10u8)
+            .map(|j| {
+                (
+                    vec![j],
+                    if (i + j) % 4 == 0 {
+                        None
+                    } else {
+                        Some(vec![i, j])
+                    },
+                )
+            })
+            .collect();
         apply_model(&mut model, &cs);
         commit(&db, &cs, false);
     }
@@ -153,10 +174,15 @@ fn only_live_trie_nodes_are_kept() {
         }
         match nodes.node(hash).unwrap().unwrap() {
             Node::Leaf { .. } => 1,
-            Node::Internal { left, right } => 1 + reachable(nodes, &left) + reachable(nodes, &right),
+            Node::Internal { left, right } => {
+                1 + reachable(nodes, &left) + reachable(nodes, &right)
+            }
         }
     }
-    assert_eq!(stored, reachable(&TrieNodes(&db), &db.state_root().unwrap()));
+    assert_eq!(
+        stored,
+        reachable(&TrieNodes(&db), &db.state_root().unwrap())
+    );
     assert!(stored >= 2 * model.len() - 1);
 }
 
@@ -164,9 +190,21 @@ fn only_live_trie_nodes_are_kept() {
 fn read_proofs_verify_for_present_and_absent_keys_and_fail_when_tampered() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
-    let cs: ChangeSet = (0..50u32).map(|i| (format!("key{i}").into_bytes(), Some(format!("value{i}").into_bytes()))).collect();
+    let cs: ChangeSet = (0..50u32)
+        .map(|i| {
+            (
+                format!("key{i}").into_bytes(),
+                Some(format!("value{i}").into_bytes()),
+            )
+        })
+        .collect();
     commit(&db, &cs, true);
-    let keys = vec![b"key7".to_vec(), b"key42".to_vec(), b"absent".to_vec(), b"".to_vec()];
+    let keys = vec![
+        b"key7".to_vec(),
+        b"key42".to_vec(),
+        b"absent".to_vec(),
+        b"".to_vec(),
+    ];
     let (root, proofs) = db.read_proof(&keys).unwrap();
     assert_eq!(root, db.state_root().unwrap());
     assert_eq!(proofs.len(), 4);
@@ -207,17 +245,30 @@ fn a_refused_commit_writes_nothing() {
     let prepared = db.prepare(&cs).unwrap();
     let mut bad = block_on(&db, prepared.root(), vec![]);
     bad.header.state_root = H256([1; 32]);
-    let err = db.commit_block(&bad, prepared.clone(), Some(b"j"), true).unwrap_err();
-    assert!(matches!(err, StorageError::StateRootMismatch { .. }), "{err}");
+    let err = db
+        .commit_block(&bad, prepared.clone(), Some(b"j"), true)
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::StateRootMismatch { .. }),
+        "{err}"
+    );
 
     // Wrong parent, wrong number, second genesis.
     let mut orphan = block_on(&db, prepared.root(), vec![]);
     orphan.header.parent_hash = H256([5; 32]);
-    let err = db.commit_block(&orphan, prepared.clone(), None, false).unwrap_err();
-    assert!(matches!(err, StorageError::NotExtendingBest { .. }), "{err}");
+    let err = db
+        .commit_block(&orphan, prepared.clone(), None, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::NotExtendingBest { .. }),
+        "{err}"
+    );
     let mut skip = block_on(&db, prepared.root(), vec![]);
     skip.header.number = 2;
-    assert!(matches!(db.commit_block(&skip, prepared.clone(), None, false), Err(StorageError::NotExtendingBest { .. })));
+    assert!(matches!(
+        db.commit_block(&skip, prepared.clone(), None, false),
+        Err(StorageError::NotExtendingBest { .. })
+    ));
     let mut second_genesis = block_on(&db, prepared.root(), vec![]);
     second_genesis.header.number = 0;
     second_genesis.header.parent_hash = H256::zero();
@@ -256,7 +307,10 @@ fn first_block_must_be_genesis() {
     let prepared = db.prepare(&changes(&[(b"a", Some(b"1"))])).unwrap();
     let mut b = block_on(&db, prepared.root(), vec![]);
     b.header.number = 1;
-    assert!(matches!(db.commit_block(&b, prepared, None, false), Err(StorageError::NotExtendingBest { .. })));
+    assert!(matches!(
+        db.commit_block(&b, prepared, None, false),
+        Err(StorageError::NotExtendingBest { .. })
+    ));
     assert_eq!(db.genesis_hash().unwrap(), None);
 }
 
@@ -301,12 +355,25 @@ fn finality_pointer_moves_forward_on_the_canonical_chain_only() {
     let b1 = commit(&db, &changes(&[(b"a", Some(b"2"))]), false);
     let b2 = commit(&db, &changes(&[(b"a", Some(b"3"))]), false);
     assert_eq!(db.finalized().unwrap(), None);
-    db.set_finalized_with_justification(1, b1.hash(), b"cert1").unwrap();
+    db.set_finalized_with_justification(1, b1.hash(), b"cert1")
+        .unwrap();
     assert_eq!(db.finalized().unwrap(), Some((1, b1.hash())));
-    assert_eq!(db.justification(&b1.hash()).unwrap(), Some(b"cert1".to_vec()));
-    assert!(matches!(db.set_finalized(0, b0.hash()), Err(StorageError::InvalidFinalized { .. })));
-    assert!(matches!(db.set_finalized(2, b1.hash()), Err(StorageError::InvalidFinalized { .. })));
-    assert!(matches!(db.set_finalized(3, H256([1; 32])), Err(StorageError::InvalidFinalized { .. })));
+    assert_eq!(
+        db.justification(&b1.hash()).unwrap(),
+        Some(b"cert1".to_vec())
+    );
+    assert!(matches!(
+        db.set_finalized(0, b0.hash()),
+        Err(StorageError::InvalidFinalized { .. })
+    ));
+    assert!(matches!(
+        db.set_finalized(2, b1.hash()),
+        Err(StorageError::InvalidFinalized { .. })
+    ));
+    assert!(matches!(
+        db.set_finalized(3, H256([1; 32])),
+        Err(StorageError::InvalidFinalized { .. })
+    ));
     db.set_finalized(2, b2.hash()).unwrap();
     drop(db);
     let db = Database::open(dir.path()).unwrap();
@@ -319,10 +386,18 @@ fn schema_version_is_checked() {
     {
         let db = Database::open(dir.path()).unwrap();
         let meta = db.cf(columns::META).unwrap();
-        db.db.put_cf(meta, meta_keys::SCHEMA_VERSION, 99u32.encode()).unwrap();
+        db.db
+            .put_cf(meta, meta_keys::SCHEMA_VERSION, 99u32.encode())
+            .unwrap();
     }
     let err = Database::open(dir.path()).unwrap_err();
-    assert_eq!(err, StorageError::SchemaVersion { expected: SCHEMA_VERSION, found: 99 });
+    assert_eq!(
+        err,
+        StorageError::SchemaVersion {
+            expected: SCHEMA_VERSION,
+            found: 99
+        }
+    );
     assert!(err.to_string().contains("purge-chain"));
 }
 
@@ -331,9 +406,20 @@ fn an_undecodable_record_is_reported_as_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
     let b = commit(&db, &changes(&[(b"a", Some(b"1"))]), false);
-    db.db.put_cf(db.cf(columns::HEADERS).unwrap(), b.hash().as_bytes(), [1u8, 2, 3]).unwrap();
-    db.db.put_cf(db.cf(columns::NUMBERS).unwrap(), 0u64.to_be_bytes(), [1u8]).unwrap();
-    assert!(matches!(db.header(&b.hash()), Err(StorageError::Corrupt(_))));
+    db.db
+        .put_cf(
+            db.cf(columns::HEADERS).unwrap(),
+            b.hash().as_bytes(),
+            [1u8, 2, 3],
+        )
+        .unwrap();
+    db.db
+        .put_cf(db.cf(columns::NUMBERS).unwrap(), 0u64.to_be_bytes(), [1u8])
+        .unwrap();
+    assert!(matches!(
+        db.header(&b.hash()),
+        Err(StorageError::Corrupt(_))
+    ));
     assert!(matches!(db.block(&b.hash()), Err(StorageError::Corrupt(_))));
     assert!(matches!(db.hash_at(0), Err(StorageError::Corrupt(_))));
     drop(db);
@@ -349,12 +435,19 @@ fn a_missing_trie_node_is_reported_as_corrupt() {
     let cs: ChangeSet = (0..20u8).map(|i| (vec![i], Some(vec![i]))).collect();
     commit(&db, &cs, false);
     let root = db.state_root().unwrap();
-    let Some(Node::Internal { left, .. }) = TrieNodes(&db).node(&root).unwrap() else { panic!("root is internal") };
-    db.db.delete_cf(db.cf(columns::TRIE).unwrap(), left.as_bytes()).unwrap();
+    let Some(Node::Internal { left, .. }) = TrieNodes(&db).node(&root).unwrap() else {
+        panic!("root is internal")
+    };
+    db.db
+        .delete_cf(db.cf(columns::TRIE).unwrap(), left.as_bytes())
+        .unwrap();
     let all: ChangeSet = (0..20u8).map(|i| (vec![i], Some(vec![i, i]))).collect();
     assert!(matches!(db.prepare(&all), Err(StorageError::Corrupt(_))));
     let keys: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i]).collect();
-    assert!(matches!(db.read_proof(&keys), Err(StorageError::Corrupt(_))));
+    assert!(matches!(
+        db.read_proof(&keys),
+        Err(StorageError::Corrupt(_))
+    ));
 }
 
 /// Writes a database with a few blocks, flushed to table files, and returns its dir.
@@ -362,7 +455,9 @@ fn written_database() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
     for i in 0..3u8 {
-        let cs: ChangeSet = (0..200u32).map(|j| (j.to_be_bytes().to_vec(), Some(vec![i; 40]))).collect();
+        let cs: ChangeSet = (0..200u32)
+            .map(|j| (j.to_be_bytes().to_vec(), Some(vec![i; 40])))
+            .collect();
         commit(&db, &cs, true);
     }
     db.flush().unwrap();
@@ -370,7 +465,9 @@ fn written_database() -> tempfile::TempDir {
 }
 
 fn garbage(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ 0x5a).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ 0x5a)
+        .collect()
 }
 
 /// Opening, then reading everything, must give an error somewhere and never panic.
@@ -380,17 +477,25 @@ fn open_and_read_fails(dir: &Path) -> StorageError {
         Ok(db) => db,
     };
     let check = || -> Result<(), StorageError> {
-        let (_, best) = db.best()?.ok_or_else(|| StorageError::Corrupt("no best".into()))?;
-        db.block(&best)?.ok_or_else(|| StorageError::Corrupt("no best block".into()))?;
+        let (_, best) = db
+            .best()?
+            .ok_or_else(|| StorageError::Corrupt("no best".into()))?;
+        db.block(&best)?
+            .ok_or_else(|| StorageError::Corrupt("no best block".into()))?;
         for n in 0..3 {
-            let h = db.hash_at(n)?.ok_or_else(|| StorageError::Corrupt("no hash".into()))?;
-            db.block(&h)?.ok_or_else(|| StorageError::Corrupt("no block".into()))?;
+            let h = db
+                .hash_at(n)?
+                .ok_or_else(|| StorageError::Corrupt("no hash".into()))?;
+            db.block(&h)?
+                .ok_or_else(|| StorageError::Corrupt("no block".into()))?;
         }
         let keys: Vec<Vec<u8>> = (0..200u32).map(|j| j.to_be_bytes().to_vec()).collect();
         let (root, proofs) = db.read_proof(&keys)?;
         for (k, v, p) in proofs {
-            v.as_ref().ok_or_else(|| StorageError::Corrupt("value lost".into()))?;
-            verify_proof(&root, &k, v.as_deref(), &p).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            v.as_ref()
+                .ok_or_else(|| StorageError::Corrupt("value lost".into()))?;
+            verify_proof(&root, &k, v.as_deref(), &p)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         }
         Ok(())
     };
@@ -441,7 +546,10 @@ fn garbage_in_table_files_gives_an_error() {
         std::fs::write(t, garbage(len, 3)).unwrap();
     }
     let err = open_and_read_fails(dir.path());
-    assert!(err.to_string().contains("purge-chain") || matches!(err, StorageError::Open { .. }), "{err}");
+    assert!(
+        err.to_string().contains("purge-chain") || matches!(err, StorageError::Open { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -458,7 +566,10 @@ fn a_file_instead_of_a_directory_gives_an_open_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db");
     std::fs::write(&file, b"not a database").unwrap();
-    assert!(matches!(Database::open(&file), Err(StorageError::Open { .. })));
+    assert!(matches!(
+        Database::open(&file),
+        Err(StorageError::Open { .. })
+    ));
 }
 
 #[test]
@@ -480,7 +591,11 @@ fn database_is_send_and_sync_and_readable_while_committing() {
         })
     };
     for i in 1..20u8 {
-        commit(&db, &changes(&[(&[b'k', b'0' + i % 10][..], Some(&[i][..]))]), false);
+        commit(
+            &db,
+            &changes(&[(&[b'k', b'0' + i % 10][..], Some(&[i][..]))]),
+            false,
+        );
     }
     reader.join().unwrap();
 }
@@ -524,4 +639,3 @@ proptest! {
         }
     }
 }
-

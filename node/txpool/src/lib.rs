@@ -38,7 +38,11 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        PoolConfig { max_transactions: 8192, max_bytes: 32 * 1024 * 1024, max_future_per_sender: 64 }
+        PoolConfig {
+            max_transactions: 8192,
+            max_bytes: 32 * 1024 * 1024,
+            max_future_per_sender: 64,
+        }
     }
 }
 
@@ -77,7 +81,9 @@ pub enum PoolError {
         fee: Balance,
     },
     /// The pool is full and the newcomer does not pay more than what would be evicted.
-    #[error("transaction pool is full; a transaction must pay a higher fee to get in (offered {fee})")]
+    #[error(
+        "transaction pool is full; a transaction must pay a higher fee to get in (offered {fee})"
+    )]
     PoolFull {
         /// The newcomer's fee.
         fee: Balance,
@@ -128,7 +134,12 @@ struct Sender {
 impl Sender {
     fn ready_run(&self) -> u64 {
         let mut n = 0u64;
-        for (i, nonce) in self.txs.range(self.account_nonce..).map(|(n, _)| *n).enumerate() {
+        for (i, nonce) in self
+            .txs
+            .range(self.account_nonce..)
+            .map(|(n, _)| *n)
+            .enumerate()
+        {
             if nonce != self.account_nonce.saturating_add(i as u64) {
                 break;
             }
@@ -151,7 +162,9 @@ struct Inner {
 impl Inner {
     /// Recomputes the ready run of `sender` and drops its entry if it holds nothing.
     fn refresh(&mut self, who: &AccountId) {
-        let Some(s) = self.senders.get_mut(who) else { return };
+        let Some(s) = self.senders.get_mut(who) else {
+            return;
+        };
         let run = s.ready_run();
         self.ready = self.ready + run as usize - s.ready as usize;
         s.ready = run;
@@ -174,13 +187,19 @@ impl Inner {
     fn insert(&mut self, hash: H256, tx: Tx) {
         self.by_fee.insert((tx.fee, hash));
         self.bytes += tx.extrinsic.len();
-        self.senders.entry(tx.sender).or_default().txs.insert(tx.nonce, hash);
+        self.senders
+            .entry(tx.sender)
+            .or_default()
+            .txs
+            .insert(tx.nonce, hash);
         self.txs.insert(hash, tx);
     }
 
     /// Sets `who`'s account nonce and drops its transactions below it.
     fn set_account_nonce(&mut self, who: &AccountId, nonce: Nonce) -> Vec<H256> {
-        let Some(s) = self.senders.get_mut(who) else { return Vec::new() };
+        let Some(s) = self.senders.get_mut(who) else {
+            return Vec::new();
+        };
         s.account_nonce = nonce;
         let stale: Vec<H256> = s.txs.range(..nonce).map(|(_, h)| *h).collect();
         for h in &stale {
@@ -207,7 +226,10 @@ pub struct Pool {
 impl Pool {
     /// An empty pool with `config`'s limits.
     pub fn new(config: PoolConfig) -> Self {
-        Pool { config, inner: Mutex::new(Inner::default()) }
+        Pool {
+            config,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     /// The pool's limits.
@@ -226,23 +248,37 @@ impl Pool {
             return Err(PoolError::AlreadyKnown(hash));
         }
         if size > self.config.max_bytes {
-            return Err(PoolError::TooLarge { size, max: self.config.max_bytes });
+            return Err(PoolError::TooLarge {
+                size,
+                max: self.config.max_bytes,
+            });
         }
         let known = inner.senders.get(&v.sender);
         let account_nonce = known.map_or(v.account_nonce, |s| s.account_nonce.max(v.account_nonce));
         if v.nonce < account_nonce {
-            return Err(PoolError::Stale { nonce: v.nonce, account_nonce });
+            return Err(PoolError::Stale {
+                nonce: v.nonce,
+                account_nonce,
+            });
         }
         let max_ahead = self.config.max_future_per_sender;
         if v.nonce - account_nonce > max_ahead {
-            return Err(PoolError::TooFarInFuture { nonce: v.nonce, account_nonce, max_ahead });
+            return Err(PoolError::TooFarInFuture {
+                nonce: v.nonce,
+                account_nonce,
+                max_ahead,
+            });
         }
         let existing = known.and_then(|s| s.txs.get(&v.nonce)).copied();
         let mut freed_bytes = 0;
         if let Some(old) = existing {
             if let Some(old_tx) = inner.txs.get(&old) {
                 if v.fee <= old_tx.fee {
-                    return Err(PoolError::ReplacementUnderpriced { existing: old, existing_fee: old_tx.fee, fee: v.fee });
+                    return Err(PoolError::ReplacementUnderpriced {
+                        existing: old,
+                        existing_fee: old_tx.fee,
+                        fee: v.fee,
+                    });
                 }
                 freed_bytes = old_tx.extrinsic.len();
             }
@@ -284,7 +320,15 @@ impl Pool {
             }
         }
         let sender = v.sender;
-        inner.insert(hash, Tx { extrinsic, sender, nonce: v.nonce, fee: v.fee });
+        inner.insert(
+            hash,
+            Tx {
+                extrinsic,
+                sender,
+                nonce: v.nonce,
+                fee: v.fee,
+            },
+        );
         if let Some(s) = inner.senders.get_mut(&sender) {
             s.account_nonce = account_nonce;
         }
@@ -295,7 +339,12 @@ impl Pool {
         }
         let ready = inner.txs.get(&hash).is_some_and(|tx| inner.is_ready(tx));
         tracing::trace!(target: "txpool", %hash, ready, ?replaced, evicted = evicted.len(), "transaction accepted");
-        Ok(Submitted { hash, ready, replaced, evicted })
+        Ok(Submitted {
+            hash,
+            ready,
+            replaced,
+            evicted,
+        })
     }
 
     /// The transactions to include in a block, in order, at most `max_count` of them
@@ -317,23 +366,37 @@ impl Pool {
             }
             let hash = *s.txs.get(&nonce)?;
             let tx = inner.txs.get(&hash)?;
-            Some(Head { fee: tx.fee, hash: std::cmp::Reverse(hash), sender: *who, nonce })
+            Some(Head {
+                fee: tx.fee,
+                hash: std::cmp::Reverse(hash),
+                sender: *who,
+                nonce,
+            })
         };
-        let mut heap: BinaryHeap<Head> =
-            inner.senders.iter().filter_map(|(who, s)| head_of(who, s, s.account_nonce)).collect();
+        let mut heap: BinaryHeap<Head> = inner
+            .senders
+            .iter()
+            .filter_map(|(who, s)| head_of(who, s, s.account_nonce))
+            .collect();
         let mut out = Vec::new();
         let mut bytes = 0usize;
         while out.len() < max_count {
             let Some(head) = heap.pop() else { break };
             let hash = head.hash.0;
-            let Some(tx) = inner.txs.get(&hash) else { continue };
-            if bytes + tx.extrinsic.len() > max_bytes {
+            let Some(tx) = inner.txs.get(&hash) else {
+                continue;
+            };
+            if bytes.saturating_add(tx.extrinsic.len()) > max_bytes {
                 continue;
             }
             bytes += tx.extrinsic.len();
             out.push((hash, tx.extrinsic.clone()));
             if let Some(s) = inner.senders.get(&head.sender) {
-                if let Some(next) = head.nonce.checked_add(1).and_then(|n| head_of(&head.sender, s, n)) {
+                if let Some(next) = head
+                    .nonce
+                    .checked_add(1)
+                    .and_then(|n| head_of(&head.sender, s, n))
+                {
                     heap.push(next);
                 }
             }
@@ -430,7 +493,11 @@ impl Pool {
 
     /// The encoded transaction `hash`.
     pub fn get(&self, hash: &H256) -> Option<Vec<u8>> {
-        self.inner.lock().txs.get(hash).map(|tx| tx.extrinsic.clone())
+        self.inner
+            .lock()
+            .txs
+            .get(hash)
+            .map(|tx| tx.extrinsic.clone())
     }
 
     /// Every transaction, encoded, ordered by sender then nonce.
@@ -449,7 +516,11 @@ impl Pool {
     /// run of ready transactions. `None` when the pool holds nothing from `who` (ask
     /// the state).
     pub fn next_nonce(&self, who: &AccountId) -> Option<Nonce> {
-        self.inner.lock().senders.get(who).map(|s| s.account_nonce.saturating_add(s.ready))
+        self.inner
+            .lock()
+            .senders
+            .get(who)
+            .map(|s| s.account_nonce.saturating_add(s.ready))
     }
 }
 

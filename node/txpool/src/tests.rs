@@ -11,15 +11,35 @@ fn tx(sender: u8, nonce: Nonce, fee: Balance, account_nonce: Nonce) -> (Vec<u8>,
     tx_sized(sender, nonce, fee, account_nonce, 0)
 }
 
-fn tx_sized(sender: u8, nonce: Nonce, fee: Balance, account_nonce: Nonce, pad: usize) -> (Vec<u8>, ValidTransaction) {
+fn tx_sized(
+    sender: u8,
+    nonce: Nonce,
+    fee: Balance,
+    account_nonce: Nonce,
+    pad: usize,
+) -> (Vec<u8>, ValidTransaction) {
     let mut ext = vec![sender];
     ext.extend_from_slice(&nonce.to_le_bytes());
     ext.extend_from_slice(&fee.to_le_bytes());
     ext.extend(std::iter::repeat_n(0xee, pad));
-    (ext, ValidTransaction { sender: acct(sender), nonce, account_nonce, fee })
+    (
+        ext,
+        ValidTransaction {
+            sender: acct(sender),
+            nonce,
+            account_nonce,
+            fee,
+        },
+    )
 }
 
-fn submit(pool: &Pool, sender: u8, nonce: Nonce, fee: Balance, account_nonce: Nonce) -> Result<Submitted, PoolError> {
+fn submit(
+    pool: &Pool,
+    sender: u8,
+    nonce: Nonce,
+    fee: Balance,
+    account_nonce: Nonce,
+) -> Result<Submitted, PoolError> {
     let (e, v) = tx(sender, nonce, fee, account_nonce);
     pool.submit(e, v)
 }
@@ -30,11 +50,18 @@ fn hash_of(sender: u8, nonce: Nonce, fee: Balance) -> H256 {
 
 /// (sender, nonce) of each transaction `ready_for_block` returns.
 fn block_order(pool: &Pool) -> Vec<(u8, Nonce)> {
-    pool.ready_for_block(usize::MAX, usize::MAX).into_iter().map(|(_, e)| (e[0], Nonce::from_le_bytes(e[1..9].try_into().unwrap()))).collect()
+    pool.ready_for_block(usize::MAX, usize::MAX)
+        .into_iter()
+        .map(|(_, e)| (e[0], Nonce::from_le_bytes(e[1..9].try_into().unwrap())))
+        .collect()
 }
 
 fn small(max_transactions: usize) -> Pool {
-    Pool::new(PoolConfig { max_transactions, max_bytes: 1 << 20, max_future_per_sender: 8 })
+    Pool::new(PoolConfig {
+        max_transactions,
+        max_bytes: 1 << 20,
+        max_future_per_sender: 8,
+    })
 }
 
 #[test]
@@ -57,7 +84,10 @@ fn block_order_follows_fee_across_senders_and_nonce_within_a_sender() {
     submit(&pool, 3, 7, 60, 7).unwrap();
     assert_eq!(pool.len(), 6);
     assert_eq!(pool.ready_len(), 6);
-    assert_eq!(block_order(&pool), vec![(3, 7), (2, 0), (2, 1), (1, 0), (1, 1), (1, 2)]);
+    assert_eq!(
+        block_order(&pool),
+        vec![(3, 7), (2, 0), (2, 1), (1, 0), (1, 1), (1, 2)]
+    );
     // Limits: count and bytes.
     assert_eq!(pool.ready_for_block(2, usize::MAX).len(), 2);
     let one = pool.ready_for_block(usize::MAX, 25);
@@ -73,7 +103,11 @@ fn equal_fees_are_ordered_deterministically_by_hash() {
     for s in 0..10u8 {
         submit(&pool, s, 0, 7, 0).unwrap();
     }
-    let order: Vec<H256> = pool.ready_for_block(usize::MAX, usize::MAX).into_iter().map(|(h, _)| h).collect();
+    let order: Vec<H256> = pool
+        .ready_for_block(usize::MAX, usize::MAX)
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted);
@@ -109,21 +143,50 @@ fn future_transactions_become_ready_when_the_gap_fills() {
 
 #[test]
 fn refusals() {
-    let pool = Pool::new(PoolConfig { max_transactions: 100, max_bytes: 1000, max_future_per_sender: 4 });
+    let pool = Pool::new(PoolConfig {
+        max_transactions: 100,
+        max_bytes: 1000,
+        max_future_per_sender: 4,
+    });
     submit(&pool, 1, 5, 10, 5).unwrap();
-    assert_eq!(submit(&pool, 1, 5, 10, 5), Err(PoolError::AlreadyKnown(hash_of(1, 5, 10))));
-    assert_eq!(submit(&pool, 1, 4, 10, 5), Err(PoolError::Stale { nonce: 4, account_nonce: 5 }));
+    assert_eq!(
+        submit(&pool, 1, 5, 10, 5),
+        Err(PoolError::AlreadyKnown(hash_of(1, 5, 10)))
+    );
+    assert_eq!(
+        submit(&pool, 1, 4, 10, 5),
+        Err(PoolError::Stale {
+            nonce: 4,
+            account_nonce: 5
+        })
+    );
     // The pool remembers the higher account nonce even if a validation reports less.
-    assert_eq!(submit(&pool, 1, 4, 10, 3), Err(PoolError::Stale { nonce: 4, account_nonce: 5 }));
+    assert_eq!(
+        submit(&pool, 1, 4, 10, 3),
+        Err(PoolError::Stale {
+            nonce: 4,
+            account_nonce: 5
+        })
+    );
     submit(&pool, 1, 9, 10, 5).unwrap();
     assert_eq!(
         submit(&pool, 1, 10, 10, 5),
-        Err(PoolError::TooFarInFuture { nonce: 10, account_nonce: 5, max_ahead: 4 })
+        Err(PoolError::TooFarInFuture {
+            nonce: 10,
+            account_nonce: 5,
+            max_ahead: 4
+        })
     );
     let (e, v) = tx_sized(2, 0, 10, 0, 1000);
     assert!(matches!(pool.submit(e, v), Err(PoolError::TooLarge { .. })));
     assert_eq!(pool.len(), 2);
-    for e in [PoolError::PoolFull { fee: 1 }, PoolError::Stale { nonce: 1, account_nonce: 2 }] {
+    for e in [
+        PoolError::PoolFull { fee: 1 },
+        PoolError::Stale {
+            nonce: 1,
+            account_nonce: 2,
+        },
+    ] {
         assert!(!e.to_string().is_empty());
     }
 }
@@ -139,8 +202,18 @@ fn replacement_needs_a_strictly_higher_fee() {
     );
     let (mut e, v) = tx(1, 0, 10, 0);
     e.push(1); // Other bytes, same fee.
-    assert!(matches!(pool.submit(e, v), Err(PoolError::ReplacementUnderpriced { existing_fee: 10, fee: 10, .. })));
-    assert!(matches!(submit(&pool, 1, 0, 9, 0), Err(PoolError::ReplacementUnderpriced { .. })));
+    assert!(matches!(
+        pool.submit(e, v),
+        Err(PoolError::ReplacementUnderpriced {
+            existing_fee: 10,
+            fee: 10,
+            ..
+        })
+    ));
+    assert!(matches!(
+        submit(&pool, 1, 0, 9, 0),
+        Err(PoolError::ReplacementUnderpriced { .. })
+    ));
     let better = submit(&pool, 1, 0, 11, 0).unwrap();
     assert_eq!(better.replaced, Some(first.hash));
     assert!(better.ready);
@@ -149,7 +222,10 @@ fn replacement_needs_a_strictly_higher_fee() {
     assert_eq!(pool.len(), 2);
     assert_eq!(pool.ready_len(), 2);
     assert_eq!(block_order(&pool), vec![(1, 0), (1, 1)]);
-    assert_eq!(pool.bytes(), pool.pending().iter().map(Vec::len).sum::<usize>());
+    assert_eq!(
+        pool.bytes(),
+        pool.pending().iter().map(Vec::len).sum::<usize>()
+    );
 }
 
 #[test]
@@ -169,8 +245,14 @@ fn a_full_pool_evicts_the_lowest_fees_for_a_better_payer() {
     submit(&pool, 1, 0, 10, 0).unwrap();
     submit(&pool, 2, 0, 5, 0).unwrap();
     submit(&pool, 3, 0, 20, 0).unwrap();
-    assert_eq!(submit(&pool, 4, 0, 5, 0), Err(PoolError::PoolFull { fee: 5 }));
-    assert_eq!(submit(&pool, 4, 0, 4, 0), Err(PoolError::PoolFull { fee: 4 }));
+    assert_eq!(
+        submit(&pool, 4, 0, 5, 0),
+        Err(PoolError::PoolFull { fee: 5 })
+    );
+    assert_eq!(
+        submit(&pool, 4, 0, 4, 0),
+        Err(PoolError::PoolFull { fee: 4 })
+    );
     let s = submit(&pool, 4, 0, 6, 0).unwrap();
     assert_eq!(s.evicted, vec![hash_of(2, 0, 5)]);
     assert_eq!(pool.len(), 3);
@@ -180,15 +262,20 @@ fn a_full_pool_evicts_the_lowest_fees_for_a_better_payer() {
 
 #[test]
 fn byte_limit_evicts_as_many_as_needed() {
-    let pool = Pool::new(PoolConfig { max_transactions: 100, max_bytes: 300, max_future_per_sender: 8 });
+    let pool = Pool::new(PoolConfig {
+        max_transactions: 100,
+        max_bytes: 300,
+        max_future_per_sender: 8,
+    });
     for s in 0..3u8 {
         let (e, v) = tx_sized(s, 0, 10 + u128::from(s), 0, 75);
         pool.submit(e, v).unwrap();
     }
     assert_eq!(pool.bytes(), 300);
-    let (e, v) = tx_sized(9, 0, 12, 0, 175);
+    // 200 bytes need two evictions (fees 10 and 11): a fee of 11 is not enough.
+    let (e, v) = tx_sized(9, 0, 11, 0, 175);
     assert!(matches!(pool.submit(e, v), Err(PoolError::PoolFull { .. })));
-    let (e, v) = tx_sized(9, 0, 13, 0, 175);
+    let (e, v) = tx_sized(9, 0, 12, 0, 175);
     let s = pool.submit(e, v).unwrap();
     assert_eq!(s.evicted.len(), 2);
     assert_eq!(pool.len(), 2);
@@ -249,7 +336,7 @@ fn prune_drops_stale_and_promotes_future() {
     for n in [0, 1, 3, 4] {
         submit(&pool, 1, n, 10, 0).unwrap();
     }
-    submit(&pool, 2, 5, 10, 5).unwrap();
+    submit(&pool, 2, 5, 5, 5).unwrap();
     assert_eq!((pool.ready_len(), pool.future_len()), (3, 2));
     assert_eq!(pool.senders(), vec![acct(1), acct(2)]);
     // The block included sender 1's nonces 0..=2 (2 came from elsewhere).
@@ -298,10 +385,22 @@ fn pending_and_get() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Submit { sender: u8, ahead: u8, fee: u8, pad: u8 },
-    Block { count: u8 },
-    Invalid { pick: u8 },
-    Prune { sender: u8, advance: u8 },
+    Submit {
+        sender: u8,
+        ahead: u8,
+        fee: u8,
+        pad: u8,
+    },
+    Block {
+        count: u8,
+    },
+    Invalid {
+        pick: u8,
+    },
+    Prune {
+        sender: u8,
+        advance: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -345,7 +444,11 @@ fn check_invariants(pool: &Pool, chain: &[Nonce; 4]) -> Result<(), TestCaseError
     prop_assert_eq!(order.len(), expected_ready);
     let mut expect_next = *chain;
     for (s, n) in order {
-        prop_assert_eq!(n, expect_next[s as usize], "per-sender order broken or stale");
+        prop_assert_eq!(
+            n,
+            expect_next[s as usize],
+            "per-sender order broken or stale"
+        );
         expect_next[s as usize] += 1;
     }
     Ok(())

@@ -13,7 +13,10 @@ extern crate alloc;
 use alloc::vec::Vec;
 use menara_primitives::{AccountId, Balance};
 use menara_support::codec::{Compact, Decode, Encode};
-use menara_support::{ensure, ensure_signed, storage_item, DispatchResult, Origin, PalletError, StorageMap, StorageValue};
+use menara_support::{
+    ensure, ensure_signed, storage_item, DispatchResult, Origin, PalletError, StorageMap,
+    StorageValue,
+};
 
 /// Configuration of the balances pallet.
 pub trait Config: pallet_system::Config {
@@ -162,7 +165,9 @@ impl<T: Config> Pallet<T> {
             if Account::contains_key(who) {
                 return Err(GenesisError::Duplicate(*who));
             }
-            issuance = issuance.checked_add(*amount).ok_or(GenesisError::IssuanceOverflow)?;
+            issuance = issuance
+                .checked_add(*amount)
+                .ok_or(GenesisError::IssuanceOverflow)?;
             Account::insert(who, &AccountData { free: *amount });
         }
         TotalIssuance::put(&issuance);
@@ -209,7 +214,10 @@ impl<T: Config> Pallet<T> {
         let rest = Self::free_balance(who) - fee;
         Self::set_free(who, rest);
         TotalIssuance::mutate(|i| *i = i.saturating_sub(fee));
-        Self::deposit_event(Event::FeeBurned { who: *who, amount: fee });
+        Self::deposit_event(Event::FeeBurned {
+            who: *who,
+            amount: fee,
+        });
         if rest == 0 {
             Self::deposit_event(Event::Emptied { account: *who });
         }
@@ -222,15 +230,27 @@ impl<T: Config> Pallet<T> {
         ensure!(value > 0, Error::ZeroAmount);
         let from_free = Self::free_balance(from);
         let to_free = Self::free_balance(to);
-        let from_rest = from_free.checked_sub(value).ok_or(Error::InsufficientBalance)?;
-        ensure!(from_rest == 0 || from_rest >= T::EXISTENTIAL_DEPOSIT, Error::WouldLeaveDust);
+        let from_rest = from_free
+            .checked_sub(value)
+            .ok_or(Error::InsufficientBalance)?;
+        ensure!(
+            from_rest == 0 || from_rest >= T::EXISTENTIAL_DEPOSIT,
+            Error::WouldLeaveDust
+        );
         let to_new = to_free.checked_add(value).ok_or(Error::Overflow)?;
         ensure!(to_new >= T::EXISTENTIAL_DEPOSIT, Error::ExistentialDeposit);
         Self::set_free(from, from_rest);
         Self::set_free(to, to_new);
-        Self::deposit_event(Event::Transfer { from: *from, to: *to, amount: value });
+        Self::deposit_event(Event::Transfer {
+            from: *from,
+            to: *to,
+            amount: value,
+        });
         if to_free == 0 {
-            Self::deposit_event(Event::Endowed { account: *to, amount: value });
+            Self::deposit_event(Event::Endowed {
+                account: *to,
+                amount: value,
+            });
         }
         if from_rest == 0 {
             Self::deposit_event(Event::Emptied { account: *from });

@@ -22,13 +22,18 @@ fn with_genesis<R>(balances: &[(u8, Balance)], f: impl FnOnce() -> R) -> R {
     let state = InMemoryState::default();
     let mut overlay = OverlayedChanges::new();
     menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
-        Balances::build_genesis(&GenesisConfig { balances: balances.iter().map(|(i, b)| (acc(*i), *b)).collect() }).unwrap();
+        Balances::build_genesis(&GenesisConfig {
+            balances: balances.iter().map(|(i, b)| (acc(*i), *b)).collect(),
+        })
+        .unwrap();
         f()
     })
 }
 
 fn sum_of_balances() -> Balance {
-    Account::iter().map(|(_, d): (AccountId, AccountData)| d.free).sum()
+    Account::iter()
+        .map(|(_, d): (AccountId, AccountData)| d.free)
+        .sum()
 }
 
 #[test]
@@ -46,11 +51,26 @@ fn transfer_moves_funds_and_endows_new_accounts() {
 #[test]
 fn transfer_refusals_change_nothing() {
     with_genesis(&[(1, 1_000), (2, 500)], || {
-        assert_eq!(Balances::transfer(&acc(1), &acc(2), 1_001), Err(Error::InsufficientBalance));
-        assert_eq!(Balances::transfer(&acc(1), &acc(3), 99), Err(Error::ExistentialDeposit));
-        assert_eq!(Balances::transfer(&acc(1), &acc(2), 950), Err(Error::WouldLeaveDust));
-        assert_eq!(Balances::transfer(&acc(1), &acc(1), 10), Err(Error::SelfTransfer));
-        assert_eq!(Balances::transfer(&acc(1), &acc(2), 0), Err(Error::ZeroAmount));
+        assert_eq!(
+            Balances::transfer(&acc(1), &acc(2), 1_001),
+            Err(Error::InsufficientBalance)
+        );
+        assert_eq!(
+            Balances::transfer(&acc(1), &acc(3), 99),
+            Err(Error::ExistentialDeposit)
+        );
+        assert_eq!(
+            Balances::transfer(&acc(1), &acc(2), 950),
+            Err(Error::WouldLeaveDust)
+        );
+        assert_eq!(
+            Balances::transfer(&acc(1), &acc(1), 10),
+            Err(Error::SelfTransfer)
+        );
+        assert_eq!(
+            Balances::transfer(&acc(1), &acc(2), 0),
+            Err(Error::ZeroAmount)
+        );
         assert_eq!(Balances::free_balance(&acc(1)), 1_000);
         assert_eq!(Balances::free_balance(&acc(2)), 500);
         assert_eq!(Balances::free_balance(&acc(3)), 0);
@@ -77,8 +97,13 @@ fn overflow_is_refused() {
     let state = InMemoryState::default();
     let mut overlay = OverlayedChanges::new();
     menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
-        let config = GenesisConfig { balances: vec![(acc(1), Balance::MAX), (acc(2), 1_000)] };
-        assert_eq!(Balances::build_genesis(&config), Err(GenesisError::IssuanceOverflow));
+        let config = GenesisConfig {
+            balances: vec![(acc(1), Balance::MAX), (acc(2), 1_000)],
+        };
+        assert_eq!(
+            Balances::build_genesis(&config),
+            Err(GenesisError::IssuanceOverflow)
+        );
     });
 }
 
@@ -89,7 +114,10 @@ fn fees_burn_and_never_leave_dust() {
         assert!(Balances::can_pay_fee(&acc(1), 1_000));
         Balances::burn_fee(&acc(1), 50).unwrap();
         assert_eq!(Balances::total_issuance(), 950);
-        assert_eq!(Balances::burn_fee(&acc(1), 900), Err(Error::InsufficientBalance));
+        assert_eq!(
+            Balances::burn_fee(&acc(1), 900),
+            Err(Error::InsufficientBalance)
+        );
         Balances::burn_fee(&acc(1), 950).unwrap();
         assert_eq!(Balances::total_issuance(), 0);
         assert!(!Account::contains_key(&acc(1)));
@@ -101,13 +129,23 @@ fn genesis_refuses_duplicates_and_dust() {
     let state = InMemoryState::default();
     let mut overlay = OverlayedChanges::new();
     menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
-        let dup = GenesisConfig { balances: vec![(acc(1), 500), (acc(1), 500)] };
-        assert_eq!(Balances::build_genesis(&dup), Err(GenesisError::Duplicate(acc(1))));
+        let dup = GenesisConfig {
+            balances: vec![(acc(1), 500), (acc(1), 500)],
+        };
+        assert_eq!(
+            Balances::build_genesis(&dup),
+            Err(GenesisError::Duplicate(acc(1)))
+        );
     });
     let mut overlay = OverlayedChanges::new();
     menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
-        let dust = GenesisConfig { balances: vec![(acc(1), 99)] };
-        assert_eq!(Balances::build_genesis(&dust), Err(GenesisError::BelowExistentialDeposit(acc(1))));
+        let dust = GenesisConfig {
+            balances: vec![(acc(1), 99)],
+        };
+        assert_eq!(
+            Balances::build_genesis(&dust),
+            Err(GenesisError::BelowExistentialDeposit(acc(1)))
+        );
     });
 }
 
@@ -120,7 +158,11 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u8..6, 0u8..6, 0u128..3_000).prop_map(|(from, to, value)| Op::Transfer { from, to, value }),
+        (0u8..6, 0u8..6, 0u128..3_000).prop_map(|(from, to, value)| Op::Transfer {
+            from,
+            to,
+            value
+        }),
         (0u8..6, 0u8..6).prop_map(|(from, to)| Op::TransferAll { from, to }),
         (0u8..6, 0u128..400).prop_map(|(who, fee)| Op::Fee { who, fee }),
     ]

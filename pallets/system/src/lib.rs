@@ -6,9 +6,13 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use menara_primitives::{AccountId, BlockContext, BlockNumber, EventRecord, Moment, Nonce, Phase, H256};
+use menara_primitives::{
+    AccountId, BlockContext, BlockNumber, EventRecord, Moment, Nonce, Phase, H256,
+};
 use menara_support::codec::{Decode, Encode};
-use menara_support::{ensure_signed, storage_item, DispatchResult, Origin, PalletError, StorageMap, StorageValue};
+use menara_support::{
+    ensure_signed, storage_item, DispatchResult, Origin, PalletError, StorageMap, StorageValue,
+};
 
 /// Configuration of the system pallet.
 pub trait Config {
@@ -137,7 +141,14 @@ impl<T: Config> Pallet<T> {
             return;
         }
         let phase = ExecutionPhase::get().unwrap_or(Phase::Initialization);
-        Events::insert(&count, &EventRecord { phase, pallet, event });
+        Events::insert(
+            &count,
+            &EventRecord {
+                phase,
+                pallet,
+                event,
+            },
+        );
         EventCount::put(&(count + 1));
     }
 
@@ -198,7 +209,13 @@ mod tests {
     }
 
     fn ctx(number: u64, parent: H256, genesis: H256) -> BlockContext {
-        BlockContext { number, parent_hash: parent, timestamp: 1000 * number, author: AccountId([1; 32]), genesis_hash: genesis }
+        BlockContext {
+            number,
+            parent_hash: parent,
+            timestamp: 1000 * number,
+            author: AccountId([1; 32]),
+            genesis_hash: genesis,
+        }
     }
 
     #[test]

@@ -32,7 +32,12 @@ impl<C: Encode> SignedTransaction<C> {
 }
 
 /// The bytes signed for a transaction: context, genesis hash, nonce, tip and call.
-pub fn signing_payload<C: Encode>(genesis_hash: &H256, nonce: Nonce, tip: Balance, call: &C) -> Vec<u8> {
+pub fn signing_payload<C: Encode>(
+    genesis_hash: &H256,
+    nonce: Nonce,
+    tip: Balance,
+    call: &C,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + 32 + 8 + 16 + 64);
     out.extend_from_slice(SIGNING_CONTEXT);
     genesis_hash.encode_to(&mut out);

@@ -117,7 +117,12 @@ impl std::error::Error for ProofError {}
 /// Checks that under `root`, `key` holds `value` (`None`: the key is absent).
 ///
 /// This is all a light client needs: the root comes from a header it trusts.
-pub fn verify_proof(root: &H256, key: &[u8], value: Option<&[u8]>, proof: &StateProof) -> Result<(), ProofError> {
+pub fn verify_proof(
+    root: &H256,
+    key: &[u8],
+    value: Option<&[u8]>,
+    proof: &StateProof,
+) -> Result<(), ProofError> {
     let path = blake3_256(key);
     let depth = proof.siblings.len();
     if depth > 256 {
@@ -143,7 +148,11 @@ pub fn verify_proof(root: &H256, key: &[u8], value: Option<&[u8]>, proof: &State
         }
     };
     for (i, sibling) in proof.siblings.iter().enumerate().rev() {
-        hash = if path.bit(i) { internal_hash(sibling, &hash) } else { internal_hash(&hash, sibling) };
+        hash = if path.bit(i) {
+            internal_hash(sibling, &hash)
+        } else {
+            internal_hash(&hash, sibling)
+        };
     }
     if hash == *root {
         Ok(())
@@ -203,7 +212,10 @@ impl<S: NodeReader> Updater<'_, S> {
         if let Some(n) = self.inserted.get(hash) {
             return Ok(*n);
         }
-        self.store.node(hash).map_err(TrieError::Store)?.ok_or(TrieError::MissingNode(*hash))
+        self.store
+            .node(hash)
+            .map_err(TrieError::Store)?
+            .ok_or(TrieError::MissingNode(*hash))
     }
 
     fn put(&mut self, node: Node) -> H256 {
@@ -213,7 +225,11 @@ impl<S: NodeReader> Updater<'_, S> {
     }
 
     /// Builds the canonical subtree at `depth` for `leaves` (sorted by key).
-    fn build(&mut self, depth: usize, leaves: &[(H256, H256)]) -> Result<H256, TrieError<S::Error>> {
+    fn build(
+        &mut self,
+        depth: usize,
+        leaves: &[(H256, H256)],
+    ) -> Result<H256, TrieError<S::Error>> {
         match leaves {
             [] => Ok(H256::zero()),
             [(k, v)] => Ok(self.put(Node::Leaf { key: *k, value: *v })),
@@ -242,7 +258,10 @@ impl<S: NodeReader> Updater<'_, S> {
             return Err(TrieError::PathCollision);
         }
         let new_hash = if node_hash.is_zero() {
-            let leaves: Vec<(H256, H256)> = changes.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+            let leaves: Vec<(H256, H256)> = changes
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (*k, v)))
+                .collect();
             self.build(depth, &leaves)?
         } else {
             match self.load(&node_hash)? {
@@ -303,7 +322,11 @@ pub fn apply_changes<S: NodeReader>(
     root: H256,
     changes: &[(H256, Option<H256>)],
 ) -> Result<TrieUpdate, TrieError<S::Error>> {
-    let mut up = Updater { store, inserted: BTreeMap::new(), removed: BTreeSet::new() };
+    let mut up = Updater {
+        store,
+        inserted: BTreeMap::new(),
+        removed: BTreeSet::new(),
+    };
     let new_root = up.update(root, 0, changes)?;
     let mut removed = up.removed;
     // A node may be dropped and re-created within one update; it stays.
@@ -312,7 +335,11 @@ pub fn apply_changes<S: NodeReader>(
     let mut inserted = up.inserted;
     let mut reachable = BTreeMap::new();
     collect_new(&mut inserted, &new_root, &mut reachable);
-    Ok(TrieUpdate { root: new_root, inserted: reachable, removed })
+    Ok(TrieUpdate {
+        root: new_root,
+        inserted: reachable,
+        removed,
+    })
 }
 
 fn collect_new(pool: &mut BTreeMap<H256, Node>, hash: &H256, out: &mut BTreeMap<H256, Node>) {
@@ -326,17 +353,32 @@ fn collect_new(pool: &mut BTreeMap<H256, Node>, hash: &H256, out: &mut BTreeMap<
 }
 
 /// Builds a proof for `key` under `root`.
-pub fn prove<S: NodeReader>(store: &S, root: &H256, key: &[u8]) -> Result<StateProof, TrieError<S::Error>> {
+pub fn prove<S: NodeReader>(
+    store: &S,
+    root: &H256,
+    key: &[u8],
+) -> Result<StateProof, TrieError<S::Error>> {
     let path = blake3_256(key);
     let mut siblings = Vec::new();
     let mut current = *root;
     loop {
         if current.is_zero() {
-            return Ok(StateProof { siblings, terminal: Terminal::Empty });
+            return Ok(StateProof {
+                siblings,
+                terminal: Terminal::Empty,
+            });
         }
-        let node = store.node(&current).map_err(TrieError::Store)?.ok_or(TrieError::MissingNode(current))?;
+        let node = store
+            .node(&current)
+            .map_err(TrieError::Store)?
+            .ok_or(TrieError::MissingNode(current))?;
         match node {
-            Node::Leaf { key, value } => return Ok(StateProof { siblings, terminal: Terminal::Leaf { key, value } }),
+            Node::Leaf { key, value } => {
+                return Ok(StateProof {
+                    siblings,
+                    terminal: Terminal::Leaf { key, value },
+                })
+            }
             Node::Internal { left, right } => {
                 let depth = siblings.len();
                 if depth >= 256 {
@@ -364,9 +406,11 @@ pub fn root_of<'a, I: IntoIterator<Item = (&'a [u8], &'a [u8])>>(entries: I) -> 
             Ok(None)
         }
     }
-    let mut changes: Vec<(H256, Option<H256>)> =
-        entries.into_iter().map(|(k, v)| (blake3_256(k), Some(blake3_256(v)))).collect();
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut changes: Vec<(H256, Option<H256>)> = entries
+        .into_iter()
+        .map(|(k, v)| (blake3_256(k), Some(blake3_256(v))))
+        .collect();
+    changes.sort_by_key(|c| c.0);
     changes.dedup_by(|a, b| a.0 == b.0);
     match apply_changes(&NoNodes, H256::zero(), &changes) {
         Ok(update) => update.root,
@@ -390,8 +434,11 @@ mod tests {
     }
 
     fn apply(store: &mut MemStore, root: H256, kv: &[(&[u8], Option<&[u8]>)]) -> H256 {
-        let mut changes: Vec<_> = kv.iter().map(|(k, v)| (blake3_256(k), v.map(blake3_256))).collect();
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut changes: Vec<_> = kv
+            .iter()
+            .map(|(k, v)| (blake3_256(k), v.map(blake3_256)))
+            .collect();
+        changes.sort_by_key(|c| c.0);
         let up = apply_changes(&*store, root, &changes).unwrap();
         for h in &up.removed {
             store.0.remove(h);
@@ -409,13 +456,22 @@ mod tests {
         for round in 0..200u64 {
             let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
             for _ in 0..(round % 7 + 1) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let key = (seed >> 33) % 64;
-                let value = if (seed >> 20) % 4 == 0 { None } else { Some((seed % 1000).to_le_bytes().to_vec()) };
+                let value = if (seed >> 20) % 4 == 0 {
+                    None
+                } else {
+                    Some((seed % 1000).to_le_bytes().to_vec())
+                };
                 batch.retain(|(k, _)| k != &key.to_le_bytes().to_vec());
                 batch.push((key.to_le_bytes().to_vec(), value));
             }
-            let kv: Vec<(&[u8], Option<&[u8]>)> = batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+            let kv: Vec<(&[u8], Option<&[u8]>)> = batch
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                .collect();
             root = apply(&mut store, root, &kv);
             for (k, v) in &batch {
                 match v {
@@ -437,15 +493,22 @@ mod tests {
         }
         match store.0[root] {
             Node::Leaf { .. } => 1,
-            Node::Internal { left, right } => 1 + count_reachable(store, &left) + count_reachable(store, &right),
+            Node::Internal { left, right } => {
+                1 + count_reachable(store, &left) + count_reachable(store, &right)
+            }
         }
     }
 
     #[test]
     fn proofs_of_presence_and_absence_verify_and_lies_do_not() {
         let mut store = MemStore::default();
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0u32..50).map(|i| (i.to_le_bytes().to_vec(), vec![i as u8; 3])).collect();
-        let kv: Vec<(&[u8], Option<&[u8]>)> = entries.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0u32..50)
+            .map(|i| (i.to_le_bytes().to_vec(), vec![i as u8; 3]))
+            .collect();
+        let kv: Vec<(&[u8], Option<&[u8]>)> = entries
+            .iter()
+            .map(|(k, v)| (k.as_slice(), Some(v.as_slice())))
+            .collect();
         let root = apply(&mut store, H256::zero(), &kv);
         for (k, v) in &entries {
             let proof = prove(&store, &root, k).unwrap();
@@ -463,9 +526,18 @@ mod tests {
         let k = 3u32.to_le_bytes();
         let mut proof = prove(&store, &root, &k).unwrap();
         proof.siblings[0].0[0] ^= 1;
-        assert_eq!(verify_proof(&root, &k, Some(&[3, 3, 3]), &proof), Err(ProofError::RootMismatch));
+        assert_eq!(
+            verify_proof(&root, &k, Some(&[3, 3, 3]), &proof),
+            Err(ProofError::RootMismatch)
+        );
         // Another root does not accept it.
-        assert!(verify_proof(&H256([9; 32]), &k, Some(&[3, 3, 3]), &prove(&store, &root, &k).unwrap()).is_err());
+        assert!(verify_proof(
+            &H256([9; 32]),
+            &k,
+            Some(&[3, 3, 3]),
+            &prove(&store, &root, &k).unwrap()
+        )
+        .is_err());
     }
 
     #[test]

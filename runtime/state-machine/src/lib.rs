@@ -49,7 +49,11 @@ impl StateReader for InMemoryState {
         Ok(self.0.get(key).cloned())
     }
     fn next_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self.0.range::<[u8], _>((Bound::Excluded(key), Bound::Unbounded)).next().map(|(k, _)| k.clone()))
+        Ok(self
+            .0
+            .range::<[u8], _>((Bound::Excluded(key), Bound::Unbounded))
+            .next()
+            .map(|(k, _)| k.clone()))
     }
 }
 
@@ -77,7 +81,9 @@ pub struct OverlayedChanges {
 impl OverlayedChanges {
     /// An empty overlay.
     pub fn new() -> Self {
-        OverlayedChanges { layers: vec![ChangeSet::new()] }
+        OverlayedChanges {
+            layers: vec![ChangeSet::new()],
+        }
     }
 
     fn top(&mut self) -> &mut ChangeSet {
@@ -90,7 +96,11 @@ impl OverlayedChanges {
 
     /// The overlay's view of `key`: `Some(None)` if deleted here, `None` if untouched.
     pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.layers.iter().rev().find_map(|l| l.get(key)).map(|v| v.as_deref())
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| l.get(key))
+            .map(|v| v.as_deref())
     }
 
     /// Sets or deletes `key`.
@@ -102,7 +112,10 @@ impl OverlayedChanges {
     fn next_touched(&self, key: &[u8]) -> Option<(Vec<u8>, bool)> {
         let mut best: Option<&Vec<u8>> = None;
         for layer in &self.layers {
-            if let Some((k, _)) = layer.range::<[u8], _>((Bound::Excluded(key), Bound::Unbounded)).next() {
+            if let Some((k, _)) = layer
+                .range::<[u8], _>((Bound::Excluded(key), Bound::Unbounded))
+                .next()
+            {
                 if best.is_none_or(|b| k < b) {
                     best = Some(k);
                 }
@@ -200,7 +213,11 @@ impl<'a> Ext<'a> {
 }
 
 /// Reads `key` through `overlay` then `backend`.
-pub fn read(backend: &dyn StateReader, overlay: &OverlayedChanges, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+pub fn read(
+    backend: &dyn StateReader,
+    overlay: &OverlayedChanges,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StateError> {
     match overlay.get(key) {
         Some(v) => Ok(v.map(<[u8]>::to_vec)),
         None => backend.get(key),
@@ -208,7 +225,11 @@ pub fn read(backend: &dyn StateReader, overlay: &OverlayedChanges, key: &[u8]) -
 }
 
 /// The next existing key after `key`, merging `overlay` and `backend`.
-pub fn next_key(backend: &dyn StateReader, overlay: &OverlayedChanges, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+pub fn next_key(
+    backend: &dyn StateReader,
+    overlay: &OverlayedChanges,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StateError> {
     let mut cursor = key.to_vec();
     loop {
         let from_backend = backend.next_key(&cursor)?;
@@ -279,7 +300,9 @@ pub fn clear_prefix(
         cleared += 1;
     }
     loop {
-        let Some(k) = next_key(backend, overlay, &cursor)? else { return Ok((cleared, false)) };
+        let Some(k) = next_key(backend, overlay, &cursor)? else {
+            return Ok((cleared, false));
+        };
         if !k.starts_with(prefix) {
             return Ok((cleared, false));
         }
@@ -298,7 +321,12 @@ mod tests {
     use super::*;
 
     fn state(entries: &[(&[u8], &[u8])]) -> InMemoryState {
-        InMemoryState(entries.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
+        InMemoryState(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -318,7 +346,10 @@ mod tests {
         }
         assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec(), b"d".to_vec()]);
         overlay.rollback_transaction().unwrap();
-        assert_eq!(next_key(&backend, &overlay, b"b").unwrap(), Some(b"e".to_vec()));
+        assert_eq!(
+            next_key(&backend, &overlay, b"b").unwrap(),
+            Some(b"e".to_vec())
+        );
     }
 
     #[test]
@@ -343,9 +374,18 @@ mod tests {
     fn clear_prefix_respects_limit_and_reports_remaining() {
         let backend = state(&[(b"p1", b""), (b"p2", b""), (b"p3", b""), (b"q", b"")]);
         let mut overlay = OverlayedChanges::new();
-        assert_eq!(clear_prefix(&backend, &mut overlay, b"p", 2).unwrap(), (2, true));
-        assert_eq!(clear_prefix(&backend, &mut overlay, b"p", 10).unwrap(), (1, false));
+        assert_eq!(
+            clear_prefix(&backend, &mut overlay, b"p", 2).unwrap(),
+            (2, true)
+        );
+        assert_eq!(
+            clear_prefix(&backend, &mut overlay, b"p", 10).unwrap(),
+            (1, false)
+        );
         assert_eq!(read(&backend, &overlay, b"q").unwrap(), Some(vec![]));
-        assert_eq!(next_key(&backend, &overlay, b"").unwrap(), Some(b"q".to_vec()));
+        assert_eq!(
+            next_key(&backend, &overlay, b"").unwrap(),
+            Some(b"q".to_vec())
+        );
     }
 }

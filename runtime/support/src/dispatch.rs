@@ -22,13 +22,21 @@ pub trait PalletError: Sized {
     fn name(&self) -> &'static str;
     /// As a [`DispatchError`] of the pallet at `pallet_index`.
     fn into_dispatch_error(self, pallet_index: u8) -> DispatchError {
-        DispatchError { pallet: pallet_index, error: self.index(), message: self.name().into() }
+        DispatchError {
+            pallet: pallet_index,
+            error: self.index(),
+            message: self.name().into(),
+        }
     }
 }
 
 /// The error of a call from the wrong kind of origin.
 pub fn bad_origin() -> DispatchError {
-    DispatchError { pallet: 0, error: u8::MAX, message: "BadOrigin".into() }
+    DispatchError {
+        pallet: 0,
+        error: u8::MAX,
+        message: "BadOrigin".into(),
+    }
 }
 
 /// The signer, or a `BadOrigin` error.

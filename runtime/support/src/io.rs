@@ -17,7 +17,10 @@ mod native {
     environmental::environmental!(ext: trait Externalities);
 
     /// Runs `f` with `externalities` serving the runtime's storage calls.
-    pub fn with_externalities<R>(externalities: &mut dyn Externalities, f: impl FnOnce() -> R) -> R {
+    pub fn with_externalities<R>(
+        externalities: &mut dyn Externalities,
+        f: impl FnOnce() -> R,
+    ) -> R {
         ext::using(externalities, f)
     }
 
@@ -47,8 +50,19 @@ mod ffi {
         pub fn ext_storage_commit_transaction();
         pub fn ext_storage_rollback_transaction();
         pub fn ext_hashing_blake3_256(data_ptr: u32, data_len: u32, out_ptr: u32);
-        pub fn ext_crypto_ed25519_verify(sig_ptr: u32, msg_ptr: u32, msg_len: u32, pubkey_ptr: u32) -> u32;
-        pub fn ext_logging_log(level: u32, target_ptr: u32, target_len: u32, msg_ptr: u32, msg_len: u32);
+        pub fn ext_crypto_ed25519_verify(
+            sig_ptr: u32,
+            msg_ptr: u32,
+            msg_len: u32,
+            pubkey_ptr: u32,
+        ) -> u32;
+        pub fn ext_logging_log(
+            level: u32,
+            target_ptr: u32,
+            target_len: u32,
+            msg_ptr: u32,
+            msg_len: u32,
+        );
     }
 
     /// Takes ownership of bytes the host allocated through the runtime's `alloc` export.
@@ -82,7 +96,10 @@ pub mod storage {
         }
         #[cfg(not(feature = "std"))]
         unsafe {
-            super::ffi::take_bytes(super::ffi::ext_storage_get(key.as_ptr() as u32, key.len() as u32))
+            super::ffi::take_bytes(super::ffi::ext_storage_get(
+                key.as_ptr() as u32,
+                key.len() as u32,
+            ))
         }
     }
 
@@ -92,7 +109,12 @@ pub mod storage {
         super::native::with(|ext| ext.set(key, value));
         #[cfg(not(feature = "std"))]
         unsafe {
-            super::ffi::ext_storage_set(key.as_ptr() as u32, key.len() as u32, value.as_ptr() as u32, value.len() as u32)
+            super::ffi::ext_storage_set(
+                key.as_ptr() as u32,
+                key.len() as u32,
+                value.as_ptr() as u32,
+                value.len() as u32,
+            )
         }
     }
 
@@ -117,7 +139,10 @@ pub mod storage {
         }
         #[cfg(not(feature = "std"))]
         unsafe {
-            super::ffi::take_bytes(super::ffi::ext_storage_next_key(key.as_ptr() as u32, key.len() as u32))
+            super::ffi::take_bytes(super::ffi::ext_storage_next_key(
+                key.as_ptr() as u32,
+                key.len() as u32,
+            ))
         }
     }
 
@@ -132,7 +157,13 @@ pub mod storage {
         }
         #[cfg(not(feature = "std"))]
         {
-            let packed = unsafe { super::ffi::ext_storage_clear_prefix(prefix.as_ptr() as u32, prefix.len() as u32, limit) };
+            let packed = unsafe {
+                super::ffi::ext_storage_clear_prefix(
+                    prefix.as_ptr() as u32,
+                    prefix.len() as u32,
+                    limit,
+                )
+            };
             ((packed & 0xffff_ffff) as u32, (packed >> 32) != 0)
         }
     }
@@ -199,7 +230,13 @@ pub mod hashing {
         #[cfg(not(feature = "std"))]
         {
             let mut out = [0u8; 32];
-            unsafe { super::ffi::ext_hashing_blake3_256(data.as_ptr() as u32, data.len() as u32, out.as_mut_ptr() as u32) };
+            unsafe {
+                super::ffi::ext_hashing_blake3_256(
+                    data.as_ptr() as u32,
+                    data.len() as u32,
+                    out.as_mut_ptr() as u32,
+                )
+            };
             out
         }
     }
@@ -211,8 +248,11 @@ pub mod crypto {
     pub fn ed25519_verify(sig: &[u8; 64], msg: &[u8], pubkey: &[u8; 32]) -> bool {
         #[cfg(feature = "std")]
         {
-            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(pubkey) else { return false };
-            key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
+            let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(pubkey) else {
+                return false;
+            };
+            key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
+                .is_ok()
         }
         #[cfg(not(feature = "std"))]
         unsafe {

@@ -41,7 +41,10 @@ fn decode_stored<V: Decode>(key: &[u8], raw: Vec<u8>) -> Option<V> {
     match V::decode_all(&mut &raw[..]) {
         Ok(v) => Some(v),
         Err(_) => {
-            io::logging::error("storage", &alloc::format!("undecodable value at key of length {}", key.len()));
+            io::logging::error(
+                "storage",
+                &alloc::format!("undecodable value at key of length {}", key.len()),
+            );
             None
         }
     }
@@ -128,7 +131,11 @@ impl<I: StorageInstance, K: Encode + Decode, V: Encode + Decode> StorageMap<I, K
     /// All entries, in key-hash order.
     pub fn iter() -> StorageMapIter<K, V> {
         let prefix = Self::prefix();
-        StorageMapIter { cursor: prefix.clone(), prefix, _marker: PhantomData }
+        StorageMapIter {
+            cursor: prefix.clone(),
+            prefix,
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -139,11 +146,15 @@ impl<I: StorageInstance, K: Encode + Decode, V: Encode + Decode + Default> Stora
     }
 }
 
-impl<I: StorageInstance, K: Encode + Decode, V: Encode + Decode + Default + PartialEq> StorageMap<I, K, V> {
+impl<I: StorageInstance, K: Encode + Decode, V: Encode + Decode + Default + PartialEq>
+    StorageMap<I, K, V>
+{
     /// Changes the value of `k` in place; a value equal to the default is removed.
     pub fn mutate<R>(k: &K, f: impl FnOnce(&mut V) -> R) -> R {
         let key = Self::key(k);
-        let mut v: V = io::storage::get(&key).and_then(|raw| decode_stored(&key, raw)).unwrap_or_default();
+        let mut v: V = io::storage::get(&key)
+            .and_then(|raw| decode_stored(&key, raw))
+            .unwrap_or_default();
         let r = f(&mut v);
         if v == V::default() {
             io::storage::clear(&key);
@@ -170,9 +181,14 @@ impl<K: Decode, V: Decode> Iterator for StorageMapIter<K, V> {
                 return None;
             }
             self.cursor = key.clone();
-            let Some(raw) = io::storage::get(&key) else { continue };
+            let Some(raw) = io::storage::get(&key) else {
+                continue;
+            };
             let encoded_key = key.get(self.prefix.len() + 16..)?;
-            let (Ok(k), Some(v)) = (K::decode_all(&mut &encoded_key[..]), decode_stored::<V>(&key, raw)) else {
+            let (Ok(k), Some(v)) = (
+                K::decode_all(&mut &encoded_key[..]),
+                decode_stored::<V>(&key, raw),
+            ) else {
                 continue;
             };
             return Some((k, v));

@@ -3,7 +3,6 @@
 //! sustained TPS from the finalised blocks. Used by `scripts/bench-e2e.sh`.
 use anyhow::{bail, Context};
 use clap::Parser;
-use futures::StreamExt;
 use jsonrpsee::core::client::SubscriptionClientT;
 use jsonrpsee::rpc_params;
 use menara_chain_spec::keyring;
@@ -46,12 +45,17 @@ async fn main() -> anyhow::Result<()> {
     let alice = keyring::dev_signing_key("Alice");
 
     // Fund the senders from //Alice and wait until they are funded.
-    let senders: Vec<_> = (0..args.senders).map(|i| keyring::dev_signing_key(&format!("loadgen-sender-{i}"))).collect();
+    let senders: Vec<_> = (0..args.senders)
+        .map(|i| keyring::dev_signing_key(&format!("loadgen-sender-{i}")))
+        .collect();
     let mut nonce = client::account_next_index(&c, &keyring::account_of(&alice)).await?;
     eprintln!("funding {} senders...", senders.len());
     let mut last = None;
     for s in &senders {
-        let call = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest: keyring::account_of(s), value: (1_000 * MEN).into() });
+        let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+            dest: keyring::account_of(s),
+            value: (1_000 * MEN).into(),
+        });
         last = Some(client::submit(&c, &keyring::sign(&alice, &genesis, nonce, 0, call)).await?);
         nonce += 1;
         if nonce % 60 == 0 {
@@ -71,7 +75,10 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..args.per_sender {
         for (i, s) in senders.iter().enumerate() {
             let dest = keyring::account_of(&senders[(i + 1) % senders.len()]);
-            let call = RuntimeCall::Balances(pallet_balances::Call::Transfer { dest, value: (MEN / 1000).into() });
+            let call = RuntimeCall::Balances(pallet_balances::Call::Transfer {
+                dest,
+                value: (MEN / 1000).into(),
+            });
             txs.push(keyring::sign(s, &genesis, n as u64, 0, call));
         }
     }
@@ -82,12 +89,17 @@ async fn main() -> anyhow::Result<()> {
     let submitted: Arc<Mutex<HashMap<H256, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let watcher = client::connect(&args.rpc).await?;
     let mut heads = watcher
-        .subscribe::<Header, _>("chain_subscribeFinalizedHeads", rpc_params![], "chain_unsubscribeFinalizedHeads")
+        .subscribe::<Header, _>(
+            "chain_subscribeFinalizedHeads",
+            rpc_params![],
+            "chain_unsubscribeFinalizedHeads",
+        )
         .await?;
     let start = Instant::now();
     let mut chunks: Vec<Vec<Vec<u8>>> = vec![Vec::new(); args.connections.max(1)];
+    let n_chunks = chunks.len();
     for (i, tx) in txs.into_iter().enumerate() {
-        chunks[i % chunks.len()].push(tx);
+        chunks[i % n_chunks].push(tx);
     }
     let mut tasks = Vec::new();
     for chunk in chunks {
@@ -123,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
                 rejected += t.await.context("submit task")??;
             }
             submit_done = true;
-            eprintln!("all submitted after {:.2}s ({rejected} rejected)", start.elapsed().as_secs_f64());
+            eprintln!(
+                "all submitted after {:.2}s ({rejected} rejected)",
+                start.elapsed().as_secs_f64()
+            );
         }
         let next = tokio::time::timeout(Duration::from_secs(5), heads.next()).await;
         if Instant::now() > deadline {
@@ -145,12 +160,18 @@ async fn main() -> anyhow::Result<()> {
         if matched > 0 {
             first_final.get_or_insert(now);
             last_final = now;
-            eprintln!("#{} finalised {matched} ({}/{total})", header.number, latencies.len());
+            eprintln!(
+                "#{} finalised {matched} ({}/{total})",
+                header.number,
+                latencies.len()
+            );
         }
     }
     let elapsed = last_final - start;
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    };
     println!(
         "{{\"transactions\": {}, \"rejected\": {rejected}, \"seconds\": {:.3}, \"tps\": {:.1}, \"latency_ms_p50\": {:.1}, \"latency_ms_p99\": {:.1}, \"latency_ms_max\": {:.1}}}",
         latencies.len(),
@@ -163,7 +184,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_nonce(c: &jsonrpsee::ws_client::WsClient, who: &menara_primitives::AccountId, nonce: u64) -> anyhow::Result<()> {
+async fn wait_nonce(
+    c: &jsonrpsee::ws_client::WsClient,
+    who: &menara_primitives::AccountId,
+    nonce: u64,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while client::account(c, who).await?.nonce < nonce {
         if Instant::now() > deadline {
@@ -174,10 +199,16 @@ async fn wait_nonce(c: &jsonrpsee::ws_client::WsClient, who: &menara_primitives:
     Ok(())
 }
 
-async fn client_block(c: &jsonrpsee::ws_client::WsClient, hash: H256) -> anyhow::Result<Vec<Vec<u8>>> {
+async fn client_block(
+    c: &jsonrpsee::ws_client::WsClient,
+    hash: H256,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     use jsonrpsee::core::client::ClientT;
     let v: serde_json::Value = c.request("chain_getBlock", rpc_params![hash]).await?;
-    let exts = v["block"]["extrinsics"].as_array().cloned().unwrap_or_default();
+    let exts = v["block"]["extrinsics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     exts.iter()
         .map(|e| {
             let s = e.as_str().unwrap_or_default();
