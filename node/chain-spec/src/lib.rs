@@ -29,6 +29,9 @@ pub enum ChainSpecError {
     Invalid(String),
 }
 
+/// Genesis storage: key → value.
+pub type GenesisStorage = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// How the chain is meant to be run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainType {
@@ -201,7 +204,7 @@ impl ChainSpec {
     }
 
     /// The raw genesis storage, for `Raw` specs.
-    pub fn raw_storage(&self) -> Result<Option<BTreeMap<Vec<u8>, Vec<u8>>>, ChainSpecError> {
+    pub fn raw_storage(&self) -> Result<Option<GenesisStorage>, ChainSpecError> {
         match &self.genesis {
             Genesis::RuntimeGenesis(_) => Ok(None),
             Genesis::Raw { top, .. } => {
@@ -215,7 +218,7 @@ impl ChainSpec {
     }
 
     /// This spec with its genesis replaced by raw `storage`.
-    pub fn into_raw(self, storage: &BTreeMap<Vec<u8>, Vec<u8>>) -> ChainSpec {
+    pub fn into_raw(self, storage: &GenesisStorage) -> ChainSpec {
         let validators = self.validators().to_vec();
         let top = storage
             .iter()

@@ -189,7 +189,9 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
 
     // A read proof of the new account's balance verifies against the header's state root.
     let key = pallet_balances::storage::Account::key(&account);
-    let proof = client::read_proof(&c, &[key.clone()], None).await.unwrap();
+    let proof = client::read_proof(&c, std::slice::from_ref(&key), None)
+        .await
+        .unwrap();
     let header = client::header(&c, Some(proof.at)).await.unwrap().unwrap();
     assert_eq!(header.state_root, proof.state_root);
     let (_, value, p) = &proof.entries[0];

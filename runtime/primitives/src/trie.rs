@@ -460,7 +460,7 @@ mod tests {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let key = (seed >> 33) % 64;
-                let value = if (seed >> 20) % 4 == 0 {
+                let value = if (seed >> 20).is_multiple_of(4) {
                     None
                 } else {
                     Some((seed % 1000).to_le_bytes().to_vec())
