@@ -30,7 +30,11 @@ pub(crate) struct FrameTooLarge {
 
 impl fmt::Display for FrameTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "frame of {} bytes over the limit of {}", self.size, self.limit)
+        write!(
+            f,
+            "frame of {} bytes over the limit of {}",
+            self.size, self.limit
+        )
     }
 }
 
@@ -38,7 +42,8 @@ impl std::error::Error for FrameTooLarge {}
 
 /// The [`FrameTooLarge`] inside an io error, if that is what it is.
 pub(crate) fn frame_too_large(e: &io::Error) -> Option<&FrameTooLarge> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<FrameTooLarge>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<FrameTooLarge>())
 }
 
 #[derive(Debug, Clone)]
@@ -110,11 +115,7 @@ impl request_response::Codec for SyncCodec {
         decode(&read_frame(io, self.max_request).await?)
     }
 
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
     {

@@ -17,9 +17,7 @@ pub enum NetworkError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "node key file {path} is corrupt ({reason}); move it away to generate a new identity"
-    )]
+    #[error("node key file {path} is corrupt ({reason}); move it away to generate a new identity")]
     CorruptNodeKey { path: PathBuf, reason: String },
     #[error("cannot build the transport: {0}")]
     Transport(String),

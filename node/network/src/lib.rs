@@ -171,7 +171,9 @@ pub struct Network;
 impl Network {
     /// Loads (or creates) the node key, binds the listen address, dials the bootnodes and
     /// spawns the swarm on the current tokio runtime.
-    pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, NetworkEvents), NetworkError> {
+    pub async fn start(
+        config: NetworkConfig,
+    ) -> Result<(NetworkHandle, NetworkEvents), NetworkError> {
         worker::start(config).await
     }
 }

@@ -104,7 +104,11 @@ pub(crate) async fn start(
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
-        .max_transmit_size(config.max_message_size.saturating_add(GOSSIP_FRAME_OVERHEAD))
+        .max_transmit_size(
+            config
+                .max_message_size
+                .saturating_add(GOSSIP_FRAME_OVERHEAD),
+        )
         .build()
         .map_err(|e| NetworkError::InvalidConfig(format!("gossipsub: {e}")))?;
     let mut gossipsub = gossipsub::Behaviour::new(
@@ -359,17 +363,15 @@ impl Worker {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
-            } => {
-                if num_established == 0 && self.connected.remove(&peer_id) {
-                    self.book.set_connected(peer_id, false, Instant::now());
-                    self.shared
-                        .peer_count
-                        .store(self.connected.len(), Ordering::Relaxed);
-                    tracing::debug!(peer = %peer_id, "peer disconnected");
-                    self.emit(Event::PeerDisconnected(peer_id));
-                }
+            } if self.connected.remove(&peer_id) => {
+                self.book.set_connected(peer_id, false, Instant::now());
+                self.shared
+                    .peer_count
+                    .store(self.connected.len(), Ordering::Relaxed);
+                tracing::debug!(peer = %peer_id, "peer disconnected");
+                self.emit(Event::PeerDisconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, %error, "dial failed");
@@ -503,7 +505,9 @@ impl Worker {
                     return;
                 };
                 let result = match response {
-                    SyncResponse::Blocks(response) if response.blocks.len() > pending.max as usize => {
+                    SyncResponse::Blocks(response)
+                        if response.blocks.len() > pending.max as usize =>
+                    {
                         self.penalise(peer, Misbehaviour::BadResponse);
                         Err(NetworkError::InvalidResponse {
                             peer,
@@ -753,8 +757,14 @@ impl Worker {
             tracing::debug!(%peer, "ban expired");
             self.swarm.behaviour_mut().block_list.unblock_peer(peer);
         }
-        // Requests whose peer vanished without a failure event (should not happen; cheap).
-        self.pending_requests.retain(|_, p| !p.reply.is_closed());
+        // Requests the caller gave up on (its own timeout fired first).
+        self.pending_requests.retain(|_, p| {
+            let keep = !p.reply.is_closed();
+            if !keep {
+                tracing::debug!(peer = %p.peer, "sync request abandoned by the caller");
+            }
+            keep
+        });
         if self.connected.is_empty() {
             for (peer, addr) in self.bootnodes.clone() {
                 if peer == self.shared.local_peer_id || self.book.is_banned(&peer, now) {
@@ -768,9 +778,6 @@ impl Worker {
         } else if self.config.discovery && self.connected.len() < self.config.max_peers {
             let local = self.shared.local_peer_id;
             self.swarm.behaviour_mut().kad.get_closest_peers(local);
-        }
-        if let Some(peer) = self.pending_requests.values().next().map(|p| p.peer) {
-            tracing::trace!(%peer, pending = self.pending_requests.len(), "sync requests in flight");
         }
     }
 }

@@ -145,7 +145,16 @@ async fn three_nodes_discover_each_other_through_a_bootnode() {
     // B and C found each other through Kademlia, not through configuration.
     let b_peers = b.handle.peers().await.unwrap();
     assert!(b_peers.iter().any(|p| p.peer_id == c.id()));
-    assert!(b_peers.iter().all(|p| !p.addresses.is_empty()));
+    // Identify tells each node where the others listen.
+    let handle = b.handle.clone();
+    wait_until(move || {
+        let handle = handle.clone();
+        async move {
+            let peers = handle.peers().await.unwrap();
+            peers.len() == 2 && peers.iter().all(|p| !p.addresses.is_empty())
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,10 +178,17 @@ async fn gossip_is_forwarded_only_after_the_middle_node_accepts_it() {
     assert_eq!(a.handle.peer_count(), 1);
     assert_eq!(c.handle.peer_count(), 1);
 
-    a.handle.publish_transaction(b"tx-1".to_vec()).await.unwrap();
+    a.handle
+        .publish_transaction(b"tx-1".to_vec())
+        .await
+        .unwrap();
     let (from, msg_id) = b
         .next(|e| match e {
-            Event::Transaction { from, bytes, msg_id } => {
+            Event::Transaction {
+                from,
+                bytes,
+                msg_id,
+            } => {
                 assert_eq!(bytes, b"tx-1");
                 Some((from, msg_id))
             }
@@ -199,7 +215,11 @@ async fn gossip_is_forwarded_only_after_the_middle_node_accepts_it() {
     a.handle.publish_consensus(b"vote".to_vec()).await.unwrap();
     let (from, msg_id) = b
         .next(|e| match e {
-            Event::Consensus { from, bytes, msg_id } => {
+            Event::Consensus {
+                from,
+                bytes,
+                msg_id,
+            } => {
                 assert_eq!(bytes, b"vote");
                 Some((from, msg_id))
             }
@@ -599,4 +619,26 @@ async fn bootnodes_are_redialled_when_all_peers_are_lost() {
         })
         .await;
     assert_eq!(back, a.id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_gossip_is_dropped_and_penalised() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    let mut cfg = config(&dir, "b", vec![]);
+    cfg.max_message_size = 1024;
+    let mut b = Node::start(cfg).await;
+    let mut cfg = config(&dir, "a", vec![b.addr()]);
+    cfg.max_message_size = 16 * 1024;
+    let a = Node::start(cfg).await;
+    b.wait_gossip_peer(a.id()).await;
+    a.wait_gossip_peer(b.id()).await;
+    a.handle.publish_transaction(vec![7; 4096]).await.unwrap();
+    let (handle, a_id) = (b.handle.clone(), a.id());
+    wait_until(move || {
+        let handle = handle.clone();
+        async move { score_of(&handle, a_id).await.is_some_and(|s| s < -40.0) }
+    })
+    .await;
+    b.no_gossip().await;
 }
