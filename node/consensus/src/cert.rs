@@ -1,5 +1,7 @@
 //! Quorum certificates: one aggregate signature and a signer bitmap.
-use crate::types::{vote_signing_bytes, ChainId, Height, Round, SignedVote, ValidatorIndex, VoteKind};
+use crate::types::{
+    vote_signing_bytes, ChainId, Height, Round, SignedVote, ValidatorIndex, VoteKind,
+};
 use crate::validators::ValidatorSet;
 use menara_crypto::{BlsCrypto, VoteCrypto};
 use menara_primitives::H256;
@@ -82,12 +84,20 @@ impl<C: VoteCrypto> QuorumCertificate<C> {
     /// Whether validator `i` signed.
     pub fn has_signer(&self, i: ValidatorIndex) -> bool {
         let i = i as usize;
-        self.signers.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+        self.signers
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
 
     /// The vote bytes every signer signed.
     pub fn signing_bytes(&self, chain: &ChainId) -> Vec<u8> {
-        vote_signing_bytes(chain, self.height, self.round, self.kind, &Some(self.block_hash))
+        vote_signing_bytes(
+            chain,
+            self.height,
+            self.round,
+            self.kind,
+            &Some(self.block_hash),
+        )
     }
 
     /// Checks the certificate: bitmap shape, signers within the set, signers' stake strictly
@@ -96,7 +106,10 @@ impl<C: VoteCrypto> QuorumCertificate<C> {
     pub fn verify(&self, chain: &ChainId, set: &ValidatorSet<C>) -> Result<(), CertError> {
         let expected = bitmap_len(set.len());
         if self.signers.len() != expected {
-            return Err(CertError::BitmapLength { got: self.signers.len(), expected });
+            return Err(CertError::BitmapLength {
+                got: self.signers.len(),
+                expected,
+            });
         }
         let mut stake: u128 = 0;
         let mut keys = Vec::new();
@@ -106,7 +119,10 @@ impl<C: VoteCrypto> QuorumCertificate<C> {
             keys.push(&v.bls);
         }
         if !set.is_quorum(stake) {
-            return Err(CertError::NoQuorum { signed: stake, total: set.total_stake() });
+            return Err(CertError::NoQuorum {
+                signed: stake,
+                total: set.total_stake(),
+            });
         }
         if !C::verify_aggregate(&keys, &self.signing_bytes(chain), &self.aggregate) {
             return Err(CertError::BadAggregate);

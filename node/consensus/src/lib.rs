@@ -59,8 +59,7 @@ pub use menara_crypto::{BlsCrypto, VoteCrypto};
 pub use safety::{SafetyRecord, SignedStep};
 pub use types::{
     vote_signing_bytes, ChainId, DecodeError, Height, Message, Proposal, ProposalHeader, Round,
-    SignedProposalHeader, SignedVote, ValidatorIndex, Vote, VoteKind, PROPOSAL_DOMAIN,
-    VOTE_DOMAIN,
+    SignedProposalHeader, SignedVote, ValidatorIndex, Vote, VoteKind, PROPOSAL_DOMAIN, VOTE_DOMAIN,
 };
 pub use validators::{SetError, Validator, ValidatorSet, MAX_TOTAL_STAKE, WEIGHT_SCALE};
 

@@ -3,7 +3,7 @@
 //! [`Action`]s. Comments `L22` etc. name the lines of the paper's algorithm.
 use crate::cert::{CertError, QuorumCertificate};
 use crate::evidence::Equivocation;
-use crate::safety::{SafetyRecord, SignedStep};
+use crate::safety::{SafetyRecord, SignedStep, KEPT_ROUNDS};
 use crate::types::{
     vote_signing_bytes, ChainId, Height, Message, Proposal, ProposalHeader, Round,
     SignedProposalHeader, SignedVote, ValidatorIndex, Vote, VoteKind,
@@ -126,6 +126,15 @@ pub enum Event<C: VoteCrypto = BlsCrypto> {
         /// Whether the block executes correctly on the committed parent.
         valid: bool,
     },
+    /// Answer to [`Action::RequestBlock`].
+    BlockFetched {
+        /// Height.
+        height: Height,
+        /// Hash of the block.
+        block_hash: H256,
+        /// The block.
+        block: Vec<u8>,
+    },
     /// Answer to [`Action::RequestProposal`]: a block this node built.
     ProposalBlock {
         /// Height.
@@ -194,6 +203,14 @@ pub enum Action<C: VoteCrypto = BlsCrypto> {
         height: Height,
         /// Round.
         round: Round,
+    },
+    /// This node must re-propose the block it is locked on but lost its bytes (restart):
+    /// fetch it (local store or peers) and answer with [`Event::BlockFetched`].
+    RequestBlock {
+        /// Height.
+        height: Height,
+        /// Block.
+        block_hash: H256,
     },
     /// Execute a proposed block and answer with [`Event::BlockValidated`].
     ValidateBlock {
@@ -303,6 +320,7 @@ pub struct Consensus<C: VoteCrypto = BlsCrypto> {
     round: Round,
     step: Step,
     locked: Option<(Round, H256)>,
+    lock_pol: Option<QuorumCertificate<C>>,
     valid: Option<(Round, H256)>,
     valid_pol: Option<QuorumCertificate<C>>,
     blocks: BTreeMap<H256, BlockEntry>,
@@ -311,7 +329,7 @@ pub struct Consensus<C: VoteCrypto = BlsCrypto> {
     votes: BTreeMap<(Round, VoteKind), BTreeMap<ValidatorIndex, VoteEntry<C>>>,
     reported: BTreeSet<(ValidatorIndex, Round)>,
     fired: BTreeSet<(Round, u8)>,
-    own: Vec<Message<C>>,
+    own: BTreeMap<Round, Vec<Message<C>>>,
     last_commit: Option<QuorumCertificate<C>>,
     future: Vec<(PeerTag, Message<C>)>,
     sync_requested_to: Height,
@@ -338,10 +356,15 @@ impl<C: VoteCrypto> Consensus<C> {
                 .map(|i| (i, sk))
         });
         let height = config.start_height;
-        let (round, locked) = if safety.height == height {
-            (safety.round, safety.locked)
+        let (round, locked, lock_pol) = if safety.height == height {
+            (safety.round, safety.locked, safety.lock_certificate.clone())
         } else {
-            (0, None)
+            (0, None, None)
+        };
+        // A locked validator keeps the lock as its valid value (validRound >= lockedRound).
+        let (valid, valid_pol) = match (&locked, &lock_pol) {
+            (Some(l), Some(c)) => (Some(*l), Some(c.clone())),
+            _ => (None, None),
         };
         Consensus {
             cfg: config,
@@ -353,15 +376,16 @@ impl<C: VoteCrypto> Consensus<C> {
             round,
             step: Step::Propose,
             locked,
-            valid: None,
-            valid_pol: None,
+            lock_pol,
+            valid,
+            valid_pol,
             blocks: BTreeMap::new(),
             proposals: BTreeMap::new(),
             polkas: BTreeMap::new(),
             votes: BTreeMap::new(),
             reported: BTreeSet::new(),
             fired: BTreeSet::new(),
-            own: Vec::new(),
+            own: BTreeMap::new(),
             last_commit: None,
             future: Vec::new(),
             sync_requested_to: 0,
@@ -401,6 +425,39 @@ impl<C: VoteCrypto> Consensus<C> {
         &self.cfg
     }
 
+    /// A one-line-per-round description of the state, for logs and debugging.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "h={} r={} step={:?} locked={:?} valid={:?} proposals={:?}\n",
+            self.height,
+            self.round,
+            self.step,
+            self.locked.map(|(r, b)| (r, b.0[0])),
+            self.valid.map(|(r, b)| (r, b.0[0])),
+            self.proposals
+                .iter()
+                .map(|(r, p)| (*r, p.header.block_hash.0[0]))
+                .collect::<Vec<_>>()
+        );
+        for ((r, k), book) in &self.votes {
+            let entries: Vec<String> = book
+                .iter()
+                .map(|(i, e)| {
+                    format!(
+                        "{i}:{}{}",
+                        e.vote
+                            .vote
+                            .block
+                            .map_or("nil".into(), |b| format!("{:02x}", b.0[0])),
+                        if e.verified { "" } else { "?" }
+                    )
+                })
+                .collect();
+            s.push_str(&format!("  r{r} {k:?}: {}\n", entries.join(" ")));
+        }
+        s
+    }
+
     /// Feeds one event; returns the actions to carry out, in order.
     pub fn handle(&mut self, event: Event<C>) -> Vec<Action<C>> {
         let mut out = Vec::new();
@@ -412,27 +469,69 @@ impl<C: VoteCrypto> Consensus<C> {
         match event {
             Event::Start => {}
             Event::Message { from, message } => self.on_message(from, message, &mut out),
-            Event::Timeout { height, round, step } => {
-                self.on_timeout(height, round, step, &mut out)
-            }
-            Event::BlockValidated { height, block_hash, valid } => {
+            Event::Timeout {
+                height,
+                round,
+                step,
+            } => self.on_timeout(height, round, step, &mut out),
+            Event::BlockValidated {
+                height,
+                block_hash,
+                valid,
+            } => {
                 if height == self.height {
                     if let Some(b) = self.blocks.get_mut(&block_hash) {
                         if b.validity == Validity::Pending {
-                            b.validity = if valid { Validity::Valid } else { Validity::Invalid };
+                            b.validity = if valid {
+                                Validity::Valid
+                            } else {
+                                Validity::Invalid
+                            };
                         }
                     }
                 }
             }
-            Event::ProposalBlock { height, round, block_hash, block } => {
+            Event::BlockFetched {
+                height,
+                block_hash,
+                block,
+            } => {
+                // Only the block this node is locked on (hence validated before the restart).
+                if let Some((vr, v)) = self.valid {
+                    if height == self.height && v == block_hash && !self.blocks.contains_key(&v) {
+                        let entry = BlockEntry {
+                            bytes: block,
+                            validity: Validity::Valid,
+                        };
+                        self.blocks.insert(v, entry);
+                        if self.step == Step::Propose
+                            && self.is_proposer(self.round)
+                            && !self.proposals.contains_key(&self.round)
+                        {
+                            self.send_proposal(v, Some(vr), &mut out);
+                        }
+                    }
+                }
+            }
+            Event::ProposalBlock {
+                height,
+                round,
+                block_hash,
+                block,
+            } => {
                 if height == self.height
                     && round == self.round
                     && self.step == Step::Propose
                     && self.is_proposer(round)
                     && !self.proposals.contains_key(&round)
                 {
-                    self.blocks
-                        .insert(block_hash, BlockEntry { bytes: block, validity: Validity::Valid });
+                    self.blocks.insert(
+                        block_hash,
+                        BlockEntry {
+                            bytes: block,
+                            validity: Validity::Valid,
+                        },
+                    );
                     self.send_proposal(block_hash, None, &mut out);
                 }
             }
@@ -441,7 +540,7 @@ impl<C: VoteCrypto> Consensus<C> {
         out
     }
 
-    /// After a restart in the middle of a round: do not step back, re-send the last vote.
+    /// After a restart in the middle of a round: do not step back, re-send this round's votes.
     fn restore(&mut self, out: &mut Vec<Action<C>>) {
         if self.safety.height != self.height || self.safety.round != self.round {
             return;
@@ -451,18 +550,20 @@ impl<C: VoteCrypto> Consensus<C> {
             SignedStep::Precommit => Step::Precommit,
             _ => Step::Propose,
         };
-        if let Some(sv) = self.safety.last_vote.clone() {
-            if sv.vote.height == self.height && sv.vote.round == self.round {
+        for sv in self.safety.votes.clone() {
+            if sv.vote.height == self.height {
                 self.insert_own_vote(sv.clone());
-                let m = Message::Vote(sv);
-                self.own.push(m.clone());
+                let m = Message::Vote(sv.clone());
+                self.own.entry(sv.vote.round).or_default().push(m.clone());
                 out.push(Action::Broadcast(m));
             }
         }
     }
 
     fn is_proposer(&self, round: Round) -> bool {
-        self.signer.as_ref().is_some_and(|(i, _)| *i == self.set.proposer(self.height, round))
+        self.signer
+            .as_ref()
+            .is_some_and(|(i, _)| *i == self.set.proposer(self.height, round))
     }
 
     fn backoff(&self, base: u64, round: Round) -> u64 {
@@ -490,23 +591,42 @@ impl<C: VoteCrypto> Consensus<C> {
     fn start_round(&mut self, round: Round, out: &mut Vec<Action<C>>) {
         self.round = round;
         self.step = Step::Propose;
-        self.own.clear();
+        // Keep own messages of recent rounds: validators still there may need them.
+        self.own
+            .retain(|r, _| r.saturating_add(KEPT_ROUNDS) > round);
         self.schedule(TimeoutStep::Propose, out);
         self.schedule(TimeoutStep::Rebroadcast, out);
         if self.is_proposer(round) {
-            if let Some((vr, v)) = self.valid {
-                if self.blocks.contains_key(&v) && self.valid_pol.is_some() {
+            if let (Some((vr, v)), Some(_)) = (self.valid, &self.valid_pol) {
+                if self.blocks.contains_key(&v) {
                     self.send_proposal(v, Some(vr), out);
-                    return;
+                } else {
+                    out.push(Action::RequestBlock {
+                        height: self.height,
+                        block_hash: v,
+                    });
                 }
+                return;
             }
-            out.push(Action::RequestProposal { height: self.height, round });
+            out.push(Action::RequestProposal {
+                height: self.height,
+                round,
+            });
         }
     }
 
-    fn send_proposal(&mut self, block_hash: H256, valid_round: Option<Round>, out: &mut Vec<Action<C>>) {
-        let Some((idx, sk)) = self.signer.as_ref() else { return };
-        let Some(block) = self.blocks.get(&block_hash).map(|b| b.bytes.clone()) else { return };
+    fn send_proposal(
+        &mut self,
+        block_hash: H256,
+        valid_round: Option<Round>,
+        out: &mut Vec<Action<C>>,
+    ) {
+        let Some((idx, sk)) = self.signer.as_ref() else {
+            return;
+        };
+        let Some(block) = self.blocks.get(&block_hash).map(|b| b.bytes.clone()) else {
+            return;
+        };
         let header = ProposalHeader {
             height: self.height,
             round: self.round,
@@ -515,22 +635,31 @@ impl<C: VoteCrypto> Consensus<C> {
             proposer: *idx,
         };
         let bytes = header.signing_bytes(&self.cfg.chain_id);
-        if !self.safety.may_sign(self.height, self.round, SignedStep::Proposal, &bytes) {
+        if !self
+            .safety
+            .may_sign(self.height, self.round, SignedStep::Proposal, &bytes)
+        {
             return;
         }
         let signed = SignedProposalHeader::<C>::sign(&self.cfg.chain_id, header, sk);
-        self.safety.record(self.height, self.round, SignedStep::Proposal, &bytes);
+        self.safety
+            .record(self.height, self.round, SignedStep::Proposal, &bytes);
         self.safety.locked = self.locked;
+        self.safety.lock_certificate = self.lock_pol.clone();
         out.push(Action::PersistSafety(self.safety.clone()));
         self.proposals.insert(self.round, signed.clone());
-        let pol = if valid_round.is_some() { self.valid_pol.clone() } else { None };
+        let pol = if valid_round.is_some() {
+            self.valid_pol.clone()
+        } else {
+            None
+        };
         let m = Message::Proposal(Proposal {
             signed,
             block,
             pol,
             parent_commit: self.last_commit.clone(),
         });
-        self.own.push(m.clone());
+        self.own.entry(self.round).or_default().push(m.clone());
         out.push(Action::Broadcast(m));
     }
 
@@ -540,13 +669,25 @@ impl<C: VoteCrypto> Consensus<C> {
             .entry(key)
             .or_default()
             .entry(sv.vote.validator)
-            .or_insert(VoteEntry { vote: sv, verified: true, from: OWN });
+            .or_insert(VoteEntry {
+                vote: sv,
+                verified: true,
+                from: OWN,
+            });
     }
 
     /// Signs and sends a vote, persisting the safety record first. Returns whether it did.
     fn vote(&mut self, kind: VoteKind, block: Option<H256>, out: &mut Vec<Action<C>>) -> bool {
-        let Some((idx, sk)) = self.signer.as_ref() else { return false };
-        let vote = Vote { height: self.height, round: self.round, kind, block, validator: *idx };
+        let Some((idx, sk)) = self.signer.as_ref() else {
+            return false;
+        };
+        let vote = Vote {
+            height: self.height,
+            round: self.round,
+            kind,
+            block,
+            validator: *idx,
+        };
         let step = match kind {
             VoteKind::Prevote => SignedStep::Prevote,
             VoteKind::Precommit => SignedStep::Precommit,
@@ -558,11 +699,12 @@ impl<C: VoteCrypto> Consensus<C> {
         let sv = SignedVote::<C>::sign(&self.cfg.chain_id, vote, sk);
         self.safety.record(self.height, self.round, step, &bytes);
         self.safety.locked = self.locked;
-        self.safety.last_vote = Some(sv.clone());
+        self.safety.lock_certificate = self.lock_pol.clone();
+        self.safety.votes.push(sv.clone());
         out.push(Action::PersistSafety(self.safety.clone()));
         self.insert_own_vote(sv.clone());
         let m = Message::Vote(sv);
-        self.own.push(m.clone());
+        self.own.entry(self.round).or_default().push(m.clone());
         out.push(Action::Broadcast(m));
         true
     }
@@ -581,7 +723,13 @@ impl<C: VoteCrypto> Consensus<C> {
         out.push(Action::Rejected { from, reason });
     }
 
-    fn on_timeout(&mut self, height: Height, round: Round, step: TimeoutStep, out: &mut Vec<Action<C>>) {
+    fn on_timeout(
+        &mut self,
+        height: Height,
+        round: Round,
+        step: TimeoutStep,
+        out: &mut Vec<Action<C>>,
+    ) {
         if height != self.height || round != self.round {
             return;
         }
@@ -601,7 +749,7 @@ impl<C: VoteCrypto> Consensus<C> {
             // L65
             TimeoutStep::Precommit => self.start_round(round.saturating_add(1), out),
             TimeoutStep::Rebroadcast => {
-                for m in &self.own {
+                for m in self.own.values().flatten() {
                     out.push(Action::Broadcast(m.clone()));
                 }
                 if let Some(c) = &self.last_commit {
@@ -620,7 +768,7 @@ impl<C: VoteCrypto> Consensus<C> {
             return; // stale: that height is decided
         }
         if h > self.height {
-            if h == self.height + 1 {
+            if h == self.height.saturating_add(1) {
                 if let Message::Proposal(p) = &message {
                     if let Some(c) = &p.parent_commit {
                         if c.height == self.height {
@@ -667,12 +815,20 @@ impl<C: VoteCrypto> Consensus<C> {
             return Self::reject(out, from, Reject::BadSignature);
         }
         self.sync_requested_to = h;
-        out.push(Action::RequestSync { from: self.height, to: h });
+        out.push(Action::RequestSync {
+            from: self.height,
+            to: h,
+        });
     }
 
     fn report(&mut self, e: Equivocation<C>, out: &mut Vec<Action<C>>) {
         if self.reported.insert((e.offender(), e.round())) {
-            tracing::warn!(offender = e.offender(), height = e.height(), round = e.round(), "equivocation");
+            tracing::warn!(
+                offender = e.offender(),
+                height = e.height(),
+                round = e.round(),
+                "equivocation"
+            );
             out.push(Action::Evidence(e));
         }
     }
@@ -688,7 +844,14 @@ impl<C: VoteCrypto> Consensus<C> {
         let chain = self.cfg.chain_id;
         let book = self.votes.entry((v.round, v.kind)).or_default();
         let Some(existing) = book.get(&v.validator).cloned() else {
-            book.insert(v.validator, VoteEntry { vote: sv, verified: false, from });
+            book.insert(
+                v.validator,
+                VoteEntry {
+                    vote: sv,
+                    verified: false,
+                    from,
+                },
+            );
             return;
         };
         if existing.vote == sv {
@@ -701,14 +864,27 @@ impl<C: VoteCrypto> Consensus<C> {
         let old_ok = existing.verified || existing.vote.verify(&chain, &self.set);
         let book = self.votes.entry((v.round, v.kind)).or_default();
         if !old_ok {
-            book.insert(v.validator, VoteEntry { vote: sv, verified: true, from });
+            book.insert(
+                v.validator,
+                VoteEntry {
+                    vote: sv,
+                    verified: true,
+                    from,
+                },
+            );
             return Self::reject(out, existing.from, Reject::BadSignature);
         }
         if let Some(e) = book.get_mut(&v.validator) {
             e.verified = true;
         }
         if existing.vote.vote.block != v.block {
-            self.report(Equivocation::Votes { a: existing.vote, b: sv }, out);
+            self.report(
+                Equivocation::Votes {
+                    a: existing.vote,
+                    b: sv,
+                },
+                out,
+            );
         }
     }
 
@@ -765,8 +941,13 @@ impl<C: VoteCrypto> Consensus<C> {
                 block_hash: hd.block_hash,
                 block: p.block.clone(),
             });
-            self.blocks
-                .insert(hd.block_hash, BlockEntry { bytes: p.block, validity: Validity::Pending });
+            self.blocks.insert(
+                hd.block_hash,
+                BlockEntry {
+                    bytes: p.block,
+                    validity: Validity::Pending,
+                },
+            );
         }
     }
 
@@ -805,8 +986,9 @@ impl<C: VoteCrypto> Consensus<C> {
             certificate: cert.clone(),
         });
         self.last_commit = Some(cert);
-        self.height += 1;
+        self.height = self.height.saturating_add(1);
         self.locked = None;
+        self.lock_pol = None;
         self.valid = None;
         self.valid_pol = None;
         self.blocks.clear();
@@ -815,6 +997,7 @@ impl<C: VoteCrypto> Consensus<C> {
         self.votes.clear();
         self.reported.clear();
         self.fired.clear();
+        self.own.clear();
         self.start_round(0, out);
         let buffered = std::mem::take(&mut self.future);
         for (from, m) in buffered {
@@ -842,9 +1025,21 @@ impl<C: VoteCrypto> Consensus<C> {
 
     /// Verifies the pending votes that match `f`: one aggregate check per block value; only
     /// if that fails, each vote alone, dropping (and reporting) the bad ones.
-    fn verify_pending(&mut self, round: Round, kind: VoteKind, f: Filter, out: &mut Vec<Action<C>>) {
-        let Some(book) = self.votes.get(&(round, kind)) else { return };
-        type Group<C> = Vec<(ValidatorIndex, <C as VoteCrypto>::PublicKey, <C as VoteCrypto>::Signature)>;
+    fn verify_pending(
+        &mut self,
+        round: Round,
+        kind: VoteKind,
+        f: Filter,
+        out: &mut Vec<Action<C>>,
+    ) {
+        let Some(book) = self.votes.get(&(round, kind)) else {
+            return;
+        };
+        type Group<C> = Vec<(
+            ValidatorIndex,
+            <C as VoteCrypto>::PublicKey,
+            <C as VoteCrypto>::Signature,
+        )>;
         let mut groups: BTreeMap<Option<H256>, Group<C>> = BTreeMap::new();
         for (i, e) in book {
             if !e.verified && f.matches(&e.vote.vote.block) {
@@ -866,7 +1061,9 @@ impl<C: VoteCrypto> Consensus<C> {
                 Some(agg) => C::verify_aggregate(&pks, &bytes, &agg),
                 None => false,
             };
-            let Some(book) = self.votes.get_mut(&(round, kind)) else { return };
+            let Some(book) = self.votes.get_mut(&(round, kind)) else {
+                return;
+            };
             for (i, pk, sig) in &group {
                 // ... and each vote alone only when the aggregate failed.
                 if all_ok || C::verify(pk, &bytes, sig) {
@@ -874,7 +1071,10 @@ impl<C: VoteCrypto> Consensus<C> {
                         e.verified = true;
                     }
                 } else if let Some(e) = book.remove(i) {
-                    out.push(Action::Rejected { from: e.from, reason: Reject::BadSignature });
+                    out.push(Action::Rejected {
+                        from: e.from,
+                        reason: Reject::BadSignature,
+                    });
                 }
             }
         }
@@ -882,7 +1082,14 @@ impl<C: VoteCrypto> Consensus<C> {
 
     /// Whether the votes matching `f` reach `t`, counting only verified votes (pending ones
     /// are verified, in aggregate, only once they could make the difference).
-    fn has(&mut self, round: Round, kind: VoteKind, f: Filter, t: Threshold, out: &mut Vec<Action<C>>) -> bool {
+    fn has(
+        &mut self,
+        round: Round,
+        kind: VoteKind,
+        f: Filter,
+        t: Threshold,
+        out: &mut Vec<Action<C>>,
+    ) -> bool {
         if !self.met(t, self.stake_of(round, kind, f, false)) {
             return false;
         }
@@ -892,10 +1099,21 @@ impl<C: VoteCrypto> Consensus<C> {
 
     fn polka(&mut self, round: Round, v: H256, out: &mut Vec<Action<C>>) -> bool {
         self.polkas.contains_key(&(round, v))
-            || self.has(round, VoteKind::Prevote, Filter::Value(Some(v)), Threshold::Quorum, out)
+            || self.has(
+                round,
+                VoteKind::Prevote,
+                Filter::Value(Some(v)),
+                Threshold::Quorum,
+                out,
+            )
     }
 
-    fn cert_from_votes(&self, round: Round, kind: VoteKind, v: H256) -> Option<QuorumCertificate<C>> {
+    fn cert_from_votes(
+        &self,
+        round: Round,
+        kind: VoteKind,
+        v: H256,
+    ) -> Option<QuorumCertificate<C>> {
         let book = self.votes.get(&(round, kind))?;
         let votes: Vec<&SignedVote<C>> = book
             .values()
@@ -945,7 +1163,13 @@ impl<C: VoteCrypto> Consensus<C> {
             }
         }
         for (r, v) in candidates {
-            if self.has(r, VoteKind::Precommit, Filter::Value(Some(v)), Threshold::Quorum, out) {
+            if self.has(
+                r,
+                VoteKind::Precommit,
+                Filter::Value(Some(v)),
+                Threshold::Quorum,
+                out,
+            ) {
                 if let Some(cert) = self.cert_from_votes(r, VoteKind::Precommit, v) {
                     self.commit(cert, out);
                     return true;
@@ -957,8 +1181,12 @@ impl<C: VoteCrypto> Consensus<C> {
 
     /// L55: more than 1/3 of the stake is in a later round: join it.
     fn try_skip(&mut self, out: &mut Vec<Action<C>>) -> bool {
-        let rounds: BTreeSet<Round> =
-            self.votes.keys().map(|k| k.0).filter(|r| *r > self.round).collect();
+        let rounds: BTreeSet<Round> = self
+            .votes
+            .keys()
+            .map(|k| k.0)
+            .filter(|r| *r > self.round)
+            .collect();
         for r in rounds.into_iter().rev() {
             if !self.met(Threshold::OneThird, self.distinct_stake(r, false)) {
                 continue;
@@ -1029,9 +1257,10 @@ impl<C: VoteCrypto> Consensus<C> {
                     None => self.cert_from_votes(r, VoteKind::Prevote, v),
                 };
                 self.valid = Some((r, v));
-                self.valid_pol = pol;
+                self.valid_pol = pol.clone();
                 if self.step == Step::Prevote {
                     self.locked = Some((r, v));
+                    self.lock_pol = pol;
                     self.precommit(Some(v), out);
                 }
                 return true;
@@ -1040,7 +1269,13 @@ impl<C: VoteCrypto> Consensus<C> {
 
         // L44: a prevote quorum for nil.
         if self.step == Step::Prevote
-            && self.has(r, VoteKind::Prevote, Filter::Value(None), Threshold::Quorum, out)
+            && self.has(
+                r,
+                VoteKind::Prevote,
+                Filter::Value(None),
+                Threshold::Quorum,
+                out,
+            )
         {
             self.precommit(None, out);
             return true;

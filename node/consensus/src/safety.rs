@@ -1,9 +1,13 @@
 //! The safety record: what this validator last signed, persisted before anything it
 //! protects leaves the node (Lighthouse-style slashing protection).
+use crate::cert::QuorumCertificate;
 use crate::types::{Height, Round, SignedVote};
 use menara_crypto::{BlsCrypto, VoteCrypto};
 use menara_primitives::H256;
 use parity_scale_codec::{Decode, Encode};
+
+/// How many recent rounds of own votes are kept for re-broadcast.
+pub const KEPT_ROUNDS: u32 = 8;
 
 /// Signing steps in the order a validator goes through them within a round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
@@ -39,10 +43,14 @@ pub struct SafetyRecord<C: VoteCrypto = BlsCrypto> {
     pub step: SignedStep,
     /// blake3 of the last signed bytes.
     pub last_signed: Option<[u8; 32]>,
-    /// The last vote signed, re-broadcast after a restart.
-    pub last_vote: Option<SignedVote<C>>,
+    /// The votes signed at `height` in its last [`KEPT_ROUNDS`] rounds, re-broadcast after a
+    /// restart (validators still in those rounds may need them to reach a quorum).
+    pub votes: Vec<SignedVote<C>>,
     /// Lock at `height`: (round, block) of the last precommit for a block.
     pub locked: Option<(Round, H256)>,
+    /// The prevote certificate that justified the lock, so that after a restart this node can
+    /// still re-propose its locked block with a proof of lock (liveness).
+    pub lock_certificate: Option<QuorumCertificate<C>>,
 }
 
 impl<C: VoteCrypto> Default for SafetyRecord<C> {
@@ -52,8 +60,9 @@ impl<C: VoteCrypto> Default for SafetyRecord<C> {
             round: 0,
             step: SignedStep::None,
             last_signed: None,
-            last_vote: None,
+            votes: Vec::new(),
             locked: None,
+            lock_certificate: None,
         }
     }
 }
@@ -78,8 +87,11 @@ impl<C: VoteCrypto> SafetyRecord<C> {
     pub fn record(&mut self, height: Height, round: Round, step: SignedStep, bytes: &[u8]) {
         if height != self.height {
             self.locked = None;
-            self.last_vote = None;
+            self.lock_certificate = None;
+            self.votes.clear();
         }
+        self.votes
+            .retain(|v| v.vote.round.saturating_add(KEPT_ROUNDS) > round);
         self.height = height;
         self.round = round;
         self.step = step;

@@ -108,7 +108,15 @@ impl ProposalHeader {
     /// The bytes a proposal signature covers:
     /// SCALE(`PROPOSAL_DOMAIN`, chain id, height, round, block hash, valid round).
     pub fn signing_bytes(&self, chain: &ChainId) -> Vec<u8> {
-        (PROPOSAL_DOMAIN, chain, self.height, self.round, self.block_hash, self.valid_round).encode()
+        (
+            PROPOSAL_DOMAIN,
+            chain,
+            self.height,
+            self.round,
+            self.block_hash,
+            self.valid_round,
+        )
+            .encode()
     }
 }
 

@@ -61,7 +61,7 @@ impl<C: VoteCrypto> ValidatorSet<C> {
         if u32::try_from(validators.len()).is_err() {
             return Err(SetError::TooMany);
         }
-        validators.sort_by(|a, b| a.id.cmp(&b.id));
+        validators.sort_by_key(|v| v.id);
         let mut total: u128 = 0;
         for (i, v) in validators.iter().enumerate() {
             if v.stake == 0 {
@@ -81,7 +81,11 @@ impl<C: VoteCrypto> ValidatorSet<C> {
             return Err(SetError::Duplicate);
         }
         let schedule = build_schedule(&validators, total);
-        Ok(ValidatorSet { validators, total, schedule })
+        Ok(ValidatorSet {
+            validators,
+            total,
+            schedule,
+        })
     }
 
     /// Number of validators.

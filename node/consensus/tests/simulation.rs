@@ -9,7 +9,7 @@
 //!
 //! 1. no two honest nodes commit different blocks at one height (and no invalid block, and
 //!    every commit certificate verifies);
-//! 2. after GST every honest node commits at least two heights past the highest height any
+//! 2. after GST every honest node commits at least five heights past the highest height any
 //!    honest node had at GST, within `LIVENESS_BOUND_MS` of simulated time;
 //! 3. every equivocation by a Byzantine validator whose two messages reached an honest node
 //!    (at the height it was deciding) is turned into evidence by that node, and evidence
@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const CHAIN: ChainId = [42u8; 32];
 const LIVENESS_BOUND_MS: u64 = 30_000;
 const POST_GST_DELAY_MS: u64 = 20;
+const HEIGHTS_AFTER_GST: u64 = 5;
 const FORGER: PeerTag = 1_000_000;
 
 trait SimCrypto: VoteCrypto {
@@ -58,6 +59,9 @@ struct Scenario {
     crashes: Vec<(usize, u64, u64)>,
     mid_crash_permille: u32,
     extra_equivocation_permille: u32,
+    /// Twins-style split: twin 0 of a Byzantine validator talks only to these validators,
+    /// twin 1 only to the others.
+    twin_audience: Option<BTreeSet<usize>>,
 }
 
 impl Scenario {
@@ -105,6 +109,11 @@ impl Scenario {
             crashes,
             mid_crash_permille: rng.gen_range(0..3),
             extra_equivocation_permille: rng.gen_range(0..500),
+            twin_audience: if rng.gen_bool(0.5) {
+                Some((0..n).filter(|_| rng.gen_bool(0.5)).collect())
+            } else {
+                None
+            },
         }
     }
 }
@@ -123,13 +132,48 @@ struct Instance<C: VoteCrypto> {
 }
 
 enum Ev {
-    Deliver { to: usize, from: PeerTag, bytes: Vec<u8> },
-    Timeout { to: usize, inc: u32, height: u64, round: u32, step: TimeoutStep },
-    Validated { to: usize, inc: u32, height: u64, hash: H256, valid: bool },
-    Build { to: usize, inc: u32, height: u64, round: u32 },
-    Crash { to: usize },
-    Restart { to: usize },
-    Sync { to: usize, inc: u32, certs: Vec<Vec<u8>> },
+    Deliver {
+        to: usize,
+        from: PeerTag,
+        bytes: Vec<u8>,
+    },
+    Timeout {
+        to: usize,
+        inc: u32,
+        height: u64,
+        round: u32,
+        step: TimeoutStep,
+    },
+    Validated {
+        to: usize,
+        inc: u32,
+        height: u64,
+        hash: H256,
+        valid: bool,
+    },
+    Build {
+        to: usize,
+        inc: u32,
+        height: u64,
+        round: u32,
+    },
+    Fetched {
+        to: usize,
+        inc: u32,
+        height: u64,
+        hash: H256,
+    },
+    Crash {
+        to: usize,
+    },
+    Restart {
+        to: usize,
+    },
+    Sync {
+        to: usize,
+        inc: u32,
+        certs: Vec<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -154,6 +198,7 @@ struct Sim<C: SimCrypto> {
     index_of: Vec<u32>,
     insts: Vec<Instance<C>>,
     block_valid: BTreeMap<H256, bool>,
+    block_store: BTreeMap<H256, Vec<u8>>,
     finalized: BTreeMap<u64, H256>,
     nonce: u64,
     stats: Stats,
@@ -184,7 +229,11 @@ impl<C: SimCrypto> Sim<C> {
                 // Ids in an order unrelated to i, to exercise sorting.
                 id[0] = (i as u8).wrapping_mul(97).wrapping_add(13);
                 id[1] = i as u8;
-                Validator { id, bls: C::public(&C::key(i)), stake: *s }
+                Validator {
+                    id,
+                    bls: C::public(&C::key(i)),
+                    stake: *s,
+                }
             })
             .collect();
         let ids: Vec<[u8; 32]> = vals.iter().map(|v| v.id).collect();
@@ -218,6 +267,7 @@ impl<C: SimCrypto> Sim<C> {
             index_of,
             insts,
             block_valid: BTreeMap::new(),
+            block_store: BTreeMap::new(),
             finalized: BTreeMap::new(),
             nonce: 0,
             stats: Stats::default(),
@@ -235,7 +285,10 @@ impl<C: SimCrypto> Sim<C> {
     }
 
     fn fail(&self, what: String) -> String {
-        format!("seed {} (SIM_SEED={} to replay) at t={}ms: {what}\nscenario: {:?}", self.seed, self.seed, self.now, self.sc)
+        format!(
+            "seed {} (SIM_SEED={} to replay) at t={}ms: {what}\nscenario: {:?}",
+            self.seed, self.seed, self.now, self.sc
+        )
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
@@ -267,16 +320,33 @@ impl<C: SimCrypto> Sim<C> {
                 }
             }
         }
-        let copies = if self.rng.gen_range(0..1000) < self.sc.dup_permille { 2 } else { 1 };
+        let copies = if self.rng.gen_range(0..1000) < self.sc.dup_permille {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let d = self.delay();
-            self.push(self.now + d, Ev::Deliver { to, from: from_inst as PeerTag, bytes: bytes.clone() });
+            self.push(
+                self.now + d,
+                Ev::Deliver {
+                    to,
+                    from: from_inst as PeerTag,
+                    bytes: bytes.clone(),
+                },
+            );
         }
     }
 
     fn broadcast(&mut self, from: usize, bytes: Vec<u8>) {
         for to in 0..self.insts.len() {
-            if to != from {
+            let muted = match (&self.sc.twin_audience, self.insts[from].honest) {
+                (Some(aud), false) => {
+                    aud.contains(&self.insts[to].validator) != (self.insts[from].twin == 0)
+                }
+                _ => false,
+            };
+            if to != from && !muted {
                 self.send(from, to, bytes.clone());
             }
         }
@@ -289,6 +359,7 @@ impl<C: SimCrypto> Sim<C> {
         let bytes = (height, i.validator as u32, i.twin, self.nonce, valid).encode();
         let hash = H256(*blake3::hash(&bytes).as_bytes());
         self.block_valid.insert(hash, valid);
+        self.block_store.insert(hash, bytes.clone());
         (hash, bytes)
     }
 
@@ -304,19 +375,35 @@ impl<C: SimCrypto> Sim<C> {
     fn note_byzantine(&mut self, to: usize, m: &Message<C>) -> Option<(u32, u64, u32)> {
         let inst = &self.insts[to];
         let node = inst.node.as_ref()?;
-        if !inst.honest || m.height() != node.height() || m.round() > node.round() + config(1).max_rounds_ahead {
+        if !inst.honest
+            || m.height() != node.height()
+            || m.round() > node.round() + config(1).max_rounds_ahead
+        {
             return None;
         }
         let (who, step, bytes) = match m {
-            Message::Proposal(p) => (p.signed.header.proposer, 0u8, p.signed.header.signing_bytes(&CHAIN)),
+            Message::Proposal(p) => (
+                p.signed.header.proposer,
+                0u8,
+                p.signed.header.signing_bytes(&CHAIN),
+            ),
             Message::Vote(v) => (
                 v.vote.validator,
-                if v.vote.kind == VoteKind::Prevote { 1 } else { 2 },
+                if v.vote.kind == VoteKind::Prevote {
+                    1
+                } else {
+                    2
+                },
                 v.vote.signing_bytes(&CHAIN),
             ),
             Message::Certificate(_) => return None,
         };
-        let byz: BTreeSet<u32> = self.sc.byzantine.iter().map(|v| self.index_of[*v]).collect();
+        let byz: BTreeSet<u32> = self
+            .sc
+            .byzantine
+            .iter()
+            .map(|v| self.index_of[*v])
+            .collect();
         if !byz.contains(&who) {
             return None;
         }
@@ -341,19 +428,55 @@ impl<C: SimCrypto> Sim<C> {
                 return Err(self.fail("event budget exhausted".into()));
             }
             if gst_target.is_none() && !self.pre_gst() {
-                let best = self.insts.iter().filter(|i| i.honest).map(|i| i.committed.len() as u64).max().unwrap_or(0);
-                gst_target = Some(best + 2);
+                let best = self
+                    .insts
+                    .iter()
+                    .filter(|i| i.honest)
+                    .map(|i| i.committed.len() as u64)
+                    .max()
+                    .unwrap_or(0);
+                gst_target = Some(best + HEIGHTS_AFTER_GST);
             }
             if let Some(target) = gst_target {
-                let min = self.insts.iter().filter(|i| i.honest).map(|i| i.committed.len() as u64).min().unwrap_or(0);
+                let min = self
+                    .insts
+                    .iter()
+                    .filter(|i| i.honest)
+                    .map(|i| i.committed.len() as u64)
+                    .min()
+                    .unwrap_or(0);
                 if min >= target {
                     self.stats.time_ms = self.now;
                     self.stats.heights = self.finalized.len() as u64;
                     return Ok(self.stats);
                 }
                 if self.now > self.sc.gst_ms + LIVENESS_BOUND_MS {
-                    let hs: Vec<_> = self.insts.iter().map(|i| (i.validator, i.honest, i.committed.len(), i.node.as_ref().map(|n| (n.height(), n.round(), n.step())))).collect();
-                    return Err(self.fail(format!("no progress after GST: target {target}, nodes {hs:?}")));
+                    if std::env::var("SIM_DEBUG").is_ok() {
+                        for i in &self.insts {
+                            eprintln!(
+                                "---- validator {} (index {}) honest {}: {}",
+                                i.validator,
+                                self.index_of[i.validator],
+                                i.honest,
+                                i.node.as_ref().map(|n| n.summary()).unwrap_or_default()
+                            );
+                        }
+                    }
+                    let hs: Vec<_> = self
+                        .insts
+                        .iter()
+                        .map(|i| {
+                            (
+                                i.validator,
+                                i.honest,
+                                i.committed.len(),
+                                i.node.as_ref().map(|n| (n.height(), n.round(), n.step())),
+                            )
+                        })
+                        .collect();
+                    return Err(self.fail(format!(
+                        "no progress after GST: target {target}, nodes {hs:?}"
+                    )));
                 }
             }
             self.step(ev)?;
@@ -371,9 +494,15 @@ impl<C: SimCrypto> Sim<C> {
             Ev::Restart { to } => {
                 if self.insts[to].node.is_none() {
                     let inst = &mut self.insts[to];
-                    let rec = SafetyRecord::<C>::decode(&mut &inst.record[..]).map_err(|e| e.to_string())?;
+                    let rec = SafetyRecord::<C>::decode(&mut &inst.record[..])
+                        .map_err(|e| e.to_string())?;
                     let cfg = config(inst.committed.len() as u64 + 1);
-                    inst.node = Some(Consensus::new(cfg, self.set.clone(), Some(C::key(inst.validator)), rec));
+                    inst.node = Some(Consensus::new(
+                        cfg,
+                        self.set.clone(),
+                        Some(C::key(inst.validator)),
+                        rec,
+                    ));
                     self.feed(to, Event::Start, None)?;
                 }
             }
@@ -383,7 +512,11 @@ impl<C: SimCrypto> Sim<C> {
                 }
                 match Message::<C>::decode_bounded(&bytes, 1 << 20) {
                     Ok(m) => {
-                        let expect = if from == FORGER { None } else { self.note_byzantine(to, &m) };
+                        let expect = if from == FORGER {
+                            None
+                        } else {
+                            self.note_byzantine(to, &m)
+                        };
                         self.feed(to, Event::Message { from, message: m }, expect)?;
                     }
                     Err(_) => {
@@ -393,31 +526,103 @@ impl<C: SimCrypto> Sim<C> {
                     }
                 }
             }
-            Ev::Timeout { to, inc, height, round, step } => {
+            Ev::Timeout {
+                to,
+                inc,
+                height,
+                round,
+                step,
+            } => {
                 if self.insts[to].inc == inc && self.insts[to].node.is_some() {
-                    self.feed(to, Event::Timeout { height, round, step }, None)?;
+                    self.feed(
+                        to,
+                        Event::Timeout {
+                            height,
+                            round,
+                            step,
+                        },
+                        None,
+                    )?;
                 }
             }
-            Ev::Validated { to, inc, height, hash, valid } => {
+            Ev::Validated {
+                to,
+                inc,
+                height,
+                hash,
+                valid,
+            } => {
                 if self.insts[to].inc == inc && self.insts[to].node.is_some() {
-                    self.feed(to, Event::BlockValidated { height, block_hash: hash, valid }, None)?;
+                    self.feed(
+                        to,
+                        Event::BlockValidated {
+                            height,
+                            block_hash: hash,
+                            valid,
+                        },
+                        None,
+                    )?;
                 }
             }
-            Ev::Build { to, inc, height, round } => {
+            Ev::Build {
+                to,
+                inc,
+                height,
+                round,
+            } => {
                 if self.insts[to].inc == inc && self.insts[to].node.is_some() {
                     let (hash, block) = self.build_block(to, height);
-                    self.feed(to, Event::ProposalBlock { height, round, block_hash: hash, block }, None)?;
+                    self.feed(
+                        to,
+                        Event::ProposalBlock {
+                            height,
+                            round,
+                            block_hash: hash,
+                            block,
+                        },
+                        None,
+                    )?;
+                }
+            }
+            Ev::Fetched {
+                to,
+                inc,
+                height,
+                hash,
+            } => {
+                if self.insts[to].inc == inc && self.insts[to].node.is_some() {
+                    if let Some(block) = self.block_store.get(&hash).cloned() {
+                        self.feed(
+                            to,
+                            Event::BlockFetched {
+                                height,
+                                block_hash: hash,
+                                block,
+                            },
+                            None,
+                        )?;
+                    }
                 }
             }
             Ev::Sync { to, inc, certs } => {
                 for bytes in certs {
-                    let Some(node) = self.insts[to].node.as_ref() else { break };
+                    let Some(node) = self.insts[to].node.as_ref() else {
+                        break;
+                    };
                     if self.insts[to].inc != inc {
                         break;
                     }
-                    let c = QuorumCertificate::<C>::decode(&mut &bytes[..]).map_err(|e| e.to_string())?;
+                    let c = QuorumCertificate::<C>::decode(&mut &bytes[..])
+                        .map_err(|e| e.to_string())?;
                     if c.height == node.height() {
-                        self.feed(to, Event::Message { from: 999, message: Message::Certificate(c) }, None)?;
+                        self.feed(
+                            to,
+                            Event::Message {
+                                from: 999,
+                                message: Message::Certificate(c),
+                            },
+                            None,
+                        )?;
                     }
                 }
             }
@@ -433,8 +638,15 @@ impl<C: SimCrypto> Sim<C> {
         self.stats.crashes += 1;
     }
 
-    fn feed(&mut self, to: usize, ev: Event<C>, expect: Option<(u32, u64, u32)>) -> Result<(), String> {
-        let Some(node) = self.insts[to].node.as_mut() else { return Ok(()) };
+    fn feed(
+        &mut self,
+        to: usize,
+        ev: Event<C>,
+        expect: Option<(u32, u64, u32)>,
+    ) -> Result<(), String> {
+        let Some(node) = self.insts[to].node.as_mut() else {
+            return Ok(());
+        };
         let mut actions = node.handle(ev);
         // Crash in the middle of carrying out the actions (before GST only).
         let mut crashed = false;
@@ -452,12 +664,16 @@ impl<C: SimCrypto> Sim<C> {
         }
         if let Some((who, h, r)) = expect {
             if !crashed && !self.insts[to].reported.contains(&(who, h, r)) {
-                return Err(self.fail(format!("node {to} saw equivocation by {who} at {h}/{r} but reported none")));
+                return Err(self.fail(format!(
+                    "node {to} saw equivocation by {who} at {h}/{r} but reported none"
+                )));
             }
         }
         if crashed {
             self.crash(to);
-            let back = self.rng.gen_range(self.now + 1..=self.sc.gst_ms.max(self.now + 1));
+            let back = self
+                .rng
+                .gen_range(self.now + 1..=self.sc.gst_ms.max(self.now + 1));
             self.push(back, Ev::Restart { to });
         }
         Ok(())
@@ -478,35 +694,97 @@ impl<C: SimCrypto> Sim<C> {
                     self.forge(&m);
                 }
             }
-            Action::ScheduleTimeout { height, round, step, duration_ms } => {
-                self.push(self.now + duration_ms, Ev::Timeout { to: from, inc, height, round, step });
+            Action::ScheduleTimeout {
+                height,
+                round,
+                step,
+                duration_ms,
+            } => {
+                self.push(
+                    self.now + duration_ms,
+                    Ev::Timeout {
+                        to: from,
+                        inc,
+                        height,
+                        round,
+                        step,
+                    },
+                );
             }
             Action::RequestProposal { height, round } => {
                 let d = self.rng.gen_range(1..5);
-                self.push(self.now + d, Ev::Build { to: from, inc, height, round });
+                self.push(
+                    self.now + d,
+                    Ev::Build {
+                        to: from,
+                        inc,
+                        height,
+                        round,
+                    },
+                );
             }
-            Action::ValidateBlock { height, block_hash, block } => {
+            Action::RequestBlock { height, block_hash } => {
+                let d = self.delay();
+                self.push(
+                    self.now + d,
+                    Ev::Fetched {
+                        to: from,
+                        inc,
+                        height,
+                        hash: block_hash,
+                    },
+                );
+            }
+            Action::ValidateBlock {
+                height,
+                block_hash,
+                block,
+            } => {
                 let valid = Self::validate(&block, height)
                     && H256(*blake3::hash(&block).as_bytes()) == block_hash;
                 let d = self.rng.gen_range(1..10);
-                self.push(self.now + d, Ev::Validated { to: from, inc, height, hash: block_hash, valid });
+                self.push(
+                    self.now + d,
+                    Ev::Validated {
+                        to: from,
+                        inc,
+                        height,
+                        hash: block_hash,
+                        valid,
+                    },
+                );
             }
-            Action::Commit { height, block_hash, certificate, .. } => {
+            Action::Commit {
+                height,
+                block_hash,
+                certificate,
+                ..
+            } => {
                 let inst = &self.insts[from];
                 if inst.committed.len() as u64 + 1 != height {
-                    return Err(self.fail(format!("node {from} committed {height} after {}", inst.committed.len())));
+                    return Err(self.fail(format!(
+                        "node {from} committed {height} after {}",
+                        inst.committed.len()
+                    )));
                 }
-                if certificate.verify(&CHAIN, &self.set).is_err() || certificate.block_hash != block_hash {
-                    return Err(self.fail(format!("node {from} commit certificate at {height} does not verify")));
+                if certificate.verify(&CHAIN, &self.set).is_err()
+                    || certificate.block_hash != block_hash
+                {
+                    return Err(self.fail(format!(
+                        "node {from} commit certificate at {height} does not verify"
+                    )));
                 }
                 if inst.honest {
                     if let Some(prev) = self.finalized.get(&height) {
                         if *prev != block_hash {
-                            return Err(self.fail(format!("SAFETY: two blocks finalised at height {height}")));
+                            return Err(self
+                                .fail(format!("SAFETY: two blocks finalised at height {height}")));
                         }
                     }
                     if self.block_valid.get(&block_hash) != Some(&true) {
-                        return Err(self.fail(format!("invalid block finalised at height {height}")));
+                        return Err(
+                            self.fail(format!("invalid block finalised at height {height}"))
+                        );
                     }
                     self.finalized.insert(height, block_hash);
                 }
@@ -516,28 +794,50 @@ impl<C: SimCrypto> Sim<C> {
                 if e.verify(&CHAIN, &self.set).is_err() {
                     return Err(self.fail("evidence does not verify".into()));
                 }
-                let byz: BTreeSet<u32> = self.sc.byzantine.iter().map(|v| self.index_of[*v]).collect();
+                let byz: BTreeSet<u32> = self
+                    .sc
+                    .byzantine
+                    .iter()
+                    .map(|v| self.index_of[*v])
+                    .collect();
                 if !byz.contains(&e.offender()) {
                     return Err(self.fail(format!("honest validator {} accused", e.offender())));
                 }
-                self.insts[from].reported.insert((e.offender(), e.height(), e.round()));
+                self.insts[from]
+                    .reported
+                    .insert((e.offender(), e.height(), e.round()));
                 self.stats.evidence += 1;
             }
             Action::RequestSync { from: h, .. } => {
                 let peers: Vec<usize> = (0..self.insts.len())
-                    .filter(|i| *i != from && self.insts[*i].honest && self.insts[*i].committed.len() as u64 >= h)
+                    .filter(|i| {
+                        *i != from
+                            && self.insts[*i].honest
+                            && self.insts[*i].committed.len() as u64 >= h
+                    })
                     .collect();
                 if peers.is_empty() {
                     return Ok(());
                 }
                 let p = peers[self.rng.gen_range(0..peers.len())];
-                let certs: Vec<Vec<u8>> =
-                    self.insts[p].committed.iter().skip(h.saturating_sub(1) as usize).map(|c| c.encode()).collect();
+                let certs: Vec<Vec<u8>> = self.insts[p]
+                    .committed
+                    .iter()
+                    .skip(h.saturating_sub(1) as usize)
+                    .map(|c| c.encode())
+                    .collect();
                 if self.pre_gst() && self.rng.gen_range(0..1000) < self.sc.loss_permille {
                     return Ok(());
                 }
                 let d = self.delay();
-                self.push(self.now + d, Ev::Sync { to: from, inc, certs });
+                self.push(
+                    self.now + d,
+                    Ev::Sync {
+                        to: from,
+                        inc,
+                        certs,
+                    },
+                );
             }
             Action::Rejected { from: peer, .. } => {
                 self.stats.rejected += 1;
@@ -582,7 +882,9 @@ impl<C: SimCrypto> Sim<C> {
                 // Signature of a different message by the same key: valid point, wrong vote.
                 let mut wrong = v.vote;
                 wrong.round = wrong.round.wrapping_add(1000);
-                let idx = (0..self.sc.stakes.len()).find(|i| self.index_of[*i] == v.vote.validator).unwrap_or(0);
+                let idx = (0..self.sc.stakes.len())
+                    .find(|i| self.index_of[*i] == v.vote.validator)
+                    .unwrap_or(0);
                 other.signature = SignedVote::<C>::sign(&CHAIN, wrong, &C::key(idx)).signature;
                 Message::Vote(other).encode()
             }
@@ -592,7 +894,14 @@ impl<C: SimCrypto> Sim<C> {
             }
         };
         let d = self.delay();
-        self.push(self.now + d, Ev::Deliver { to, from: FORGER, bytes });
+        self.push(
+            self.now + d,
+            Ev::Deliver {
+                to,
+                from: FORGER,
+                bytes,
+            },
+        );
     }
 }
 
@@ -601,7 +910,10 @@ fn run_seed<C: SimCrypto>(seed: u64, max_n: usize) -> Result<Stats, String> {
 }
 
 fn seeds() -> u64 {
-    std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000)
+    std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4_000)
 }
 
 fn run_range(range: std::ops::Range<u64>) {
@@ -632,7 +944,10 @@ fn run_range(range: std::ops::Range<u64>) {
         total.crashes,
         start.elapsed()
     );
-    assert!(failures.is_empty(), "failing seeds: {failures:?} (replay with SIM_SEED=<seed>)");
+    assert!(
+        failures.is_empty(),
+        "failing seeds: {failures:?} (replay with SIM_SEED=<seed>)"
+    );
 }
 
 #[test]
@@ -661,13 +976,19 @@ fn simulation_real_bls() {
 /// Replays one seed: `SIM_SEED=n cargo test -p menara-consensus --test simulation replay`.
 #[test]
 fn replay() {
-    let seed = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(12345);
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12345);
     let a = run_seed::<FakeCrypto>(seed, 7);
     let b = run_seed::<FakeCrypto>(seed, 7);
     eprintln!("seed {seed}: {a:?}");
     // Determinism: the same seed gives the same run.
     match (a, b) {
-        (Ok(x), Ok(y)) => assert_eq!((x.events, x.heights, x.time_ms), (y.events, y.heights, y.time_ms)),
+        (Ok(x), Ok(y)) => assert_eq!(
+            (x.events, x.heights, x.time_ms),
+            (y.events, y.heights, y.time_ms)
+        ),
         (Err(e), _) => panic!("{e}"),
         (_, Err(e)) => panic!("{e}"),
     }

@@ -21,7 +21,9 @@ fn bench(c: &mut Criterion) {
     let pk = sk.public_key();
     let sig = sk.sign(msg);
     g.bench_function("sign", |b| b.iter(|| black_box(sk.sign(black_box(msg)))));
-    g.bench_function("verify_single", |b| b.iter(|| assert!(sig.verify(black_box(&pk), black_box(msg)))));
+    g.bench_function("verify_single", |b| {
+        b.iter(|| assert!(sig.verify(black_box(&pk), black_box(msg))))
+    });
     g.bench_function("pubkey_decode_validate", |b| {
         let bytes = pk.to_bytes();
         b.iter(|| black_box(BlsPublicKey::from_bytes(black_box(&bytes)).is_ok()))
@@ -34,7 +36,13 @@ fn bench(c: &mut Criterion) {
         let agg = AggregateSignature::aggregate(&sigs).unwrap_or(sig);
         assert!(fast_aggregate_verify(&refs, msg, &agg));
         g.bench_with_input(BenchmarkId::new("fast_aggregate_verify", n), &n, |b, _| {
-            b.iter(|| assert!(fast_aggregate_verify(black_box(&refs), black_box(msg), black_box(&agg))))
+            b.iter(|| {
+                assert!(fast_aggregate_verify(
+                    black_box(&refs),
+                    black_box(msg),
+                    black_box(&agg)
+                ))
+            })
         });
         g.bench_with_input(BenchmarkId::new("aggregate_signatures", n), &n, |b, _| {
             b.iter(|| black_box(AggregateSignature::aggregate(black_box(&sigs)).is_ok()))

@@ -104,7 +104,10 @@ impl BlsSecretKey {
     /// The matching public key.
     pub fn public_key(&self) -> BlsPublicKey {
         let pk = self.0.sk_to_pk();
-        BlsPublicKey { bytes: pk.compress(), point: pk }
+        BlsPublicKey {
+            bytes: pk.compress(),
+            point: pk,
+        }
     }
 
     /// Signs `msg` under [`DST_SIG`].
@@ -115,7 +118,11 @@ impl BlsSecretKey {
     /// Proof of possession: a signature over the compressed public key under [`DST_POP`].
     pub fn prove_possession(&self) -> ProofOfPossession {
         let pk = self.public_key();
-        ProofOfPossession(BlsSignature::from_point(self.0.sign(&pk.bytes, DST_POP, &[])))
+        ProofOfPossession(BlsSignature::from_point(self.0.sign(
+            &pk.bytes,
+            DST_POP,
+            &[],
+        )))
     }
 }
 
@@ -133,8 +140,8 @@ impl BlsPublicKey {
         if bytes.len() != PUBLIC_KEY_LEN {
             return Err(CryptoError::BadEncoding("public key"));
         }
-        let point = blst::min_pk::PublicKey::key_validate(bytes)
-            .map_err(|e| map_err(e, "public key"))?;
+        let point =
+            blst::min_pk::PublicKey::key_validate(bytes).map_err(|e| map_err(e, "public key"))?;
         let mut b = [0u8; PUBLIC_KEY_LEN];
         b.copy_from_slice(bytes);
         Ok(BlsPublicKey { bytes: b, point })
@@ -217,7 +224,10 @@ pub type AggregateSignature = BlsSignature;
 
 impl BlsSignature {
     fn from_point(point: blst::min_pk::Signature) -> Self {
-        BlsSignature { bytes: point.compress(), point }
+        BlsSignature {
+            bytes: point.compress(),
+            point,
+        }
     }
 
     /// Parses a compressed signature (curve check only).
@@ -239,7 +249,8 @@ impl BlsSignature {
 
     /// Verifies a single signature over `msg` under [`DST_SIG`].
     pub fn verify(&self, pk: &BlsPublicKey, msg: &[u8]) -> bool {
-        self.point.verify(true, msg, DST_SIG, &[], &pk.point, false) == blst::BLST_ERROR::BLST_SUCCESS
+        self.point.verify(true, msg, DST_SIG, &[], &pk.point, false)
+            == blst::BLST_ERROR::BLST_SUCCESS
     }
 
     /// Aggregates signatures (each subgroup-checked). Fails on an empty slice.
@@ -321,7 +332,10 @@ pub fn prove_possession(sk: &BlsSecretKey) -> ProofOfPossession {
 /// registered; a key without a valid proof must never enter a validator set.
 pub fn verify_possession(pk: &BlsPublicKey, pop: &ProofOfPossession) -> bool {
     pk.validate().is_ok()
-        && pop.0.point.verify(true, &pk.bytes, DST_POP, &[], &pk.point, false)
+        && pop
+            .0
+            .point
+            .verify(true, &pk.bytes, DST_POP, &[], &pk.point, false)
             == blst::BLST_ERROR::BLST_SUCCESS
 }
 

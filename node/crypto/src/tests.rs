@@ -33,7 +33,10 @@ fn pop_and_rogue_key() {
     // A proof made by another key does not prove possession of this one.
     assert!(!verify_possession(&pk, &prove_possession(&key(4))));
     // A PoP is not a vote signature over the key bytes (domain separation) and vice versa.
-    assert!(!verify_possession(&pk, &ProofOfPossession(sk.sign(pk.as_bytes()))));
+    assert!(!verify_possession(
+        &pk,
+        &ProofOfPossession(sk.sign(pk.as_bytes()))
+    ));
     assert!(!verify(&pk, pk.as_bytes(), &pop.0));
     // Round trip through SCALE.
     let enc = pop.encode();
@@ -52,17 +55,19 @@ fn rogue_key_without_pop_is_refused() {
     let mut neg = honest.to_bytes();
     neg[0] ^= 0x20;
     let neg_h = BlsPublicKey::from_bytes(&neg).unwrap();
-    let rogue_point =
-        AggregatePublicKey::aggregate(&[&x.public_key().point, &neg_h.point], false)
-            .unwrap()
-            .to_public_key();
+    let rogue_point = AggregatePublicKey::aggregate(&[&x.public_key().point, &neg_h.point], false)
+        .unwrap()
+        .to_public_key();
     let rogue = BlsPublicKey::from_bytes(&rogue_point.compress()).unwrap();
     // The forgery works when keys are not checked for possession ...
     let forged = x.sign(b"msg");
     assert!(fast_aggregate_verify(&[&honest, &rogue], b"msg", &forged));
     // ... and registration refuses the rogue key: no proof the attacker can make verifies.
     assert!(!verify_possession(&rogue, &prove_possession(&x)));
-    assert!(!verify_possession(&rogue, &ProofOfPossession(x.sign(rogue.as_bytes()))));
+    assert!(!verify_possession(
+        &rogue,
+        &ProofOfPossession(x.sign(rogue.as_bytes()))
+    ));
 }
 
 #[test]
