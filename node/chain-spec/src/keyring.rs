@@ -25,6 +25,14 @@ pub fn dev_seed(name: &str) -> [u8; 32] {
     blake3::derive_key(DEV_SEED_CONTEXT, name.as_bytes())
 }
 
+/// Context string of development BLS (consensus) seed derivation.
+pub const DEV_BLS_SEED_CONTEXT: &str = "menara dev bls seed v1";
+
+/// The 32-byte seed of development consensus key `//name`; public knowledge, dev only.
+pub fn dev_bls_seed(name: &str) -> [u8; 32] {
+    blake3::derive_key(DEV_BLS_SEED_CONTEXT, name.as_bytes())
+}
+
 /// The signing key of development account `//name`.
 pub fn dev_signing_key(name: &str) -> SigningKey {
     SigningKey::from_bytes(&dev_seed(name))

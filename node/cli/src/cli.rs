@@ -151,9 +151,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Generate a new random key and print its secret seed and account.
+    /// Generate a new random key and print its secret seed and public key: an ed25519
+    /// account (signs transactions) or a BLS12-381 consensus key with its proof of possession.
     Generate {
-        /// Signature scheme (transactions are signed with ed25519).
+        /// `ed25519` for accounts, `bls` for validators' consensus keys.
         #[arg(long, value_enum, default_value_t = Scheme::Ed25519)]
         scheme: Scheme,
         /// Print JSON.
@@ -164,6 +165,9 @@ pub enum KeyCommand {
     Inspect {
         /// `//Name`, a 0x seed, or a 0x account.
         secret_or_address: String,
+        /// `ed25519` for accounts, `bls` for validators' consensus keys.
+        #[arg(long, value_enum, default_value_t = Scheme::Ed25519)]
+        scheme: Scheme,
         /// Treat the argument as a public address.
         #[arg(long)]
         public: bool,
@@ -175,7 +179,10 @@ pub enum KeyCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Scheme {
+    /// Accounts and transaction signatures.
     Ed25519,
+    /// Consensus votes (BLS12-381, min_pk, proof-of-possession ciphersuite).
+    Bls,
 }
 
 /// Where the wallet sends requests.

@@ -1,5 +1,5 @@
 //! Wallet commands: keys, signed transactions over JSON-RPC, queries.
-use crate::cli::{KeyCommand, QueryCommand, TxCommand};
+use crate::cli::{KeyCommand, QueryCommand, Scheme, TxCommand};
 use crate::units::{format_amount, parse_amount};
 use anyhow::{anyhow, bail, Context};
 use menara_chain_spec::keyring;
@@ -10,7 +10,32 @@ use rand::RngCore;
 
 pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::Generate { scheme: _, json } => {
+        KeyCommand::Generate {
+            scheme: Scheme::Bls,
+            json,
+        } => {
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut seed);
+            print_bls_key(Some(&seed), &seed, json);
+            Ok(())
+        }
+        KeyCommand::Inspect {
+            secret_or_address,
+            scheme: Scheme::Bls,
+            public,
+            json,
+        } => {
+            if public {
+                bail!("--public is for ed25519 accounts; a BLS public key is checked with its proof of possession at registration");
+            }
+            let seed = bls_seed(&secret_or_address)?;
+            print_bls_key(None, &seed, json);
+            Ok(())
+        }
+        KeyCommand::Generate {
+            scheme: Scheme::Ed25519,
+            json,
+        } => {
             let mut seed = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut seed);
             let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -23,6 +48,7 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::Inspect {
             secret_or_address,
+            scheme: Scheme::Ed25519,
             public,
             json,
         } => {
@@ -37,6 +63,41 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The BLS seed of a secret: `//Name` (development) or a 0x seed.
+fn bls_seed(secret: &str) -> anyhow::Result<[u8; 32]> {
+    let bad = "a secret is `//Name` (development keys) or 0x followed by 64 hex digits (a seed)";
+    if let Some(name) = secret.trim().strip_prefix("//") {
+        if name.is_empty() {
+            bail!(bad);
+        }
+        return Ok(keyring::dev_bls_seed(name));
+    }
+    let bytes = hex::decode(secret.trim().trim_start_matches("0x")).map_err(|_| anyhow!(bad))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow!("a BLS seed is 32 bytes (0x followed by 64 hex digits)"))
+}
+
+fn print_bls_key(secret: Option<&[u8; 32]>, seed: &[u8; 32], json: bool) {
+    let sk = menara_crypto::BlsSecretKey::from_seed(seed);
+    let public = format!("0x{}", hex::encode(sk.public_key().to_bytes()));
+    let pop = format!("0x{}", hex::encode(sk.prove_possession().0.to_bytes()));
+    if json {
+        let mut v = serde_json::json!({ "scheme": "bls12-381", "publicKey": public, "proofOfPossession": pop });
+        if let Some(s) = secret {
+            v["secretSeed"] = serde_json::Value::String(format!("0x{}", hex::encode(s)));
+        }
+        println!("{v}");
+    } else {
+        if let Some(s) = secret {
+            println!("Secret seed:         0x{}", hex::encode(s));
+        }
+        println!("Scheme:              bls12-381 (min_pk, proof-of-possession ciphersuite)");
+        println!("Public key:          {public}");
+        println!("Proof of possession: {pop}");
     }
 }
 

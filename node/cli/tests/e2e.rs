@@ -470,6 +470,32 @@ fn cli_reports_bad_arguments_clearly() {
     let out = menara(&["--chain", "/no/such/spec.json", "--tmp"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("chain spec"), "{}", stderr(&out));
+    // BLS consensus keys: the proof of possession verifies, a //Name key is stable.
+    let out = menara(&["key", "generate", "--scheme", "bls", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bls: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let pk = hex::decode(bls["publicKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let pop = hex::decode(
+        bls["proofOfPossession"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+    )
+    .unwrap();
+    let pk = menara_crypto::BlsPublicKey::from_bytes(&pk).unwrap();
+    let pop =
+        menara_crypto::ProofOfPossession(menara_crypto::BlsSignature::from_bytes(&pop).unwrap());
+    assert!(menara_crypto::verify_possession(&pk, &pop));
+    let a = stdout(&menara(&[
+        "key", "inspect", "--scheme", "bls", "//Alice", "--json",
+    ]));
+    let b = stdout(&menara(&[
+        "key", "inspect", "--scheme", "bls", "//Alice", "--json",
+    ]));
+    assert_eq!(a, b);
+    assert!(!menara(&["key", "inspect", "--scheme", "bls", "0x12"])
+        .status
+        .success());
     let out = menara(&["build-spec", "--chain", "local", "--raw"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let raw: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
