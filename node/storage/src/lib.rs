@@ -229,6 +229,25 @@ pub struct Database {
     path: PathBuf,
     /// Cached pointers; the write lock serialises commits.
     meta: RwLock<Meta>,
+    /// Recently used trie nodes. Nodes are content-addressed and never change, so an
+    /// entry can only be stale by being deleted, and a deleted node is never reached
+    /// from the current root.
+    trie_cache: Option<parking_lot::Mutex<lru::LruCache<H256, Node>>>,
+}
+
+/// Tuning of a [`Database`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Trie nodes kept in memory (about 100 bytes each); 0 disables the cache.
+    pub trie_cache_nodes: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            trie_cache_nodes: 262_144,
+        }
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -270,6 +289,11 @@ impl Database {
     /// needed. Files that are corrupt or unreadable give an error saying so, as does a
     /// database of another [`SCHEMA_VERSION`].
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::open_with(path, DatabaseConfig::default())
+    }
+
+    /// [`Database::open`] with explicit tuning.
+    pub fn open_with(path: &Path, config: DatabaseConfig) -> Result<Self, StorageError> {
         if path.exists() && !path.is_dir() {
             return Err(StorageError::Open {
                 path: path.to_path_buf(),
@@ -295,6 +319,8 @@ impl Database {
             db,
             path: path.to_path_buf(),
             meta: RwLock::new(Meta::default()),
+            trie_cache: std::num::NonZeroUsize::new(config.trie_cache_nodes)
+                .map(|n| parking_lot::Mutex::new(lru::LruCache::new(n))),
         };
         this.check_schema()?;
         let meta = this.load_meta()?;
@@ -614,6 +640,15 @@ impl Database {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
+        if let Some(cache) = &self.trie_cache {
+            let mut cache = cache.lock();
+            for h in &prepared.update.removed {
+                cache.pop(h);
+            }
+            for (h, node) in &prepared.update.inserted {
+                cache.put(*h, *node);
+            }
+        }
 
         meta.best = Some((number, hash));
         if finalized {
@@ -711,10 +746,20 @@ struct TrieNodes<'a>(&'a Database);
 impl NodeReader for TrieNodes<'_> {
     type Error = StorageError;
     fn node(&self, hash: &H256) -> Result<Option<Node>, StorageError> {
-        self.0
+        if let Some(cache) = &self.0.trie_cache {
+            if let Some(node) = cache.lock().get(hash) {
+                return Ok(Some(*node));
+            }
+        }
+        let node: Option<Node> = self
+            .0
             .get_raw(columns::TRIE, hash.as_bytes())?
             .map(|b| decode(&b, "trie node"))
-            .transpose()
+            .transpose()?;
+        if let (Some(cache), Some(node)) = (&self.0.trie_cache, node) {
+            cache.lock().put(*hash, node);
+        }
+        Ok(node)
     }
 }
 

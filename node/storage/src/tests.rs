@@ -431,7 +431,15 @@ fn an_undecodable_record_is_reported_as_corrupt() {
 #[test]
 fn a_missing_trie_node_is_reported_as_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    // No node cache: the node is deleted behind the running database's back, and a
+    // cache would (rightly) still serve it until the next start.
+    let db = Database::open_with(
+        dir.path(),
+        crate::DatabaseConfig {
+            trie_cache_nodes: 0,
+        },
+    )
+    .unwrap();
     let cs: ChangeSet = (0..20u8).map(|i| (vec![i], Some(vec![i]))).collect();
     commit(&db, &cs, false);
     let root = db.state_root().unwrap();
