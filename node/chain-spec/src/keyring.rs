@@ -45,17 +45,22 @@ pub fn dev_account(name: &str) -> AccountId {
 
 /// Reads a secret: `//Name` or a hex seed.
 pub fn parse_secret(secret: &str) -> Result<SigningKey, KeyError> {
+    parse_seed(secret, dev_seed).map(|seed| SigningKey::from_bytes(&seed))
+}
+
+/// Reads a secret as a 32-byte seed: `//Name` gives `dev(Name)` (e.g. [`dev_seed`] for
+/// accounts, [`dev_bls_seed`] for consensus keys), `0x…` is the seed itself.
+pub fn parse_seed(secret: &str, dev: fn(&str) -> [u8; 32]) -> Result<[u8; 32], KeyError> {
     let secret = secret.trim();
     if let Some(name) = secret.strip_prefix("//") {
         if name.is_empty() {
             return Err(KeyError::BadSecret);
         }
-        return Ok(dev_signing_key(name));
+        return Ok(dev(name));
     }
     let hex_part = secret.strip_prefix("0x").unwrap_or(secret);
     let bytes = hex::decode(hex_part).map_err(|_| KeyError::BadSecret)?;
-    let seed: [u8; 32] = bytes.try_into().map_err(|_| KeyError::BadSecret)?;
-    Ok(SigningKey::from_bytes(&seed))
+    bytes.try_into().map_err(|_| KeyError::BadSecret)
 }
 
 /// The account of a signing key.

@@ -28,7 +28,7 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             if public {
                 bail!("--public is for ed25519 accounts; a BLS public key is checked with its proof of possession at registration");
             }
-            let seed = bls_seed(&secret_or_address)?;
+            let seed = keyring::parse_seed(&secret_or_address, keyring::dev_bls_seed)?;
             print_bls_key(None, &seed, json);
             Ok(())
         }
@@ -64,21 +64,6 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The BLS seed of a secret: `//Name` (development) or a 0x seed.
-fn bls_seed(secret: &str) -> anyhow::Result<[u8; 32]> {
-    let bad = "a secret is `//Name` (development keys) or 0x followed by 64 hex digits (a seed)";
-    if let Some(name) = secret.trim().strip_prefix("//") {
-        if name.is_empty() {
-            bail!(bad);
-        }
-        return Ok(keyring::dev_bls_seed(name));
-    }
-    let bytes = hex::decode(secret.trim().trim_start_matches("0x")).map_err(|_| anyhow!(bad))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow!("a BLS seed is 32 bytes (0x followed by 64 hex digits)"))
 }
 
 fn print_bls_key(secret: Option<&[u8; 32]>, seed: &[u8; 32], json: bool) {
