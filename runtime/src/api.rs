@@ -1,11 +1,16 @@
 //! The runtime API as byte-in, byte-out functions; the wasm exports wrap these, and
 //! the native build calls them directly (tests, benchmarks).
-use crate::{executive, Balances, GenesisConfig, System};
+use crate::{executive, Balances, GenesisConfig, Offences, Session, System};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use menara_primitives::api::{methods, queries};
 use menara_primitives::{AccountId, AccountInfo, BlockContext, QueryError, H256};
 use menara_support::codec::{DecodeAll, Encode};
+
+/// Query name (for `Query_call`) of `() -> Vec<(OffenceSlot, OffenceRecord)>`: every
+/// recorded equivocation, by height, round, step and offender (types in
+/// [`pallet_offences`]).
+pub const OFFENCES_QUERY: &[u8] = b"offences";
 
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
@@ -26,7 +31,9 @@ pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
 
 fn build_genesis(input: &[u8]) -> Result<(), String> {
     let config = GenesisConfig::decode_all(&mut &input[..]).map_err(|e| e.to_string())?;
-    Balances::build_genesis(&config.balances).map_err(|e| alloc::format!("{e:?}"))
+    Balances::build_genesis(&config.balances).map_err(|e| alloc::format!("{e:?}"))?;
+    Session::build_genesis(&config.session)
+        .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))
 }
 
 fn initialize_block(input: &[u8]) -> Result<(), String> {
@@ -68,6 +75,109 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
                 .ok_or(QueryError::BadArguments)
         }
         queries::EVENTS => Ok(executive::events().encode()),
+        queries::VALIDATORS => Ok(Session::validators().encode()),
+        OFFENCES_QUERY => Ok(Offences::offences().encode()),
         _ => Err(QueryError::UnknownMethod),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{RuntimeCall, SPEC_VERSION};
+    use menara_primitives::{
+        EquivocationProof, RuntimeVersion, SignedConsensusMessage, ValidatorRecord,
+    };
+    use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
+
+    fn validator(i: u8) -> (ValidatorRecord, [u8; 96]) {
+        let sk = menara_crypto::BlsSecretKey::from_seed(&[i; 32]);
+        (
+            ValidatorRecord {
+                account: AccountId([i; 32]),
+                bls_public_key: sk.public_key().to_bytes(),
+                stake: 10,
+            },
+            sk.prove_possession().0.to_bytes(),
+        )
+    }
+
+    fn run_query(name: &[u8], args: Vec<u8>) -> Result<Vec<u8>, QueryError> {
+        let out = call(methods::QUERY, &(name.to_vec(), args).encode()).unwrap();
+        Result::<Vec<u8>, QueryError>::decode_all(&mut &out[..]).unwrap()
+    }
+
+    #[test]
+    fn genesis_fills_the_validators_query_and_refuses_an_empty_set() {
+        let state = InMemoryState::default();
+        let mut overlay = OverlayedChanges::new();
+        menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
+            let empty = GenesisConfig::default();
+            let out = call(methods::BUILD_GENESIS, &empty.encode()).unwrap();
+            let err = Result::<(), String>::decode_all(&mut &out[..])
+                .unwrap()
+                .unwrap_err();
+            assert!(err.contains("invalid genesis validator set"), "{err}");
+            let config = GenesisConfig {
+                balances: Default::default(),
+                session: pallet_session::GenesisConfig {
+                    validators: vec![validator(2), validator(1)],
+                },
+            };
+            let out = call(methods::BUILD_GENESIS, &config.encode()).unwrap();
+            assert_eq!(
+                Result::<(), String>::decode_all(&mut &out[..]).unwrap(),
+                Ok(())
+            );
+            let set = run_query(queries::VALIDATORS, Vec::new()).unwrap();
+            assert_eq!(
+                Vec::<ValidatorRecord>::decode_all(&mut &set[..]).unwrap(),
+                vec![validator(2).0, validator(1).0]
+            );
+            let offences = run_query(OFFENCES_QUERY, Vec::new()).unwrap();
+            assert_eq!(
+                Vec::<(pallet_offences::OffenceSlot, pallet_offences::OffenceRecord)>::decode_all(
+                    &mut &offences[..]
+                )
+                .unwrap(),
+                vec![]
+            );
+            assert_eq!(
+                run_query(b"no_such_query", Vec::new()),
+                Err(QueryError::UnknownMethod)
+            );
+        });
+    }
+
+    #[test]
+    fn version_and_call_layout_are_what_the_node_relies_on() {
+        let out = call(methods::VERSION, &[]).unwrap();
+        let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 2));
+        assert_eq!(SPEC_VERSION, 2);
+        let message = SignedConsensusMessage {
+            signing_bytes: vec![1, 2],
+            signature: [3; 96],
+        };
+        let proof = EquivocationProof {
+            offender: [4; 48],
+            first: message.clone(),
+            second: message,
+        };
+        let call = RuntimeCall::report_equivocation(proof.clone());
+        assert_eq!(
+            call,
+            RuntimeCall::Offences(pallet_offences::Call::ReportEquivocation {
+                proof: proof.clone()
+            })
+        );
+        let encoded = call.encode();
+        // Pallet index 3, call index 0, then the proof as SCALE.
+        assert_eq!(&encoded[..2], &[3, 0]);
+        assert_eq!(&encoded[2..], &proof.encode()[..]);
+        assert_eq!(RuntimeCall::decode_all(&mut &encoded[..]).unwrap(), call);
+        // The session pallet has no calls: nothing with its index decodes.
+        assert!(RuntimeCall::decode_all(&mut &[2u8, 0][..]).is_err());
     }
 }

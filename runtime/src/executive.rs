@@ -4,7 +4,7 @@
 //! tip, call) → nonce → fee. Failing any of these means it is not included and nothing
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
-use crate::{fees, Balances, RuntimeCall, System, Transaction};
+use crate::{fees, Balances, Offences, RuntimeCall, Session, System, Transaction};
 use alloc::vec::Vec;
 use menara_primitives::{
     ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
@@ -100,6 +100,8 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
     match call {
         RuntimeCall::System(call) => System::dispatch(origin, call),
         RuntimeCall::Balances(call) => Balances::dispatch(origin, call),
+        RuntimeCall::Session(call) => Session::dispatch(origin, call),
+        RuntimeCall::Offences(call) => Offences::dispatch(origin, call),
     }
 }
 

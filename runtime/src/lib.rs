@@ -22,7 +22,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 1;
+pub const SPEC_VERSION: u32 = 2;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -59,12 +59,30 @@ impl pallet_balances::Config for Runtime {
     const EXISTENTIAL_DEPOSIT: Balance = 1_000_000_000;
 }
 
+impl pallet_session::Config for Runtime {
+    const PALLET_INDEX: u8 = 2;
+}
+
+impl pallet_offences::Config for Runtime {
+    const PALLET_INDEX: u8 = 3;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
 pub type Balances = pallet_balances::Pallet<Runtime>;
+/// The session pallet (validator set) of this runtime.
+pub type Session = pallet_session::Pallet<Runtime>;
+/// The offences pallet (equivocation reports) of this runtime.
+pub type Offences = pallet_offences::Pallet<Runtime>;
+
+pub use {pallet_balances, pallet_offences, pallet_session, pallet_system};
 
 /// Every call of every pallet; the first byte selects the pallet.
+// An equivocation report (two messages of ~100 bytes) is larger than other calls; calls
+// are short-lived values decoded from at most 64 KiB transactions, so boxing it would only
+// make building one clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum RuntimeCall {
     /// System pallet.
@@ -73,6 +91,20 @@ pub enum RuntimeCall {
     /// Balances pallet.
     #[codec(index = 1)]
     Balances(pallet_balances::Call),
+    /// Session pallet (no calls yet).
+    #[codec(index = 2)]
+    Session(pallet_session::Call),
+    /// Offences pallet.
+    #[codec(index = 3)]
+    Offences(pallet_offences::Call),
+}
+
+impl RuntimeCall {
+    /// The call reporting an equivocation (pallet `Offences`, call 0), for any signed
+    /// account to submit.
+    pub fn report_equivocation(proof: menara_primitives::EquivocationProof) -> Self {
+        RuntimeCall::Offences(pallet_offences::Call::ReportEquivocation { proof })
+    }
 }
 
 /// Every event of every pallet, for decoding [`menara_primitives::EventRecord`]s.
@@ -84,6 +116,12 @@ pub enum RuntimeEvent {
     /// Balances pallet.
     #[codec(index = 1)]
     Balances(pallet_balances::Event),
+    /// Session pallet (no events yet).
+    #[codec(index = 2)]
+    Session(pallet_session::Event),
+    /// Offences pallet.
+    #[codec(index = 3)]
+    Offences(pallet_offences::Event),
 }
 
 impl RuntimeEvent {
@@ -104,4 +142,6 @@ pub type Transaction = menara_primitives::SignedTransaction<RuntimeCall>;
 pub struct GenesisConfig {
     /// Initial balances.
     pub balances: pallet_balances::GenesisConfig,
+    /// Initial validator set (with proofs of possession).
+    pub session: pallet_session::GenesisConfig,
 }

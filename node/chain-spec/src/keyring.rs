@@ -3,6 +3,7 @@
 //! A development key `//Name` has the seed `blake3::derive_key("menara dev account seed v1", Name)`.
 //! These keys are public knowledge: use them only on `dev` and `local` chains.
 use ed25519_dalek::{Signer, SigningKey};
+use menara_crypto::BlsSecretKey;
 use menara_primitives::{
     signing_payload, AccountId, Balance, Nonce, Signature, SignedTransaction, H256,
 };
@@ -31,6 +32,24 @@ pub const DEV_BLS_SEED_CONTEXT: &str = "menara dev bls seed v1";
 /// The 32-byte seed of development consensus key `//name`; public knowledge, dev only.
 pub fn dev_bls_seed(name: &str) -> [u8; 32] {
     blake3::derive_key(DEV_BLS_SEED_CONTEXT, name.as_bytes())
+}
+
+/// The consensus (BLS12-381) secret key of development validator `//name`, derived from
+/// [`dev_bls_seed`] with the IETF `KeyGen`; public knowledge, dev only.
+pub fn dev_bls_secret(name: &str) -> BlsSecretKey {
+    BlsSecretKey::from_seed(&dev_bls_seed(name))
+}
+
+/// Reads a consensus secret: `//Name` (the development key [`dev_bls_secret`]) or a hex
+/// 32-byte seed (as `menara key generate --scheme bls` prints), given to `KeyGen`.
+pub fn parse_bls_secret(secret: &str) -> Result<BlsSecretKey, KeyError> {
+    parse_seed(secret, dev_bls_seed).map(|seed| BlsSecretKey::from_seed(&seed))
+}
+
+/// Development validator `//name` at genesis: account [`dev_account`], consensus key
+/// [`dev_bls_secret`] with its proof of possession, and `stake`.
+pub fn dev_genesis_validator(name: &str, stake: Balance) -> crate::GenesisValidator {
+    crate::GenesisValidator::new(dev_account(name), &dev_bls_secret(name), stake)
 }
 
 /// The signing key of development account `//name`.
@@ -108,5 +127,34 @@ mod tests {
         assert!(parse_secret("//").is_err());
         assert!(parse_secret("0x1234").is_err());
         assert!(parse_secret("alice").is_err());
+    }
+
+    #[test]
+    fn dev_bls_keys_are_stable_and_parse_from_name_or_seed() {
+        let alice = dev_bls_secret("Alice").public_key();
+        assert_eq!(parse_bls_secret("//Alice").unwrap().public_key(), alice);
+        assert_eq!(
+            parse_bls_secret(&format!("0x{}", hex::encode(dev_bls_seed("Alice"))))
+                .unwrap()
+                .public_key(),
+            alice
+        );
+        assert_eq!(
+            parse_bls_secret(&hex::encode(dev_bls_seed("Alice")))
+                .unwrap()
+                .public_key(),
+            alice
+        );
+        assert_ne!(dev_bls_secret("Bob").public_key(), alice);
+        // Not the account seed: the two keys of one name are unrelated.
+        assert_ne!(dev_bls_seed("Alice"), dev_seed("Alice"));
+        for bad in ["//", "0x1234", "alice", ""] {
+            assert_eq!(parse_bls_secret(bad).unwrap_err(), KeyError::BadSecret);
+        }
+        let sk = dev_bls_secret("Alice");
+        assert!(menara_crypto::verify_possession(
+            &sk.public_key(),
+            &sk.prove_possession()
+        ));
     }
 }

@@ -46,10 +46,13 @@ pub struct RunArgs {
     /// Node name.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Author blocks (this node's key must be a validator of the chain).
+    /// Take part in consensus (this node's keys must be in the chain's validator set).
+    /// Keys come from --validator-key/--bls-key, or else from the files `keystore/account`
+    /// and `keystore/bls` in the base path (one secret per file).
     #[arg(long)]
     pub validator: bool,
-    /// Secret of the validator key: `//Name` (development) or a hex seed. Default with --dev: //Alice.
+    /// Secret of the validator's account key (ed25519): `//Name` (development) or a hex
+    /// seed. Default with --dev: //Alice.
     #[arg(
         long,
         value_name = "SECRET",
@@ -57,6 +60,25 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub validator_key: Option<String>,
+    /// Secret of the validator's consensus key (BLS12-381): `//Name` or a hex seed, as
+    /// printed by `menara key generate --scheme bls`. Default: the development BLS key of
+    /// the same `//Name` as --validator-key.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MENARA_BLS_KEY",
+        hide_env_values = true
+    )]
+    pub bls_key: Option<String>,
+    /// Peers to connect to first: multiaddrs ending in `/p2p/<peer id>`.
+    #[arg(long, value_name = "MULTIADDR", num_args = 1..)]
+    pub bootnodes: Vec<String>,
+    /// Listen address for peer-to-peer connections (default: all interfaces on --port).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen_addr: Option<String>,
+    /// Do not use the network (a lone node; the validator set must be this node alone).
+    #[arg(long)]
+    pub no_network: bool,
     /// Target block time in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub block_time_ms: u64,
@@ -75,10 +97,9 @@ pub struct RunArgs {
     /// Disable the JSON-RPC server.
     #[arg(long)]
     pub no_rpc: bool,
-    /// Peer-to-peer port (networking arrives with multi-validator consensus; accepted now
-    /// so scripts keep working).
-    #[arg(long, default_value_t = 30333, value_name = "PORT")]
-    pub port: u16,
+    /// Peer-to-peer TCP port (default 30333; with --dev a free port).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
     /// Prometheus metrics port.
     #[arg(long, default_value_t = 9615, value_name = "PORT")]
     pub prometheus_port: u16,

@@ -2,9 +2,10 @@
 use crate::cli::{RpcMethodsArg, RunArgs, SharedArgs};
 use anyhow::{anyhow, bail, Context};
 use menara_chain_spec::{keyring, ChainSpec};
+use menara_network::NetworkConfig;
 use menara_primitives::Block;
 use menara_rpc::{RpcConfig, RpcMethods};
-use menara_service::{Client, Metrics, NodeConfig};
+use menara_service::{Client, Metrics, NodeConfig, ValidatorKeys};
 use parity_scale_codec::{Decode, Encode};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -53,26 +54,42 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         }
         (None, false) => default_base_path(),
     };
-    let validator_secret = match (&args.validator_key, args.shared.dev) {
-        (Some(s), _) => Some(s.clone()),
-        (None, true) => Some("//Alice".to_string()),
-        (None, false) if args.validator => bail!(
-            "--validator needs --validator-key (`//Name` on development chains, or a hex seed)"
-        ),
-        (None, false) => None,
-    };
-    let validator = match validator_secret {
-        Some(s) => Some(keyring::account_of(
-            &keyring::parse_secret(&s).map_err(|e| anyhow!("--validator-key: {e}"))?,
-        )),
-        None => None,
-    };
+    let validator = validator_keys(&args, &base)?;
     let mut config = NodeConfig::new(spec.clone(), chain_path(&base, &spec));
     config.name = args
         .name
         .clone()
         .unwrap_or_else(|| format!("menara-{}", std::process::id()));
     config.validator = validator;
+    if !args.no_network {
+        let mut net = NetworkConfig::new(spec.id.clone(), config.node_key_path());
+        let port = args.port.unwrap_or(if args.shared.dev {
+            0
+        } else {
+            NetworkConfig::DEFAULT_PORT
+        });
+        net.listen_addr = match &args.listen_addr {
+            Some(a) => a
+                .parse()
+                .map_err(|e| anyhow!("--listen-addr {a:?} is not a multiaddr: {e}"))?,
+            None => format!("/ip4/0.0.0.0/tcp/{port}")
+                .parse()
+                .map_err(|e| anyhow!("listen address: {e}"))?,
+        };
+        for b in args.bootnodes.iter().chain(spec.boot_nodes.iter()) {
+            let addr: menara_network::Multiaddr = b
+                .parse()
+                .map_err(|e| anyhow!("bootnode {b:?} is not a multiaddr: {e}"))?;
+            if !addr
+                .iter()
+                .any(|p| matches!(p, menara_network::multiaddr::Protocol::P2p(_)))
+            {
+                bail!("bootnode {b} must end in /p2p/<peer id>");
+            }
+            net.bootnodes.push(addr);
+        }
+        config.network = Some(net);
+    }
     config.block_time = Duration::from_millis(args.block_time_ms);
     config.pool.max_transactions = args.pool_limit;
     let rpc_ip = if args.rpc_external {
@@ -101,6 +118,54 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     menara_service::run(config)
         .await
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// The validator's keys: from flags, else from the keystore files in the base path.
+fn validator_keys(args: &RunArgs, base: &Path) -> anyhow::Result<Option<Arc<ValidatorKeys>>> {
+    let keystore = base.join("keystore");
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        let path = keystore.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow!("reading {}: {e}", path.display())),
+        }
+    };
+    let account = match (&args.validator_key, args.shared.dev) {
+        (Some(s), _) => Some(s.clone()),
+        (None, true) => Some("//Alice".to_string()),
+        (None, false) if args.validator => Some(read("account")?.ok_or_else(|| {
+            anyhow!(
+                "--validator needs keys: --validator-key and --bls-key, or the files {}/account and {}/bls",
+                keystore.display(),
+                keystore.display()
+            )
+        })?),
+        (None, false) => None,
+    };
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let bls = match &args.bls_key {
+        Some(s) => s.clone(),
+        None => match read("bls")? {
+            Some(s) => s,
+            // A development name gives the development BLS key of the same name.
+            None if account.starts_with("//") => account.clone(),
+            None => bail!(
+                "--bls-key is needed with a hex --validator-key (or the file {}/bls)",
+                keystore.display()
+            ),
+        },
+    };
+    let account_key =
+        keyring::parse_secret(&account).map_err(|e| anyhow!("validator account key: {e}"))?;
+    let bls_seed = keyring::parse_seed(&bls, keyring::dev_bls_seed)
+        .map_err(|e| anyhow!("validator BLS key: {e}"))?;
+    Ok(Some(Arc::new(ValidatorKeys {
+        account: account_key,
+        bls: menara_crypto::BlsSecretKey::from_seed(&bls_seed),
+    })))
 }
 
 pub fn build_spec(chain: &str, raw: bool) -> anyhow::Result<()> {

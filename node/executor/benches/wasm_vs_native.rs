@@ -19,6 +19,11 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<Vec<u8>>) {
         balances: pallet_balances::GenesisConfig {
             balances: vec![(keyring::account_of(&alice), 1_000_000 * MEN)],
         },
+        session: pallet_session::GenesisConfig {
+            validators: vec![keyring::dev_genesis_validator("Alice", 1_000_000 * MEN)
+                .record()
+                .unwrap()],
+        },
     };
     let (_, overlay) = exec
         .call_once(

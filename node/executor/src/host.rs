@@ -34,6 +34,35 @@ const MAX_KEY_LEN: u32 = 4 * 1024;
 /// Largest value the runtime may store.
 const MAX_VALUE_LEN: u32 = 16 * 1024 * 1024;
 
+/// Length of a compressed BLS12-381 public key (G1).
+const BLS_PK_LEN: u32 = menara_primitives::BLS_PUBLIC_KEY_LEN as u32;
+/// Length of a compressed BLS12-381 signature (G2).
+const BLS_SIG_LEN: u32 = menara_primitives::BLS_SIGNATURE_LEN as u32;
+
+/// Whether `sig` is `pk`'s BLS12-381 signature of `msg` (`min_pk`, proof-of-possession
+/// ciphersuite); `false` for an undecodable or invalid key or signature.
+pub(crate) fn bls12381_verify(pk: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(pk) = menara_crypto::BlsPublicKey::from_bytes(pk) else {
+        return false;
+    };
+    let Ok(sig) = menara_crypto::BlsSignature::from_bytes(sig) else {
+        return false;
+    };
+    sig.verify(&pk, msg)
+}
+
+/// Whether `pop` proves possession of `pk`'s secret key; `false` for an undecodable or
+/// invalid key or proof.
+pub(crate) fn bls12381_verify_pop(pk: &[u8], pop: &[u8]) -> bool {
+    let Ok(pk) = menara_crypto::BlsPublicKey::from_bytes(pk) else {
+        return false;
+    };
+    let Ok(pop) = menara_crypto::BlsSignature::from_bytes(pop) else {
+        return false;
+    };
+    menara_crypto::verify_possession(&pk, &menara_crypto::ProofOfPossession(pop))
+}
+
 fn fail<T>(caller: &mut Caller<'_, HostState>, msg: String) -> HostResult<T> {
     caller.data_mut().host_error = Some(msg.clone());
     Err(wasmtime::format_err!(msg))
@@ -222,6 +251,30 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(key
                 .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
                 .is_ok() as u32)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_crypto_bls12381_verify",
+        |mut caller: Caller<'_, HostState>,
+         pk: u32,
+         msg: u32,
+         msg_len: u32,
+         sig: u32|
+         -> HostResult<u32> {
+            let pk = read_bytes(&mut caller, pk, BLS_PK_LEN, BLS_PK_LEN)?;
+            let msg = read_bytes(&mut caller, msg, msg_len, MAX_VALUE_LEN)?;
+            let sig = read_bytes(&mut caller, sig, BLS_SIG_LEN, BLS_SIG_LEN)?;
+            Ok(bls12381_verify(&pk, &msg, &sig) as u32)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "ext_crypto_bls12381_verify_pop",
+        |mut caller: Caller<'_, HostState>, pk: u32, pop: u32| -> HostResult<u32> {
+            let pk = read_bytes(&mut caller, pk, BLS_PK_LEN, BLS_PK_LEN)?;
+            let pop = read_bytes(&mut caller, pop, BLS_SIG_LEN, BLS_SIG_LEN)?;
+            Ok(bls12381_verify_pop(&pk, &pop) as u32)
         },
     )?;
     linker.func_wrap(

@@ -21,6 +21,7 @@ fn genesis_state(exec: &Executor) -> InMemoryState {
             keyring::dev_account("Alice"),
             1_000 * menara_primitives::MEN,
         )]),
+        session: session_config(&["Alice", "Bob"]),
     };
     let (out, overlay) = exec
         .call_once(
@@ -44,6 +45,19 @@ fn pallet_balances_config(
     }
 }
 
+fn session_config(validators: &[&str]) -> pallet_session::GenesisConfig {
+    pallet_session::GenesisConfig {
+        validators: validators
+            .iter()
+            .map(|n| {
+                keyring::dev_genesis_validator(n, 1_000 * menara_primitives::MEN)
+                    .record()
+                    .unwrap()
+            })
+            .collect(),
+    }
+}
+
 fn wat(src: &str) -> Vec<u8> {
     wat::parse_str(src).unwrap()
 }
@@ -60,6 +74,7 @@ fn runtime_reports_its_version() {
         .unwrap();
     let v = RuntimeVersion::decode(&mut &out[..]).unwrap();
     assert_eq!(v.spec_name, "menara");
+    assert_eq!(v.spec_version, menara_runtime::SPEC_VERSION);
 }
 
 #[test]
@@ -339,4 +354,316 @@ fn tempfile_dir() -> std::path::PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// `data` as a wat string literal.
+fn wat_bytes(data: &[u8]) -> String {
+    data.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// A module that calls the BLS host functions on `pk` (at 0), `sig` (at 64), `pop` (at 256)
+/// and `msg` (at 512), returning the host's answer as one output byte.
+fn bls_module(pk: &[u8; 48], sig: &[u8; 96], pop: &[u8; 96], msg: &[u8]) -> Vec<u8> {
+    let (pk, sig, pop, msg_len, msg) = (
+        wat_bytes(pk),
+        wat_bytes(sig),
+        wat_bytes(pop),
+        msg.len(),
+        wat_bytes(msg),
+    );
+    wat(&format!(
+        r#"(module
+            (import "env" "ext_crypto_bls12381_verify" (func $verify (param i32 i32 i32 i32) (result i32)))
+            (import "env" "ext_crypto_bls12381_verify_pop" (func $pop (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "{pk}")
+            (data (i32.const 64) "{sig}")
+            (data (i32.const 256) "{pop}")
+            (data (i32.const 512) "{msg}")
+            (func (export "alloc") (param i32) (result i32) i32.const 8192)
+            (func (export "dealloc") (param i32 i32))
+            (func $out (param i32) (result i64)
+                (i32.store8 (i32.const 4096) (local.get 0))
+                (i64.const 0x0000100000000001))
+            (func (export "verify") (param i32 i32) (result i64)
+                (call $out (call $verify (i32.const 0) (i32.const 512) (i32.const {msg_len}) (i32.const 64))))
+            (func (export "verify_other_msg") (param i32 i32) (result i64)
+                (call $out (call $verify (i32.const 0) (i32.const 513) (i32.const 3) (i32.const 64))))
+            (func (export "verify_pop") (param i32 i32) (result i64)
+                (call $out (call $pop (i32.const 0) (i32.const 256))))
+            (func (export "verify_sig_as_pop") (param i32 i32) (result i64)
+                (call $out (call $pop (i32.const 0) (i32.const 64))))
+            (func (export "verify_bad_key_ptr") (param i32 i32) (result i64)
+                (call $out (call $verify (i32.const 65520) (i32.const 512) (i32.const {msg_len}) (i32.const 64))))
+            (func (export "verify_bad_msg_ptr") (param i32 i32) (result i64)
+                (call $out (call $verify (i32.const 0) (i32.const 512) (i32.const 0x7fffffff) (i32.const 64))))
+            (func (export "verify_bad_sig_ptr") (param i32 i32) (result i64)
+                (call $out (call $verify (i32.const 0) (i32.const 512) (i32.const {msg_len}) (i32.const -1))))
+            (func (export "pop_bad_ptr") (param i32 i32) (result i64)
+                (call $out (call $pop (i32.const 0) (i32.const 65500))))
+        )"#
+    ))
+}
+
+#[test]
+fn bls_host_functions_verify_signatures_and_proofs_of_possession() {
+    let sk = keyring::dev_bls_secret("Alice");
+    let pk = sk.public_key().to_bytes();
+    let msg = b"menara bls host test";
+    let sig = sk.sign(msg).to_bytes();
+    let pop = sk.prove_possession().0.to_bytes();
+    let other = keyring::dev_bls_secret("Bob");
+    let exec = executor();
+    let state: Arc<dyn StateReader> = Arc::new(InMemoryState::default());
+    let run = |code: &[u8], method: &str| -> Result<Vec<u8>, ExecutorError> {
+        exec.instantiate(code, state.clone(), OverlayedChanges::new())
+            .unwrap()
+            .call(method, b"")
+    };
+    let good = bls_module(&pk, &sig, &pop, msg);
+    assert_eq!(run(&good, "verify").unwrap(), vec![1]);
+    assert_eq!(run(&good, "verify_pop").unwrap(), vec![1]);
+    // Another message, a signature used as a proof (wrong domain tag).
+    assert_eq!(run(&good, "verify_other_msg").unwrap(), vec![0]);
+    assert_eq!(run(&good, "verify_sig_as_pop").unwrap(), vec![0]);
+    // Another key's signature and proof.
+    let wrong_signer = bls_module(
+        &pk,
+        &other.sign(msg).to_bytes(),
+        &other.prove_possession().0.to_bytes(),
+        msg,
+    );
+    assert_eq!(run(&wrong_signer, "verify").unwrap(), vec![0]);
+    assert_eq!(run(&wrong_signer, "verify_pop").unwrap(), vec![0]);
+    // Undecodable or invalid keys and signatures are 0, not errors.
+    for (pk, sig, pop) in [
+        ([0u8; 48], sig, pop),
+        ([0xff; 48], sig, pop),
+        (pk, [0u8; 96], [0u8; 96]),
+        (pk, [0xff; 96], [0xff; 96]),
+    ] {
+        let code = bls_module(&pk, &sig, &pop, msg);
+        assert_eq!(run(&code, "verify").unwrap(), vec![0]);
+        assert_eq!(run(&code, "verify_pop").unwrap(), vec![0]);
+    }
+    // The identity (point at infinity) as key: refused.
+    let mut identity = [0u8; 48];
+    identity[0] = 0xc0;
+    let code = bls_module(&identity, &sig, &pop, msg);
+    assert_eq!(run(&code, "verify").unwrap(), vec![0]);
+    assert_eq!(run(&code, "verify_pop").unwrap(), vec![0]);
+    // Bad pointers are a trap for that call, never a panic.
+    for method in [
+        "verify_bad_key_ptr",
+        "verify_bad_msg_ptr",
+        "verify_bad_sig_ptr",
+        "pop_bad_ptr",
+    ] {
+        let err = run(&good, method).unwrap_err();
+        assert!(matches!(err, ExecutorError::Trap { .. }), "{method}: {err}");
+    }
+    // The host's check is the native one the runtime uses in tests.
+    assert!(host::bls12381_verify(&pk, msg, &sig));
+    assert!(host::bls12381_verify_pop(&pk, &pop));
+    assert!(menara_support::io::bls12381_verify(&pk, msg, &sig));
+    assert!(menara_support::io::bls12381_verify_pop(&pk, &pop));
+    assert!(!host::bls12381_verify(&pk[..47], msg, &sig));
+    assert!(!host::bls12381_verify_pop(&pk, &pop[..95]));
+}
+
+fn build_genesis(exec: &Executor, config: &GenesisConfig) -> Result<InMemoryState, String> {
+    let (out, overlay) = exec
+        .call_once(
+            runtime(),
+            Arc::new(InMemoryState::default()),
+            methods::BUILD_GENESIS,
+            &config.encode(),
+        )
+        .unwrap();
+    Result::<(), String>::decode(&mut &out[..]).unwrap()?;
+    let mut state = InMemoryState::default();
+    state.apply(overlay.into_changes());
+    Ok(state)
+}
+
+#[test]
+fn wasm_genesis_refuses_bad_validator_sets_with_a_clear_message() {
+    let exec = executor();
+    let balances =
+        pallet_balances_config(&[(keyring::dev_account("Alice"), menara_primitives::MEN)]);
+    let mut config = GenesisConfig {
+        balances: balances.clone(),
+        session: pallet_session::GenesisConfig::default(),
+    };
+    let err = build_genesis(&exec, &config).err().unwrap();
+    assert!(err.contains("validator set is empty"), "{err}");
+    config.session = session_config(&["Alice", "Bob"]);
+    config.session.validators[1].1 = config.session.validators[0].1;
+    let err = build_genesis(&exec, &config).err().unwrap();
+    assert!(err.contains("proof of possession"), "{err}");
+    assert!(
+        err.contains(&keyring::dev_account("Bob").to_string()),
+        "{err}"
+    );
+    config.session = session_config(&["Alice"]);
+    config.session.validators[0].0.stake = 0;
+    let err = build_genesis(&exec, &config).err().unwrap();
+    assert!(err.contains("zero stake"), "{err}");
+    config.session = session_config(&["Alice", "Alice"]);
+    let err = build_genesis(&exec, &config).err().unwrap();
+    assert!(err.contains("more than once"), "{err}");
+    // The built-in specs build.
+    for name in ["dev", "local"] {
+        let spec = menara_chain_spec::ChainSpec::load(name).unwrap();
+        build_genesis(&exec, &spec.runtime_genesis_config().unwrap()).unwrap();
+    }
+}
+
+fn query<R: Decode>(inst: &mut RuntimeInstance, name: &[u8], args: Vec<u8>) -> R {
+    let out: Result<Vec<u8>, menara_primitives::QueryError> = inst
+        .call_decode(methods::QUERY, &(name.to_vec(), args))
+        .unwrap();
+    R::decode_all(&mut &out.unwrap()[..]).unwrap()
+}
+
+fn conflicting_prevotes(
+    signer: &str,
+    genesis: menara_primitives::H256,
+    height: u64,
+) -> menara_primitives::EquivocationProof {
+    use menara_consensus::{BlsCrypto, SignedVote, Vote, VoteKind};
+    let sk = keyring::dev_bls_secret(signer);
+    let message = |block: [u8; 32]| {
+        let vote = Vote {
+            height,
+            round: 0,
+            kind: VoteKind::Prevote,
+            block: Some(menara_primitives::H256(block)),
+            validator: 0,
+        };
+        let signed = SignedVote::<BlsCrypto>::sign(&genesis.0, vote, &sk);
+        menara_primitives::SignedConsensusMessage {
+            signing_bytes: vote.signing_bytes(&genesis.0),
+            signature: signed.signature.to_bytes(),
+        }
+    };
+    menara_primitives::EquivocationProof {
+        offender: sk.public_key().to_bytes(),
+        first: message([1; 32]),
+        second: message([2; 32]),
+    }
+}
+
+#[test]
+fn validators_query_and_equivocation_reports_work_in_wasm_as_natively() {
+    use pallet_offences::{OffenceRecord, OffenceSlot, Step};
+    let exec = executor();
+    let state = genesis_state(&exec);
+    let genesis = menara_primitives::H256([42; 32]);
+    let alice = keyring::dev_signing_key("Alice");
+    let ctx = BlockContext {
+        number: 1,
+        parent_hash: genesis,
+        timestamp: 1,
+        author: keyring::dev_account("Bob"),
+        genesis_hash: genesis,
+    };
+    let report = |nonce, proof| {
+        keyring::sign(
+            &alice,
+            &genesis,
+            nonce,
+            0,
+            RuntimeCall::report_equivocation(proof),
+        )
+    };
+    let mut on_other_chain = conflicting_prevotes("Bob", menara_primitives::H256([1; 32]), 3);
+    on_other_chain.offender = keyring::dev_bls_secret("Bob").public_key().to_bytes();
+    let txs = vec![
+        report(0, conflicting_prevotes("Bob", genesis, 3)),
+        report(1, conflicting_prevotes("Bob", genesis, 3)),
+        report(2, conflicting_prevotes("Charlie", genesis, 3)),
+        report(3, on_other_chain),
+    ];
+    let mut inst = exec
+        .instantiate(runtime(), Arc::new(state.clone()), OverlayedChanges::new())
+        .unwrap();
+    let validators: Vec<menara_primitives::ValidatorRecord> = query(
+        &mut inst,
+        menara_primitives::queries::VALIDATORS,
+        Vec::new(),
+    );
+    assert_eq!(
+        validators,
+        session_config(&["Alice", "Bob"])
+            .validators
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect::<Vec<_>>()
+    );
+    let r: Result<(), String> = inst.call_decode(methods::INITIALIZE_BLOCK, &ctx).unwrap();
+    r.unwrap();
+    let mut outcomes = Vec::new();
+    for tx in &txs {
+        let r: ApplyExtrinsicResult = inst.call_decode(methods::APPLY_EXTRINSIC, tx).unwrap();
+        outcomes.push(r.unwrap().map_err(|e| (e.pallet, e.message)));
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(()),
+            Err((3, "DuplicateReport".to_string())),
+            Err((3, "UnknownOffender".to_string())),
+            Err((3, "DifferentChain".to_string())),
+        ]
+    );
+    let offences: Vec<(OffenceSlot, OffenceRecord)> =
+        query(&mut inst, menara_runtime::api::OFFENCES_QUERY, Vec::new());
+    assert_eq!(
+        offences,
+        vec![(
+            OffenceSlot {
+                offender: keyring::dev_account("Bob"),
+                height: 3,
+                round: 0,
+                step: Step::Prevote,
+            },
+            OffenceRecord {
+                offender: keyring::dev_account("Bob"),
+                reporter: keyring::dev_account("Alice"),
+                reported_in: 1,
+            }
+        )]
+    );
+    let events: Vec<menara_primitives::EventRecord> =
+        query(&mut inst, menara_primitives::queries::EVENTS, Vec::new());
+    let reported: Vec<_> = events
+        .iter()
+        .filter_map(|e| match menara_runtime::RuntimeEvent::from_record(e) {
+            Some(menara_runtime::RuntimeEvent::Offences(ev)) => Some(ev),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        vec![pallet_offences::Event::EquivocationReported {
+            offender: keyring::dev_account("Bob"),
+            height: 3,
+            round: 0,
+            reporter: keyring::dev_account("Alice"),
+        }]
+    );
+    inst.call(methods::FINALIZE_BLOCK, &[]).unwrap();
+    let wasm_changes = inst.into_overlay().into_changes();
+
+    let mut overlay = OverlayedChanges::new();
+    let mut ext = menara_state_machine::Ext::new(&state, &mut overlay);
+    menara_support::io::with_externalities(&mut ext, || {
+        menara_runtime::api::call(methods::INITIALIZE_BLOCK, &ctx.encode()).unwrap();
+        for tx in &txs {
+            menara_runtime::api::call(methods::APPLY_EXTRINSIC, &tx.encode()).unwrap();
+        }
+        menara_runtime::api::call(methods::FINALIZE_BLOCK, &[]).unwrap();
+    });
+    assert_eq!(wasm_changes, overlay.into_changes());
 }

@@ -147,7 +147,7 @@ impl request_response::Codec for SyncCodec {
     }
 }
 
-/// Encoded size of `Blocks(BlockResponse { blocks })`, computed without encoding.
+/// Encoded size of `Blocks(BlockResponse { blocks, head })`, computed without encoding.
 pub(crate) fn blocks_response_size<'a>(blocks: impl IntoIterator<Item = &'a Vec<u8>>) -> usize {
     let mut count = 0usize;
     let mut size = 1; // the enum variant
@@ -155,7 +155,7 @@ pub(crate) fn blocks_response_size<'a>(blocks: impl IntoIterator<Item = &'a Vec<
         count += 1;
         size += compact_len(block.len()) + block.len();
     }
-    size + compact_len(count)
+    size + compact_len(count) + 8 // head: u64
 }
 
 fn compact_len(n: usize) -> usize {
@@ -197,6 +197,7 @@ mod tests {
         let blocks = vec![vec![1u8; 10], vec![2u8; 300]];
         let res = SyncResponse::Blocks(BlockResponse {
             blocks: blocks.clone(),
+            head: 7,
         });
         assert_eq!(blocks_response_size(&blocks), res.encoded_size());
         let mut buf = Vec::new();
@@ -256,6 +257,7 @@ mod tests {
         let mut buf = Vec::new();
         let res = SyncResponse::Blocks(BlockResponse {
             blocks: vec![vec![0u8; 2000]],
+            head: 0,
         });
         let err = codec()
             .write_response(&proto(), &mut Cursor::new(&mut buf), res)

@@ -28,7 +28,7 @@ use std::sync::{
     Arc, RwLock,
 };
 
-pub use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
+pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 use parity_scale_codec::{Decode, Encode};
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,6 +50,8 @@ pub struct BlockRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
 pub struct BlockResponse {
     pub blocks: Vec<Vec<u8>>,
+    /// The responder's last final height, so the requester knows how far it has to go.
+    pub head: u64,
 }
 
 /// Why a peer refused a sync request.

@@ -329,7 +329,7 @@ fn serve_blocks(mut node: Node, len: usize) -> tokio::task::JoinHandle<Node> {
                 let blocks = (request.from..request.from + u64::from(request.max))
                     .map(|h| vec![h as u8; len])
                     .collect();
-                let _ = respond.send(BlockResponse { blocks });
+                let _ = respond.send(BlockResponse { blocks, head: 0 });
             }
         }
         node
@@ -370,6 +370,7 @@ async fn block_request_roundtrip() {
     respond
         .send(BlockResponse {
             blocks: blocks.clone(),
+            head: 7,
         })
         .unwrap();
     assert_eq!(request.await.unwrap().unwrap().blocks, blocks);
@@ -394,6 +395,7 @@ async fn block_request_roundtrip() {
     respond
         .send(BlockResponse {
             blocks: vec![vec![1]; 40],
+            head: 40,
         })
         .unwrap();
     assert_eq!(request.await.unwrap().unwrap().blocks.len(), 16);

@@ -45,6 +45,18 @@ pub struct Health {
     pub should_have_peers: bool,
 }
 
+/// One connected peer (`system_peers`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerSummary {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Addresses it is known at.
+    pub addresses: Vec<String>,
+    /// Its score (0 is neutral; negative after misbehaviour).
+    pub score: f64,
+}
+
 /// `state_getReadProof`: values and proofs for keys, against the state root of `at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadProof {
@@ -122,6 +134,14 @@ pub struct SystemInfo {
 pub trait NodeApi: Send + Sync + 'static {
     /// Static node facts.
     fn system_info(&self) -> SystemInfo;
+    /// Connected peers (none for a node without networking).
+    fn peers(&self) -> Vec<PeerSummary> {
+        Vec::new()
+    }
+    /// The justification (SCALE-encoded commit certificate) stored with a block.
+    fn justification(&self, _hash: &H256) -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(None)
+    }
     /// Peers and sync state.
     fn health(&self) -> Health;
     /// Header of `at`.

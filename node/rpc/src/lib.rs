@@ -34,7 +34,8 @@ mod server;
 pub mod types;
 
 pub use api::{
-    ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionOutcome, TransactionStatus,
+    ApiError, Health, NodeApi, PeerSummary, ReadProof, SystemInfo, TransactionOutcome,
+    TransactionStatus,
 };
 pub use error::RpcError;
 pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};

@@ -63,9 +63,7 @@ pub fn rpc_module(
     blocking(&mut m, "system_chain", &[], |api, _| {
         Ok(api.system_info().chain)
     })?;
-    blocking(&mut m, "system_peers", &[], |_, _| {
-        Ok(Vec::<serde_json::Value>::new())
-    })?;
+    blocking(&mut m, "system_peers", &[], |api, _| Ok(api.peers()))?;
     blocking(&mut m, "system_accountNextIndex", &["account"], |api, a| {
         api.account_next_index(&a.account(0)?).map_err(api_error)
     })?;
@@ -75,13 +73,16 @@ pub fn rpc_module(
         api.header(a.opt_hash(0)?).map_err(api_error)
     })?;
     blocking(&mut m, "chain_getBlock", &["at"], |api, a| {
-        let block = api.block(a.opt_hash(0)?).map_err(api_error)?;
-        Ok(block.map(|b| SignedBlock {
+        let Some(b) = api.block(a.opt_hash(0)?).map_err(api_error)? else {
+            return Ok(None);
+        };
+        let justification = api.justification(&b.hash()).map_err(api_error)?;
+        Ok(Some(SignedBlock {
             block: BlockJson {
                 header: b.header,
                 extrinsics: b.extrinsics.into_iter().map(Bytes).collect(),
             },
-            justification: None,
+            justification: justification.map(Bytes),
         }))
     })?;
     blocking(&mut m, "chain_getBlockHash", &["number"], |api, a| {

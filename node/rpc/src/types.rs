@@ -85,7 +85,7 @@ pub mod u128_decimal {
 pub struct SignedBlock {
     /// The block.
     pub block: BlockJson,
-    /// Always `null`: finality certificates are served elsewhere.
+    /// The block's commit certificate (SCALE, hex), when it has one.
     pub justification: Option<Bytes>,
 }
 

@@ -4,10 +4,11 @@ use menara_executor::{Executor, ExecutorConfig, ExecutorError, RuntimeInstance};
 use menara_primitives::{
     extrinsics_root, methods, queries, well_known_keys, AccountId, AccountInfo,
     ApplyExtrinsicResult, Block, BlockContext, BlockNumber, Header, InvalidTransaction, QueryError,
-    RuntimeVersion, TransactionValidity, ValidTransaction, H256,
+    RuntimeVersion, TransactionValidity, ValidTransaction, ValidatorRecord, H256,
 };
 use menara_rpc::{
-    ApiError, Health, NodeApi, ReadProof, SystemInfo, TransactionOutcome, TransactionStatus,
+    ApiError, Health, NodeApi, PeerSummary, ReadProof, SystemInfo, TransactionOutcome,
+    TransactionStatus,
 };
 use menara_state_machine::{OverlayedChanges, StateReader};
 use menara_storage::{Database, StorageError};
@@ -42,6 +43,9 @@ pub enum ClientError {
     /// A block to import is invalid.
     #[error("invalid block: {0}")]
     Import(#[from] ImportError),
+    /// A runtime query failed.
+    #[error("runtime query: {0}")]
+    Query(String),
     /// No runtime code in state.
     #[error("no runtime code in state under `:code`")]
     NoCode,
@@ -81,6 +85,47 @@ pub enum ImportError {
     },
 }
 
+/// A block executed on the best block and not yet committed: what
+/// [`Client::commit_executed`] writes.
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: Block,
+    prepared: menara_storage::PreparedState,
+    hashes: Vec<H256>,
+    outcomes: Vec<menara_primitives::DispatchOutcome>,
+    invalid: Vec<(H256, InvalidTransaction)>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for ExecutedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutedBlock")
+            .field("number", &self.block.header.number)
+            .field("hash", &self.block.hash())
+            .field("transactions", &self.block.extrinsics.len())
+            .finish()
+    }
+}
+
+/// What the network task reports about peers and sync.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkStatus {
+    /// Whether networking runs at all (false for a lone `--dev` node).
+    pub networking: bool,
+    /// Connected peers.
+    pub peers: Vec<PeerSummary>,
+    /// Whether the node is catching up.
+    pub syncing: bool,
+}
+
+/// Milliseconds since the Unix epoch (block timestamps; read by the node, never the runtime).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The chain client: shared by block authoring, RPC and the informant.
 pub struct Client {
     db: Arc<Database>,
@@ -88,7 +133,10 @@ pub struct Client {
     pool: Pool,
     genesis_hash: H256,
     system_info: SystemInfo,
-    validators: Vec<AccountId>,
+    /// Peers and sync state, kept up to date by the network task.
+    network: parking_lot::RwLock<NetworkStatus>,
+    /// Where transactions submitted over RPC go to be gossiped (set when networking runs).
+    gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
     max_block_transactions: usize,
     max_block_bytes: usize,
     /// Serialises block building and import.
@@ -126,12 +174,8 @@ impl Client {
                 version: env!("CARGO_PKG_VERSION").into(),
                 chain: config.chain_spec.name.clone(),
             },
-            validators: config
-                .chain_spec
-                .validators()
-                .iter()
-                .map(|v| v.account)
-                .collect(),
+            network: parking_lot::RwLock::new(NetworkStatus::default()),
+            gossip: Mutex::new(None),
             max_block_transactions: config.max_block_transactions,
             max_block_bytes: config.max_block_bytes,
             import_lock: Mutex::new(()),
@@ -202,9 +246,75 @@ impl Client {
         &self.metrics
     }
 
-    /// Whether `who` is a validator of this chain.
+    /// The validator set in the latest state (the runtime's `validators` query).
+    pub fn validators(&self) -> Result<Vec<ValidatorRecord>, ClientError> {
+        let raw = self
+            .query_raw(queries::VALIDATORS, &[])
+            .map_err(|e| ClientError::Query(e.to_string()))?;
+        Vec::<ValidatorRecord>::decode_all(&mut &raw[..])
+            .map_err(|e| ClientError::Query(format!("validators: {e}")))
+    }
+
+    /// Whether `who` is a validator in the latest state.
     pub fn is_validator(&self, who: &AccountId) -> bool {
-        self.validators.contains(who)
+        self.validators()
+            .map(|set| set.iter().any(|v| v.account == *who))
+            .unwrap_or(false)
+    }
+
+    /// Records what the network task sees, for `system_health` and `system_peers`.
+    pub fn set_network_status(&self, status: NetworkStatus) {
+        *self.network.write() = status;
+    }
+
+    /// Records the connected peers.
+    pub fn set_peers(&self, peers: Vec<PeerSummary>) {
+        self.network.write().peers = peers;
+    }
+
+    /// Whether the node is catching up.
+    pub fn health_syncing(&self) -> bool {
+        self.network.read().syncing
+    }
+
+    /// Marks the node as catching up (or not).
+    pub fn set_syncing(&self, syncing: bool) {
+        self.network.write().syncing = syncing;
+    }
+
+    /// Transactions accepted over RPC are sent here to be gossiped.
+    pub fn set_gossip(&self, sender: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+        *self.gossip.lock() = Some(sender);
+    }
+
+    /// Validates a transaction gossiped by a peer and adds it to the pool. `Ok(true)`: new
+    /// and valid (forward it); `Ok(false)`: already known or not useful now; `Err`: invalid.
+    pub fn submit_gossiped(&self, ext: Vec<u8>) -> Result<bool, ApiError> {
+        if ext.len() > menara_runtime::fees::MAX_EXTRINSIC_SIZE {
+            return Err(ApiError::InvalidTransaction("too large".into()));
+        }
+        if self.pool.contains(&menara_primitives::blake3_256(&ext)) {
+            return Ok(false);
+        }
+        // Stale or unpayable transactions may be honest races with a block; only
+        // undecodable or badly signed ones are the sender's fault.
+        let validity = self
+            .validate_transaction(&ext)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let valid = match validity {
+            Ok(valid) => valid,
+            Err(InvalidTransaction::Malformed | InvalidTransaction::BadSignature) => {
+                return Err(ApiError::InvalidTransaction(
+                    "malformed or badly signed".into(),
+                ))
+            }
+            Err(_) => return Ok(false),
+        };
+        match self.submit_valid(ext, valid, false) {
+            Ok(_) => Ok(true),
+            Err(ApiError::Pool(_) | ApiError::InvalidTransaction(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Best block.
@@ -283,14 +393,27 @@ impl Client {
         })
     }
 
-    /// Builds, commits (final: this node is the only validator) and announces a block
-    /// from the pool's ready transactions, spending at most `deadline` applying them.
+    /// Builds, commits as final and announces a block from the pool's ready transactions,
+    /// spending at most `deadline` applying them (tests and tools; the node proposes through
+    /// consensus with [`Client::build_block`]).
     pub fn author_block(
         &self,
         author: AccountId,
         deadline: Duration,
     ) -> Result<Block, ClientError> {
-        let _guard = self.import_lock.lock();
+        let executed = self.build_block(author, deadline)?;
+        let block = executed.block.clone();
+        self.commit_executed(executed, None)?;
+        Ok(block)
+    }
+
+    /// Builds a block on the best block from the pool's ready transactions, spending at most
+    /// `deadline` applying them, without committing it.
+    pub fn build_block(
+        &self,
+        author: AccountId,
+        deadline: Duration,
+    ) -> Result<ExecutedBlock, ClientError> {
         let started = Instant::now();
         let (best, parent_hash) = self.best();
         let parent_timestamp = self
@@ -298,11 +421,12 @@ impl Client {
             .header(&parent_hash)?
             .map(|h| h.timestamp)
             .unwrap_or(0);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let ctx = self.block_context(best + 1, parent_hash, now.max(parent_timestamp + 1), author);
+        let ctx = self.block_context(
+            best + 1,
+            parent_hash,
+            unix_millis().max(parent_timestamp + 1),
+            author,
+        );
         let code = self.runtime_code()?;
         let mut inst = self
             .executor
@@ -348,18 +472,36 @@ impl Client {
             timestamp: ctx.timestamp,
             author,
         };
-        let block = Block { header, extrinsics };
-        self.db.commit_block(&block, prepared, None, true)?;
-        let hashes: Vec<H256> = included.iter().map(|(h, _)| *h).collect();
-        self.record_outcomes(&block, &hashes, outcomes);
-        self.after_commit(&block, &hashes, &invalid, started);
-        Ok(block)
+        Ok(ExecutedBlock {
+            block: Block { header, extrinsics },
+            prepared,
+            hashes: included.iter().map(|(h, _)| *h).collect(),
+            outcomes,
+            invalid,
+            started,
+        })
     }
 
-    /// Executes and commits a block received from elsewhere (e.g. `import-blocks`):
-    /// every transaction must apply, and the roots must match the header.
+    /// Executes and commits, as final, a block received from elsewhere (`import-blocks`,
+    /// sync): every transaction must apply, and the roots must match the header.
+    /// `justification` is stored with it (the encoded commit certificate).
     pub fn import_block(&self, block: &Block) -> Result<(), ClientError> {
-        let _guard = self.import_lock.lock();
+        self.import_justified(block, None)
+    }
+
+    /// [`Client::import_block`] storing `justification` with the block.
+    pub fn import_justified(
+        &self,
+        block: &Block,
+        justification: Option<&[u8]>,
+    ) -> Result<(), ClientError> {
+        let executed = self.execute_block(block)?;
+        self.commit_executed(executed, justification)
+    }
+
+    /// Executes `block` on the best block without committing it: it must extend the best
+    /// block, every transaction must apply, and the roots must match the header.
+    pub fn execute_block(&self, block: &Block) -> Result<ExecutedBlock, ClientError> {
         let started = Instant::now();
         let (best, best_hash) = self.best();
         let h = &block.header;
@@ -408,15 +550,65 @@ impl Client {
             }
             .into());
         }
-        self.db.commit_block(block, prepared, None, true)?;
-        let hashes: Vec<H256> = block
+        let hashes = block
             .extrinsics
             .iter()
             .map(|e| menara_primitives::blake3_256(e))
             .collect();
-        self.record_outcomes(block, &hashes, outcomes);
-        self.after_commit(block, &hashes, &[], started);
+        Ok(ExecutedBlock {
+            block: block.clone(),
+            prepared,
+            hashes,
+            outcomes,
+            invalid: Vec::new(),
+            started,
+        })
+    }
+
+    /// Commits an executed block as final, with its justification, in one synced batch, and
+    /// announces it. Fails (nothing written) if the best block moved since it was executed.
+    pub fn commit_executed(
+        &self,
+        executed: ExecutedBlock,
+        justification: Option<&[u8]>,
+    ) -> Result<(), ClientError> {
+        let _guard = self.import_lock.lock();
+        let ExecutedBlock {
+            block,
+            prepared,
+            hashes,
+            outcomes,
+            invalid,
+            started,
+        } = executed;
+        self.db
+            .commit_block(&block, prepared, justification, true)?;
+        self.record_outcomes(&block, &hashes, outcomes);
+        self.after_commit(&block, &hashes, &invalid, started);
         Ok(())
+    }
+
+    /// Reports an equivocation to the runtime in a transaction signed by this validator's
+    /// account; returns the transaction hash.
+    pub fn report_equivocation(
+        &self,
+        keys: &crate::ValidatorKeys,
+        proof: menara_primitives::EquivocationProof,
+    ) -> Result<H256, ApiError> {
+        let who = keys.account_id();
+        let nonce = self.account_next_index(&who)?;
+        let call =
+            menara_runtime::RuntimeCall::Offences(pallet_offences::Call::ReportEquivocation {
+                proof,
+            });
+        let ext =
+            menara_chain_spec::keyring::sign(&keys.account, &self.genesis_hash, nonce, 0, call);
+        self.submit_transaction(ext)
+    }
+
+    /// The stored justification (encoded commit certificate) of a block.
+    pub fn justification(&self, hash: &H256) -> Result<Option<Vec<u8>>, ClientError> {
+        Ok(self.db.justification(hash)?)
     }
 
     fn record_outcomes(
@@ -505,10 +697,24 @@ impl Client {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let valid: ValidTransaction =
             validity.map_err(|e| ApiError::InvalidTransaction(e.describe().into()))?;
+        self.submit_valid(ext, valid, true)
+    }
+
+    fn submit_valid(
+        &self,
+        ext: Vec<u8>,
+        valid: ValidTransaction,
+        gossip: bool,
+    ) -> Result<(H256, bool), ApiError> {
         let submitted = self
             .pool
-            .submit(ext, valid)
+            .submit(ext.clone(), valid)
             .map_err(|e| ApiError::Pool(e.to_string()))?;
+        if gossip {
+            if let Some(gossip) = self.gossip.lock().as_ref() {
+                let _ = gossip.send(ext);
+            }
+        }
         let mut watchers = self.watchers.lock();
         if let Some(replaced) = submitted.replaced {
             if let Some(tx) = watchers.remove(&replaced) {
@@ -572,11 +778,20 @@ impl NodeApi for Client {
     }
 
     fn health(&self) -> Health {
+        let network = self.network.read();
         Health {
-            peers: 0,
-            is_syncing: false,
-            should_have_peers: self.validators.len() > 1,
+            peers: network.peers.len() as u32,
+            is_syncing: network.syncing,
+            should_have_peers: network.networking,
         }
+    }
+
+    fn peers(&self) -> Vec<PeerSummary> {
+        self.network.read().peers.clone()
+    }
+
+    fn justification(&self, hash: &H256) -> Result<Option<Vec<u8>>, ApiError> {
+        self.db.justification(hash).map_err(internal)
     }
 
     fn header(&self, at: Option<H256>) -> Result<Option<Header>, ApiError> {

@@ -6,21 +6,48 @@
 //! waits for Ctrl-C or SIGTERM. Every block is written in one atomic batch with a
 //! synced write-ahead log, so a `kill -9` loses nothing that was reported final.
 mod client;
+pub mod driver;
 mod genesis;
 mod metrics;
+pub mod worker;
 
-pub use client::{Client, ClientError, ImportError};
+pub use client::{unix_millis, Client, ClientError, ExecutedBlock, ImportError, NetworkStatus};
 pub use genesis::{build_genesis_storage, genesis_block};
 pub use metrics::Metrics;
 
+use driver::{Driver, DriverConfig, Input};
 use menara_chain_spec::ChainSpec;
+use menara_crypto::BlsSecretKey;
+use menara_network::{Event as NetEvent, Network, NetworkConfig, NetworkHandle, Validation};
 use menara_primitives::AccountId;
-use menara_rpc::{RpcConfig, RpcMethods};
+use menara_rpc::{PeerSummary, RpcConfig, RpcMethods};
 use menara_txpool::PoolConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A validator's keys: the account that signs its transactions (evidence reports) and the
+/// BLS key it votes with.
+pub struct ValidatorKeys {
+    /// Account key (ed25519).
+    pub account: ed25519_dalek::SigningKey,
+    /// Consensus key (BLS12-381).
+    pub bls: BlsSecretKey,
+}
+
+impl ValidatorKeys {
+    /// The account id.
+    pub fn account_id(&self) -> AccountId {
+        AccountId(self.account.verifying_key().to_bytes())
+    }
+}
+
+impl std::fmt::Debug for ValidatorKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ValidatorKeys({})", self.account_id())
+    }
+}
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -31,14 +58,16 @@ pub struct NodeConfig {
     pub chain_path: PathBuf,
     /// Node name for `system_name` and logs.
     pub name: String,
-    /// The key this node authors blocks with, when it is a validator.
-    pub validator: Option<AccountId>,
+    /// This node's validator keys, when it is a validator.
+    pub validator: Option<Arc<ValidatorKeys>>,
     /// Target time between blocks.
     pub block_time: Duration,
     /// JSON-RPC server (None: off).
     pub rpc: Option<RpcConfig>,
     /// Prometheus endpoint (None: off).
     pub prometheus: Option<SocketAddr>,
+    /// Peer-to-peer networking (None: a lone node).
+    pub network: Option<NetworkConfig>,
     /// Pool limits.
     pub pool: PoolConfig,
     /// Most transactions per block.
@@ -61,10 +90,21 @@ impl NodeConfig {
                 ..RpcConfig::default()
             }),
             prometheus: None,
+            network: None,
             pool: PoolConfig::default(),
             max_block_transactions: 10_000,
             max_block_bytes: 4 * 1024 * 1024,
         }
+    }
+
+    /// Where the node key lives.
+    pub fn node_key_path(&self) -> PathBuf {
+        self.chain_path.join("network").join("secret_ed25519")
+    }
+
+    /// Where the consensus safety record lives.
+    pub fn safety_path(&self) -> PathBuf {
+        self.chain_path.join("consensus").join("safety_record")
     }
 }
 
@@ -104,33 +144,179 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
     }
     tokio::spawn(informant(client.clone()));
 
-    let authoring = match config.validator {
-        Some(author) if client.is_validator(&author) => {
-            tracing::info!(target: "menara", "authoring blocks as {author} every {} ms", config.block_time.as_millis());
-            Some(tokio::spawn(author_blocks(
-                client.clone(),
-                author,
-                config.block_time,
-            )))
+    let (network, events) = match &config.network {
+        Some(net_config) => {
+            let (handle, events) = Network::start(net_config.clone())
+                .await
+                .map_err(|e| anyhow_like::Error(format!("cannot start networking: {e}")))?;
+            tracing::info!(target: "menara", "🏷  local peer id {}", handle.local_peer_id());
+            for addr in handle.listen_addrs() {
+                tracing::info!(target: "menara", "listening on {addr}");
+            }
+            client.set_network_status(NetworkStatus {
+                networking: true,
+                ..NetworkStatus::default()
+            });
+            (Some(handle), Some(events))
         }
-        Some(author) => {
-            tracing::warn!(target: "menara", "{author} is not a validator of this chain; following only");
-            None
-        }
-        None => None,
+        None => (None, None),
     };
+
+    if let Some(keys) = &config.validator {
+        let who = keys.account_id();
+        if client.is_validator(&who) {
+            tracing::info!(target: "menara", "validating as {who}, one block every {} ms at most", config.block_time.as_millis());
+        } else {
+            tracing::warn!(target: "menara", "{who} is not in the validator set; following only");
+        }
+    }
+    let (driver, inputs) = Driver::start(
+        client.clone(),
+        network.clone(),
+        DriverConfig {
+            keys: config.validator.clone(),
+            block_time: config.block_time,
+            safety_path: config.safety_path(),
+        },
+    )
+    .map_err(anyhow_like::Error)?;
+    let main_loop = tokio::spawn(drive(
+        client.clone(),
+        driver,
+        inputs,
+        network.clone(),
+        events,
+    ));
 
     shutdown_signal().await;
     tracing::info!(target: "menara", "shutting down");
-    if let Some(task) = authoring {
-        task.abort();
-        let _ = task.await;
+    main_loop.abort();
+    let _ = main_loop.await;
+    if let Some(net) = &network {
+        net.shutdown();
     }
     if let Some(rpc) = rpc {
         rpc.stop();
     }
     client.close();
     Ok(())
+}
+
+/// The node's main loop: network events, consensus inputs, transactions to gossip, and a
+/// periodic refresh of the peer list.
+async fn drive(
+    client: Arc<Client>,
+    mut driver: Driver,
+    mut inputs: tokio::sync::mpsc::UnboundedReceiver<Input>,
+    network: Option<NetworkHandle>,
+    events: Option<menara_network::NetworkEvents>,
+) {
+    let (gossip_tx, mut gossip_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    if network.is_some() {
+        client.set_gossip(gossip_tx);
+    }
+    let mut events = events;
+    let mut peer_tick = tokio::time::interval(Duration::from_secs(1));
+    driver.handle(menara_consensus::Event::Start);
+    loop {
+        tokio::select! {
+            Some(input) = inputs.recv() => driver.on_input(input),
+            Some(event) = next_event(&mut events) => {
+                if let Some(net) = &network {
+                    on_network_event(&client, &mut driver, net, event);
+                }
+            }
+            Some(tx) = gossip_rx.recv() => {
+                if let Some(net) = &network {
+                    let net = net.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = net.publish_transaction(tx).await {
+                            tracing::trace!(target: "menara", "gossip: {e}");
+                        }
+                    });
+                }
+            }
+            _ = peer_tick.tick() => {
+                if let Some(net) = &network {
+                    if let Ok(peers) = net.peers().await {
+                        let peers = peers
+                            .into_iter()
+                            .map(|p| PeerSummary {
+                                peer_id: p.peer_id.to_string(),
+                                addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+                                score: p.score,
+                            })
+                            .collect();
+                        client.set_peers(peers);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn next_event(events: &mut Option<menara_network::NetworkEvents>) -> Option<NetEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn on_network_event(
+    client: &Arc<Client>,
+    driver: &mut Driver,
+    net: &NetworkHandle,
+    event: NetEvent,
+) {
+    match event {
+        NetEvent::Consensus {
+            from,
+            bytes,
+            msg_id,
+        } => {
+            let verdict = driver.on_gossip(from, &bytes);
+            let _ = net.validate(msg_id, from, verdict);
+        }
+        NetEvent::Transaction {
+            from,
+            bytes,
+            msg_id,
+        } => {
+            let client = client.clone();
+            let net = net.clone();
+            tokio::task::spawn_blocking(move || {
+                let verdict = match client.submit_gossiped(bytes) {
+                    Ok(true) => Validation::Accept,
+                    Ok(false) => Validation::Ignore,
+                    Err(e) => {
+                        tracing::debug!(target: "menara", "invalid transaction gossiped by {from}: {e}");
+                        Validation::Reject
+                    }
+                };
+                let _ = net.validate(msg_id, from, verdict);
+            });
+        }
+        NetEvent::BlockRequest {
+            peer,
+            request,
+            respond,
+        } => {
+            let client = client.clone();
+            tokio::task::spawn_blocking(move || {
+                let response = worker::serve_blocks(&client, request, 8 << 20);
+                tracing::trace!(target: "menara", "serving {} blocks from #{} to {peer}", response.blocks.len(), request.from);
+                let _ = respond.send(response);
+            });
+        }
+        NetEvent::PeerConnected(peer) => {
+            tracing::debug!(target: "menara", "peer connected: {peer}");
+            // Ask whether it is ahead: a node catches up even when no validator is voting.
+            driver.sync_with_peers();
+        }
+        NetEvent::PeerDisconnected(peer) => {
+            tracing::debug!(target: "menara", "peer disconnected: {peer}")
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -156,24 +342,6 @@ async fn shutdown_signal() {
     }
 }
 
-async fn author_blocks(client: Arc<Client>, author: AccountId, block_time: Duration) {
-    let mut ticker = tokio::time::interval(block_time);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let c = client.clone();
-        let deadline = block_time / 2;
-        match tokio::task::spawn_blocking(move || c.author_block(author, deadline)).await {
-            Ok(Ok(block)) => {
-                tracing::debug!(target: "menara", "authored #{} with {} transactions", block.header.number, block.extrinsics.len())
-            }
-            Ok(Err(e)) => tracing::error!(target: "menara", "block authoring failed: {e}"),
-            Err(e) => tracing::error!(target: "menara", "block authoring task failed: {e}"),
-        }
-    }
-}
-
 async fn informant(client: Arc<Client>) {
     const PERIOD: Duration = Duration::from_secs(5);
     let mut ticker = tokio::time::interval(PERIOD);
@@ -186,9 +354,15 @@ async fn informant(client: Arc<Client>) {
         let (best, best_hash) = client.best();
         let (finalized, finalized_hash) = client.finalized();
         let (ready, future) = client.pool_status();
+        let peers = menara_rpc::NodeApi::health(&*client).peers;
+        let state = if client.health_syncing() {
+            "⚙️  syncing"
+        } else {
+            "💤 idle"
+        };
         tracing::info!(
             target: "menara",
-            "💤 best #{best} ({}), finalized #{finalized} ({}), 0 peers, txpool {ready} ready / {future} future, {tps:.1} TPS",
+            "{state} best #{best} ({}), finalized #{finalized} ({}), {peers} peers, txpool {ready} ready / {future} future, {tps:.1} TPS",
             short(&best_hash),
             short(&finalized_hash),
         );

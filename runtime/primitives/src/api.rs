@@ -152,6 +152,49 @@ pub mod queries {
     pub const FEE: &[u8] = b"fee";
     /// `() -> Vec<EventRecord>` of the current block
     pub const EVENTS: &[u8] = b"events";
+    /// `() -> Vec<ValidatorRecord>`: the validator set consensus runs with, in the order
+    /// stored by the runtime (consensus sorts it by account itself)
+    pub const VALIDATORS: &[u8] = b"validators";
+}
+
+/// Length of a compressed BLS12-381 public key (G1, `min_pk`).
+pub const BLS_PUBLIC_KEY_LEN: usize = 48;
+/// Length of a compressed BLS12-381 signature (G2, `min_pk`).
+pub const BLS_SIGNATURE_LEN: usize = 96;
+
+/// A validator as the runtime stores it and hands it to consensus.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct ValidatorRecord {
+    /// Its account (the ed25519 key that signs its transactions).
+    pub account: AccountId,
+    /// Its consensus key (compressed BLS12-381 G1 point), registered with a proof of
+    /// possession checked by the runtime.
+    pub bls_public_key: [u8; BLS_PUBLIC_KEY_LEN],
+    /// Its voting power.
+    pub stake: Balance,
+}
+
+/// One signed consensus message as evidence carries it: the exact bytes the validator
+/// signed (a vote's or a proposal's canonical signing bytes, see the consensus crate) and
+/// its BLS signature over them.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct SignedConsensusMessage {
+    /// The signed bytes.
+    pub signing_bytes: Vec<u8>,
+    /// The signature (compressed G2 point).
+    pub signature: [u8; BLS_SIGNATURE_LEN],
+}
+
+/// Proof that one validator signed two conflicting consensus messages for the same height,
+/// round and step; checked entirely by the runtime (signatures included).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EquivocationProof {
+    /// The offender's consensus key.
+    pub offender: [u8; BLS_PUBLIC_KEY_LEN],
+    /// First message.
+    pub first: SignedConsensusMessage,
+    /// Second, conflicting message.
+    pub second: SignedConsensusMessage,
 }
 
 /// When during a block an event was emitted.

@@ -56,6 +56,13 @@ mod ffi {
             msg_len: u32,
             pubkey_ptr: u32,
         ) -> u32;
+        pub fn ext_crypto_bls12381_verify(
+            pk_ptr: u32,
+            msg_ptr: u32,
+            msg_len: u32,
+            sig_ptr: u32,
+        ) -> u32;
+        pub fn ext_crypto_bls12381_verify_pop(pk_ptr: u32, pop_ptr: u32) -> u32;
         pub fn ext_logging_log(
             level: u32,
             target_ptr: u32,
@@ -264,7 +271,62 @@ pub mod crypto {
             ) == 1
         }
     }
+
+    /// Whether `sig` is a valid BLS12-381 signature of `msg` by `pk` (`min_pk`,
+    /// proof-of-possession ciphersuite, signature domain tag
+    /// `BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_`). `false` for an undecodable or invalid
+    /// key (not on the curve, not in the subgroup, the identity) or signature.
+    pub fn bls12381_verify(
+        pk: &[u8; menara_primitives::BLS_PUBLIC_KEY_LEN],
+        msg: &[u8],
+        sig: &[u8; menara_primitives::BLS_SIGNATURE_LEN],
+    ) -> bool {
+        #[cfg(feature = "std")]
+        {
+            let Ok(key) = menara_crypto::BlsPublicKey::from_bytes(pk) else {
+                return false;
+            };
+            let Ok(sig) = menara_crypto::BlsSignature::from_bytes(sig) else {
+                return false;
+            };
+            sig.verify(&key, msg)
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_crypto_bls12381_verify(
+                pk.as_ptr() as u32,
+                msg.as_ptr() as u32,
+                msg.len() as u32,
+                sig.as_ptr() as u32,
+            ) == 1
+        }
+    }
+
+    /// Whether `pop` is a valid proof of possession of the secret key of `pk` (a signature
+    /// over the compressed key under `BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_`), and `pk`
+    /// a valid key. A key must pass this once before it enters a validator set.
+    pub fn bls12381_verify_pop(
+        pk: &[u8; menara_primitives::BLS_PUBLIC_KEY_LEN],
+        pop: &[u8; menara_primitives::BLS_SIGNATURE_LEN],
+    ) -> bool {
+        #[cfg(feature = "std")]
+        {
+            let Ok(key) = menara_crypto::BlsPublicKey::from_bytes(pk) else {
+                return false;
+            };
+            let Ok(sig) = menara_crypto::BlsSignature::from_bytes(pop) else {
+                return false;
+            };
+            menara_crypto::verify_possession(&key, &menara_crypto::ProofOfPossession(sig))
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            super::ffi::ext_crypto_bls12381_verify_pop(pk.as_ptr() as u32, pop.as_ptr() as u32) == 1
+        }
+    }
 }
+
+pub use crypto::{bls12381_verify, bls12381_verify_pop};
 
 /// Logging into the node's log.
 pub mod logging {
