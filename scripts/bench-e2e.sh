@@ -2,11 +2,17 @@
 # End-to-end throughput: starts a release dev node, measures its idle RSS, runs the load
 # generator (pre-signed transfers over JSON-RPC until finalised) while sampling RSS, and
 # prints TPS, latency p50/p99 and memory. Usage: scripts/bench-e2e.sh [SENDERS] [PER_SENDER]
+# With RPC=ws://HOST:PORT it loads that running node instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SENDERS="${1:-400}"
 PER_SENDER="${2:-50}"
 cargo build --release -p menara --bins
+if [ -n "${RPC:-}" ]; then
+    # Against a running node (e.g. scripts/local-testnet.sh): latency and TPS only.
+    target/release/menara-loadgen --rpc "$RPC" --senders "$SENDERS" --per-sender "$PER_SENDER"
+    exit 0
+fi
 BASE="$(mktemp -d)"
 PORT=19944
 target/release/menara --dev --base-path "$BASE" --rpc-port "$PORT" --no-prometheus \

@@ -1,6 +1,6 @@
 //! The runtime API as byte-in, byte-out functions; the wasm exports wrap these, and
 //! the native build calls them directly (tests, benchmarks).
-use crate::{executive, Balances, GenesisConfig, Offences, Session, System};
+use crate::{executive, Balances, GenesisConfig, Offences, Session, Staking, System};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use menara_primitives::api::{methods, queries};
@@ -11,6 +11,17 @@ use menara_support::codec::{DecodeAll, Encode};
 /// recorded equivocation, by height, round, step and offender (types in
 /// [`pallet_offences`]).
 pub const OFFENCES_QUERY: &[u8] = b"offences";
+
+/// Staking queries (types in [`pallet_staking`]):
+/// `() -> Vec<ValidatorView>`.
+pub const STAKING_VALIDATORS: &[u8] = b"staking_validators";
+/// `AccountId -> (Vec<DelegationView>, Vec<UnbondingEntry>)`: an account's delegations
+/// (with pending rewards) and unbonding entries.
+pub const STAKING_DELEGATIONS: &[u8] = b"staking_delegations";
+/// `(AccountId delegator, AccountId validator) -> Balance`: rewards claimable now.
+pub const STAKING_REWARDS: &[u8] = b"staking_rewards";
+/// `() -> pallet_staking::StakingSummary`.
+pub const STAKING_EPOCH: &[u8] = b"staking_epoch";
 
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
@@ -33,7 +44,13 @@ fn build_genesis(input: &[u8]) -> Result<(), String> {
     let config = GenesisConfig::decode_all(&mut &input[..]).map_err(|e| e.to_string())?;
     Balances::build_genesis(&config.balances).map_err(|e| alloc::format!("{e:?}"))?;
     Session::build_genesis(&config.session)
-        .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))
+        .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))?;
+    if config.staking.validators.is_empty() && config.staking.delegations.is_empty() {
+        // A set fixed by the session genesis alone (no bonded stake behind it).
+        return Ok(());
+    }
+    crate::Staking::build_genesis(&config.staking)
+        .map_err(|e| alloc::format!("invalid genesis staking: {e:?}"))
 }
 
 fn initialize_block(input: &[u8]) -> Result<(), String> {
@@ -77,6 +94,27 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
         queries::EVENTS => Ok(executive::events().encode()),
         queries::VALIDATORS => Ok(Session::validators().encode()),
         OFFENCES_QUERY => Ok(Offences::offences().encode()),
+        STAKING_VALIDATORS => Ok(Staking::validators().encode()),
+        STAKING_DELEGATIONS => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok((Staking::delegations_of(&who), Staking::unbonding_of(&who)).encode())
+        }
+        STAKING_REWARDS => {
+            let (delegator, validator) = <(AccountId, AccountId)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Staking::pending_rewards(&delegator, &validator).encode())
+        }
+        STAKING_EPOCH => Ok(pallet_staking::StakingSummary {
+            epoch: Staking::epoch(),
+            total_bonded: Staking::total_bonded(),
+            total_unbonding: Staking::total_unbonding(),
+            total_minted: Staking::total_minted(),
+            total_burned: Staking::total_burned(),
+            total_issuance: Balances::total_issuance(),
+            deferred_slashes: Staking::deferred_slashes(),
+        }
+        .encode()),
         _ => Err(QueryError::UnknownMethod),
     }
 }
@@ -124,6 +162,7 @@ mod tests {
                 session: pallet_session::GenesisConfig {
                     validators: vec![validator(2), validator(1)],
                 },
+                staking: Default::default(),
             };
             let out = call(methods::BUILD_GENESIS, &config.encode()).unwrap();
             assert_eq!(
@@ -154,8 +193,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 2));
-        assert_eq!(SPEC_VERSION, 2);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 3));
+        assert_eq!(SPEC_VERSION, 3);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

@@ -4,7 +4,7 @@
 //! tip, call) → nonce → fee. Failing any of these means it is not included and nothing
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
-use crate::{fees, Balances, Offences, RuntimeCall, Session, System, Transaction};
+use crate::{fees, Balances, Offences, RuntimeCall, Session, Staking, System, Transaction};
 use alloc::vec::Vec;
 use menara_primitives::{
     ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
@@ -34,6 +34,8 @@ pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
 /// Ends a block.
 pub fn finalize_block() {
     System::set_phase(Phase::Finalization);
+    // Epoch ends: rewards, due slashes, the next validator set.
+    Staking::on_finalize(System::block_number());
     ExtrinsicIndex::kill();
 }
 
@@ -81,6 +83,8 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let index = ExtrinsicIndex::get_or_default();
     System::set_phase(Phase::ApplyExtrinsic(index));
     Balances::burn_fee(&tx.signer, fee).map_err(|_| InvalidTransaction::CannotPayFees)?;
+    // Burned fees are paid back to stakers as part of the epoch's rewards.
+    Staking::note_fees(fee);
     System::inc_account_nonce(&tx.signer);
     let origin = Origin::Signed(tx.signer);
     let outcome = io::storage::with_transaction(|| dispatch(origin, tx.call));
@@ -101,7 +105,32 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
         RuntimeCall::System(call) => System::dispatch(origin, call),
         RuntimeCall::Balances(call) => Balances::dispatch(origin, call),
         RuntimeCall::Session(call) => Session::dispatch(origin, call),
-        RuntimeCall::Offences(call) => Offences::dispatch(origin, call),
+        RuntimeCall::Offences(call) => {
+            // A proven equivocation is handed to staking to slash (deferred, cancellable).
+            let slot = match &call {
+                pallet_offences::Call::ReportEquivocation { proof } => Offences::check(proof).ok(),
+            };
+            Offences::dispatch(origin, call)?;
+            if let (Some(slot), Origin::Signed(reporter)) = (slot, origin) {
+                let epoch = Staking::epoch_of_block(slot.height);
+                if let Err(e) = Staking::report_offence(
+                    &slot.offender,
+                    pallet_staking::OffenceKind::Equivocation,
+                    epoch,
+                    Some(reporter),
+                ) {
+                    // Recorded by the offences pallet either way; staking may refuse (e.g.
+                    // the offender had no bonded stake in that epoch).
+                    io::logging::log(
+                        io::logging::Level::Warn,
+                        "staking",
+                        &alloc::format!("equivocation not slashable: {e:?}"),
+                    );
+                }
+            }
+            Ok(())
+        }
+        RuntimeCall::Staking(call) => Staking::dispatch(origin, call),
     }
 }
 

@@ -22,7 +22,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 2;
+pub const SPEC_VERSION: u32 = 3;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -67,6 +67,28 @@ impl pallet_offences::Config for Runtime {
     const PALLET_INDEX: u8 = 3;
 }
 
+impl pallet_staking::Config for Runtime {
+    const PALLET_INDEX: u8 = 4;
+    /// 50 blocks (50 s at the default block time).
+    const EPOCH_LENGTH: menara_primitives::BlockNumber = 50;
+    const MAX_VALIDATORS: u32 = 100;
+    /// 1,000 MEN.
+    const MIN_SELF_BOND: Balance = 1_000 * menara_primitives::MEN;
+    /// 1 MEN.
+    const MIN_DELEGATION: Balance = menara_primitives::MEN;
+    const UNBONDING_EPOCHS: pallet_staking::EpochIndex = 3;
+    const SLASH_DEFER_EPOCHS: pallet_staking::EpochIndex = 2;
+    /// 5% for signing conflicting consensus messages (and tombstoned).
+    const EQUIVOCATION_SLASH: u32 = 50;
+    /// 0.1% for missing too many votes (and jailed).
+    const DOWNTIME_SLASH: u32 = 1;
+    const DOWNTIME_JAIL_EPOCHS: pallet_staking::EpochIndex = 2;
+    /// 10% of a slash goes to whoever reported it.
+    const REPORTER_REWARD: u32 = 100;
+    /// 80 per billion per 50-block epoch: about 5% a year at one block a second.
+    const INFLATION_PER_EPOCH: u64 = 80;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
@@ -75,8 +97,10 @@ pub type Balances = pallet_balances::Pallet<Runtime>;
 pub type Session = pallet_session::Pallet<Runtime>;
 /// The offences pallet (equivocation reports) of this runtime.
 pub type Offences = pallet_offences::Pallet<Runtime>;
+/// The staking pallet (bonds, delegations, rewards, slashing, elections) of this runtime.
+pub type Staking = pallet_staking::Pallet<Runtime>;
 
-pub use {pallet_balances, pallet_offences, pallet_session, pallet_system};
+pub use {pallet_balances, pallet_offences, pallet_session, pallet_staking, pallet_system};
 
 /// Every call of every pallet; the first byte selects the pallet.
 // An equivocation report (two messages of ~100 bytes) is larger than other calls; calls
@@ -97,6 +121,9 @@ pub enum RuntimeCall {
     /// Offences pallet.
     #[codec(index = 3)]
     Offences(pallet_offences::Call),
+    /// Staking pallet.
+    #[codec(index = 4)]
+    Staking(pallet_staking::Call),
 }
 
 impl RuntimeCall {
@@ -122,6 +149,9 @@ pub enum RuntimeEvent {
     /// Offences pallet.
     #[codec(index = 3)]
     Offences(pallet_offences::Event),
+    /// Staking pallet.
+    #[codec(index = 4)]
+    Staking(pallet_staking::Event),
 }
 
 impl RuntimeEvent {
@@ -144,4 +174,6 @@ pub struct GenesisConfig {
     pub balances: pallet_balances::GenesisConfig,
     /// Initial validator set (with proofs of possession).
     pub session: pallet_session::GenesisConfig,
+    /// Initial bonds and delegations (the genesis validators' self-bonds).
+    pub staking: pallet_staking::GenesisConfig,
 }

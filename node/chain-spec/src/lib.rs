@@ -193,7 +193,7 @@ pub const LOCAL_VALIDATORS: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
 /// Balance of each endowed development account: 1,000,000 MEN.
 pub const DEV_ENDOWMENT: Balance = 1_000_000 * menara_primitives::MEN;
 /// Stake of each development validator: 1,000,000 MEN.
-pub const DEV_STAKE: Balance = 1_000_000 * menara_primitives::MEN;
+pub const DEV_STAKE: Balance = 100_000 * menara_primitives::MEN;
 
 /// Builds a `runtimeGenesis` spec of development keys (public knowledge): the generator of
 /// the committed `chain-specs/dev.json` and `chain-specs/local.json`.
@@ -372,6 +372,21 @@ impl ChainSpec {
             session: pallet_session::GenesisConfig {
                 validators: self.validator_records()?,
             },
+            // Each genesis validator's stake is its self-bond, taken from its balance.
+            staking: pallet_staking::GenesisConfig {
+                validators: self
+                    .validator_records()?
+                    .into_iter()
+                    .map(|(record, pop)| pallet_staking::GenesisValidator {
+                        account: record.account,
+                        bls_public_key: record.bls_public_key,
+                        proof_of_possession: pop,
+                        commission_per_mill: 50,
+                        self_bond: record.stake,
+                    })
+                    .collect(),
+                delegations: Vec::new(),
+            },
         })
     }
 
@@ -490,7 +505,11 @@ mod tests {
                 .0
                 .to_bytes()
         );
-        assert_eq!(alice.stake, 1_000_000_000_000_000_000);
+        assert_eq!(alice.stake, DEV_STAKE);
+        // The genesis validator's stake is bonded through staking, from its balance.
+        assert_eq!(config.staking.validators.len(), 1);
+        assert_eq!(config.staking.validators[0].self_bond, DEV_STAKE);
+        assert!(dev.balances().unwrap()[0].1 > DEV_STAKE);
         let local = ChainSpec::load("local").unwrap();
         let records = local.validator_records().unwrap();
         let accounts: Vec<_> = records.iter().map(|(r, _)| r.account).collect();

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Do not use the network (a lone node; the validator set must be this node alone).
     #[arg(long)]
     pub no_network: bool,
+    /// TEST ONLY: sign a conflicting prevote for every prevote. The equivocation is reported
+    /// by the other validators and this validator is slashed and removed.
+    #[arg(long, hide = true)]
+    pub unsafe_test_equivocate: bool,
     /// Target block time in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub block_time_ms: u64,
@@ -245,6 +249,127 @@ pub enum TxCommand {
         #[command(flatten)]
         rpc: RpcArgs,
     },
+    /// Staking: register a validator, bond, delegate, undelegate, withdraw, claim rewards.
+    #[command(subcommand)]
+    Staking(StakingTx),
+}
+
+/// Staking transactions; each is signed locally by `--from` and waits for finality.
+#[derive(Debug, Subcommand)]
+pub enum StakingTx {
+    /// Register as a validator: bond `--self-bond` MEN and register the consensus key (its
+    /// proof of possession is computed from the secret and checked by the runtime). It
+    /// enters the active set at the next epoch boundary if its total stake ranks high enough.
+    Validate {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        /// Consensus key secret (`//Name` or the 0x seed from `menara key generate --scheme bls`).
+        #[arg(long, value_name = "SECRET")]
+        bls_key: String,
+        /// Commission on delegators' rewards, per mill (0-1000).
+        #[arg(long, default_value_t = 50)]
+        commission_per_mill: u32,
+        /// Self-bond in MEN.
+        #[arg(long)]
+        self_bond: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Bond more of a validator's own stake.
+    BondMore {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Delegate MEN to a validator.
+    Delegate {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        /// The validator's account.
+        #[arg(long, value_name = "ADDRESS")]
+        validator: String,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Start unbonding a delegation (withdrawable after the unbonding period). To
+    /// re-delegate, undelegate, withdraw, then delegate again.
+    Undelegate {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[arg(long, value_name = "ADDRESS")]
+        validator: String,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Withdraw every unbonding entry whose period is over.
+    Withdraw {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Claim the rewards of a delegation (a validator claiming on itself also gets its
+    /// commission).
+    Claim {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[arg(long, value_name = "ADDRESS")]
+        validator: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Stop validating from the next epoch.
+    Chill {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Leave jail after the jail period.
+    Unjail {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// Staking queries.
+#[derive(Debug, Subcommand)]
+pub enum StakingQuery {
+    /// Every registered validator: stake, commission, state.
+    Validators {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// An account's delegations (with pending rewards) and unbonding entries.
+    Delegations {
+        /// Account (0x...) or `//Name`.
+        account: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Rewards a delegator can claim from a validator now.
+    Rewards {
+        /// Delegator (0x...) or `//Name`.
+        delegator: String,
+        /// Validator (0x...) or `//Name`.
+        validator: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// The current epoch, total bonded/unbonding, minted rewards, burned slashes, issuance.
+    Epoch {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +389,9 @@ pub enum QueryCommand {
         #[command(flatten)]
         rpc: RpcArgs,
     },
+    /// Staking: validators, delegations, rewards, epoch.
+    #[command(subcommand)]
+    Staking(StakingQuery),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -61,6 +61,10 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("menara-{}", std::process::id()));
     config.validator = validator;
+    config.test_equivocate = args.unsafe_test_equivocate;
+    if args.unsafe_test_equivocate {
+        tracing::warn!(target: "menara", "--unsafe-test-equivocate: this validator will sign conflicting votes and be slashed");
+    }
     if !args.no_network {
         let mut net = NetworkConfig::new(spec.id.clone(), config.node_key_path());
         let port = args.port.unwrap_or(if args.shared.dev {

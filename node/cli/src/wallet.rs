@@ -1,5 +1,5 @@
 //! Wallet commands: keys, signed transactions over JSON-RPC, queries.
-use crate::cli::{KeyCommand, QueryCommand, Scheme, TxCommand};
+use crate::cli::{KeyCommand, QueryCommand, Scheme, StakingQuery, StakingTx, TxCommand};
 use crate::units::{format_amount, parse_amount};
 use anyhow::{anyhow, bail, Context};
 use menara_chain_spec::keyring;
@@ -186,7 +186,120 @@ pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
             });
             submit(&rpc.rpc, &from, call, 0, true).await
         }
+        TxCommand::Staking(cmd) => staking_tx(cmd).await,
     }
+}
+
+fn amount(s: &str, flag: &str) -> anyhow::Result<u128> {
+    parse_amount(s).map_err(|e| anyhow!("{flag}: {e}"))
+}
+
+async fn staking_tx(cmd: StakingTx) -> anyhow::Result<()> {
+    use pallet_staking::Call;
+    let (from, rpc, call) = match cmd {
+        StakingTx::Validate {
+            from,
+            bls_key,
+            commission_per_mill,
+            self_bond,
+            rpc,
+        } => {
+            if commission_per_mill > 1000 {
+                bail!("--commission-per-mill must be at most 1000");
+            }
+            let seed = keyring::parse_seed(&bls_key, keyring::dev_bls_seed)
+                .map_err(|e| anyhow!("--bls-key: {e}"))?;
+            let sk = menara_crypto::BlsSecretKey::from_seed(&seed);
+            let call = Call::Validate {
+                bls_public_key: sk.public_key().to_bytes(),
+                proof_of_possession: sk.prove_possession().0.to_bytes(),
+                commission_per_mill,
+                self_bond: amount(&self_bond, "--self-bond")?.into(),
+            };
+            (from, rpc, call)
+        }
+        StakingTx::BondMore {
+            from,
+            amount: a,
+            rpc,
+        } => {
+            let call = Call::BondMore {
+                amount: amount(&a, "--amount")?.into(),
+            };
+            (from, rpc, call)
+        }
+        StakingTx::Delegate {
+            from,
+            validator,
+            amount: a,
+            rpc,
+        } => {
+            let call = Call::Delegate {
+                validator: parse_account(&validator).context("--validator")?,
+                amount: amount(&a, "--amount")?.into(),
+            };
+            (from, rpc, call)
+        }
+        StakingTx::Undelegate {
+            from,
+            validator,
+            amount: a,
+            rpc,
+        } => {
+            let call = Call::Undelegate {
+                validator: parse_account(&validator).context("--validator")?,
+                amount: amount(&a, "--amount")?.into(),
+            };
+            (from, rpc, call)
+        }
+        StakingTx::Withdraw { from, rpc } => (from, rpc, Call::WithdrawUnbonded),
+        StakingTx::Claim {
+            from,
+            validator,
+            rpc,
+        } => {
+            let call = Call::ClaimRewards {
+                validator: parse_account(&validator).context("--validator")?,
+            };
+            (from, rpc, call)
+        }
+        StakingTx::Chill { from, rpc } => (from, rpc, Call::Chill),
+        StakingTx::Unjail { from, rpc } => (from, rpc, Call::Unjail),
+    };
+    submit(&rpc.rpc, &from, RuntimeCall::Staking(call), 0, true).await
+}
+
+async fn staking_query(cmd: StakingQuery) -> anyhow::Result<()> {
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::rpc_params;
+    let (rpc, method, params) = match cmd {
+        StakingQuery::Validators { rpc } => (rpc, "staking_validators", rpc_params![]),
+        StakingQuery::Delegations { account, rpc } => {
+            let who = parse_account(&account)?;
+            (rpc, "staking_delegations", rpc_params![who.to_string()])
+        }
+        StakingQuery::Rewards {
+            delegator,
+            validator,
+            rpc,
+        } => {
+            let d = parse_account(&delegator).context("delegator")?;
+            let v = parse_account(&validator).context("validator")?;
+            (
+                rpc,
+                "staking_rewards",
+                rpc_params![d.to_string(), v.to_string()],
+            )
+        }
+        StakingQuery::Epoch { rpc } => (rpc, "staking_epoch", rpc_params![]),
+    };
+    let c = client::connect(&rpc.rpc).await?;
+    let v: serde_json::Value = c
+        .request(method, params)
+        .await
+        .map_err(|e| anyhow!("{method}: {e}"))?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
 }
 
 pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
@@ -210,6 +323,7 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        QueryCommand::Staking(cmd) => staking_query(cmd).await,
         QueryCommand::Issuance { rpc } => {
             let c = client::connect(&rpc.rpc).await?;
             let issuance = client::total_issuance(&c).await?;

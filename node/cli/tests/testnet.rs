@@ -37,6 +37,7 @@ struct Node {
     rpc_port: u16,
     log: PathBuf,
     starts: u32,
+    extra: Vec<&'static str>,
 }
 
 impl Node {
@@ -49,6 +50,7 @@ impl Node {
             rpc_port: free_port(),
             log: dir.join(format!("node{i}")),
             starts: 0,
+            extra: Vec::new(),
         }
     }
 
@@ -75,6 +77,7 @@ impl Node {
         if let Some(b) = bootnode {
             cmd.args(["--bootnodes", b]);
         }
+        cmd.args(&self.extra);
         let log = std::fs::File::create(self.log_path()).unwrap();
         self.child = Some(
             cmd.env("RUST_LOG", "info")
@@ -318,4 +321,324 @@ async fn four_validators_survive_crashes_and_a_late_node_syncs() {
         "the late node did not sync:\n{}",
         late.logs()
     );
+}
+
+fn wallet(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn wallet_ok(args: &[&str]) -> String {
+    let out = wallet(args);
+    assert!(
+        out.status.success(),
+        "menara {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn staking_epoch(c: &WsClient) -> u64 {
+    let v: serde_json::Value = c.request("staking_epoch", rpc_params![]).await.unwrap();
+    v["epoch"].as_u64().unwrap()
+}
+
+async fn wait_epoch(c: &WsClient, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while staking_epoch(c).await < at_least {
+        assert!(Instant::now() < deadline, "epoch {at_least} never came");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The staker's and the new operator's path on a live four-validator net: a fifth
+/// validator registers through staking and is rotated in at the epoch boundary (its node
+/// starts voting without a restart of the others); a delegator delegates to it, earns and
+/// claims rewards, undelegates, waits out unbonding and withdraws; errors are clear.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
+        .collect();
+    nodes[0].start(None);
+    let bootnode = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+        nodes[0].p2p_port,
+        nodes[0].peer_id()
+    );
+    for n in nodes.iter_mut().skip(1) {
+        n.start(Some(&bootnode));
+    }
+    let c = nodes[1].connect().await;
+    wait_finalized(&c, 2, Duration::from_secs(90), "start").await;
+    let url = format!("ws://127.0.0.1:{}", nodes[1].rpc_port);
+    let eve = keyring::dev_account("Eve").to_string();
+    let ferdie = keyring::dev_account("Ferdie");
+
+    // A new operator registers //Eve with its BLS key and starts its node.
+    wallet_ok(&[
+        "tx",
+        "staking",
+        "validate",
+        "--from",
+        "//Eve",
+        "--bls-key",
+        "//Eve",
+        "--commission-per-mill",
+        "100",
+        "--self-bond",
+        "50000",
+        "--rpc",
+        &url,
+    ]);
+    let mut eve_node = Node::new(dir.path(), 5, Some("Eve"));
+    eve_node.start(Some(&bootnode));
+    let registered_in = staking_epoch(&c).await;
+
+    // Errors are clear.
+    let out = wallet(&[
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        &keyring::dev_account("Nobody").to_string(),
+        "--amount",
+        "10",
+        "--rpc",
+        &url,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UnknownValidator"),
+        "{out:?}"
+    );
+
+    // A delegator delegates to Eve.
+    wallet_ok(&[
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        &eve,
+        "--amount",
+        "10000",
+        "--rpc",
+        &url,
+    ]);
+
+    // At the next epoch Eve is in the set, and her node votes: later certificates carry
+    // five validators' bitmap with her bit among the signers at some height.
+    wait_epoch(&c, registered_in + 1).await;
+    let validators: Vec<serde_json::Value> = c
+        .request("staking_validators", rpc_params![])
+        .await
+        .unwrap();
+    let eve_view = validators
+        .iter()
+        .find(|v| v["account"] == eve.as_str())
+        .unwrap();
+    assert_eq!(eve_view["active"], true, "{eve_view}");
+    let set: Vec<menara_primitives::ValidatorRecord> = {
+        let raw = client::query(&c, "validators", &[], None).await.unwrap();
+        parity_scale_codec::Decode::decode(&mut &raw[..]).unwrap()
+    };
+    assert_eq!(set.len(), 5);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if eve_node.logs().contains("this node votes") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Eve's node never voted:\n{}",
+            eve_node.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let f = finalized_number(&c).await;
+    wait_finalized(&c, f + 5, Duration::from_secs(60), "with five validators").await;
+
+    // Rewards accrue per epoch; claiming pays them out.
+    wait_epoch(&c, registered_in + 2).await;
+    let rewards: String = c
+        .request(
+            "staking_rewards",
+            rpc_params![ferdie.to_string(), eve.clone()],
+        )
+        .await
+        .unwrap();
+    let rewards: u128 = rewards.parse().unwrap();
+    assert!(rewards > 0, "no rewards after a full epoch");
+    let before = client::account(&c, &ferdie).await.unwrap().free;
+    wallet_ok(&[
+        "tx",
+        "staking",
+        "claim",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        &eve,
+        "--rpc",
+        &url,
+    ]);
+    let after = client::account(&c, &ferdie).await.unwrap().free;
+    assert!(
+        after + MEN > before + rewards,
+        "claim did not pay: {before} -> {after}, rewards {rewards}"
+    );
+
+    // Undelegate, try to withdraw too early, wait out unbonding, withdraw.
+    wallet_ok(&[
+        "tx",
+        "staking",
+        "undelegate",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        &eve,
+        "--amount",
+        "10000",
+        "--rpc",
+        &url,
+    ]);
+    let out = wallet(&[
+        "tx", "staking", "withdraw", "--from", "//Ferdie", "--rpc", &url,
+    ]);
+    assert!(!out.status.success());
+    let delegations: serde_json::Value = c
+        .request("staking_delegations", rpc_params![ferdie.to_string()])
+        .await
+        .unwrap();
+    let unbonding = delegations["unbonding"].as_array().unwrap();
+    assert_eq!(unbonding.len(), 1, "{delegations}");
+    let withdrawable = unbonding[0]["withdrawableAtEpoch"].as_u64().unwrap();
+    wait_epoch(&c, withdrawable).await;
+    let before = client::account(&c, &ferdie).await.unwrap().free;
+    wallet_ok(&[
+        "tx", "staking", "withdraw", "--from", "//Ferdie", "--rpc", &url,
+    ]);
+    let after = client::account(&c, &ferdie).await.unwrap().free;
+    assert!(
+        after > before + 9_999 * MEN,
+        "withdraw did not pay: {before} -> {after}"
+    );
+    let summary: serde_json::Value = c.request("staking_epoch", rpc_params![]).await.unwrap();
+    assert!(
+        summary["totalMinted"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+            > 0
+    );
+}
+
+/// A validator that signs conflicting prevotes (the test-only misbehaviour switch) is
+/// reported by the others through the runtime, tombstoned and removed from the active set
+/// at the next epoch, and slashed after the deferral; finality goes on without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_equivocating_validator_is_reported_slashed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
+        .collect();
+    nodes[3].extra.push("--unsafe-test-equivocate");
+    nodes[0].start(None);
+    let bootnode = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+        nodes[0].p2p_port,
+        nodes[0].peer_id()
+    );
+    for n in nodes.iter_mut().skip(1) {
+        n.start(Some(&bootnode));
+    }
+    let c = nodes[0].connect().await;
+    let dave = keyring::dev_account("Dave").to_string();
+    let dave_view = |vs: &[serde_json::Value]| {
+        vs.iter()
+            .find(|v| v["account"] == dave.as_str())
+            .cloned()
+            .unwrap()
+    };
+
+    // Reported and tombstoned; a slash is scheduled.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let vs: Vec<serde_json::Value> = c
+            .request("staking_validators", rpc_params![])
+            .await
+            .unwrap();
+        if dave_view(&vs)["tombstoned"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Dave was never tombstoned: {vs:?}\n{}",
+            nodes[0].logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let summary: serde_json::Value = c.request("staking_epoch", rpc_params![]).await.unwrap();
+    let slashes = summary["deferredSlashes"].as_array().unwrap();
+    assert!(
+        slashes
+            .iter()
+            .any(|s| s["offender"] == dave.as_str() && s["kind"] == "Equivocation"),
+        "{summary}"
+    );
+    let offences = client::query(&c, "offences", &[], None).await.unwrap();
+    assert!(offences.len() > 1, "no offence recorded");
+
+    // Removed from the set at the next election; the other three keep finalising.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let raw = client::query(&c, "validators", &[], None).await.unwrap();
+        let set: Vec<menara_primitives::ValidatorRecord> =
+            parity_scale_codec::Decode::decode(&mut &raw[..]).unwrap();
+        if set.len() == 3 {
+            assert!(set.iter().all(|v| v.account.to_string() != dave));
+            break;
+        }
+        assert!(Instant::now() < deadline, "Dave is still in the set");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let f = finalized_number(&c).await;
+    wait_finalized(
+        &c,
+        f + 5,
+        Duration::from_secs(60),
+        "without the equivocator",
+    )
+    .await;
+
+    // After the deferral, 5% of his stake is slashed: burned, except the reporter's share.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let summary: serde_json::Value = c.request("staking_epoch", rpc_params![]).await.unwrap();
+        let burned: u128 = summary["totalBurned"].as_str().unwrap().parse().unwrap();
+        if burned > 0 {
+            let vs: Vec<serde_json::Value> = c
+                .request("staking_validators", rpc_params![])
+                .await
+                .unwrap();
+            let stake: u128 = dave_view(&vs)["selfBond"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(stake, 95_000 * MEN, "{vs:?}");
+            assert_eq!(burned, 4_500 * MEN, "{summary}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slash was never applied: {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -24,6 +24,7 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<Vec<u8>>) {
                 .record()
                 .unwrap()],
         },
+        staking: Default::default(),
     };
     let (_, overlay) = exec
         .call_once(

@@ -22,6 +22,7 @@ fn genesis_state(exec: &Executor) -> InMemoryState {
             1_000 * menara_primitives::MEN,
         )]),
         session: session_config(&["Alice", "Bob"]),
+        staking: Default::default(),
     };
     let (out, overlay) = exec
         .call_once(
@@ -494,6 +495,7 @@ fn wasm_genesis_refuses_bad_validator_sets_with_a_clear_message() {
     let mut config = GenesisConfig {
         balances: balances.clone(),
         session: pallet_session::GenesisConfig::default(),
+        staking: Default::default(),
     };
     let err = build_genesis(&exec, &config).err().unwrap();
     assert!(err.contains("validator set is empty"), "{err}");

@@ -44,6 +44,77 @@ where
     Ok(())
 }
 
+/// Runs a runtime query on the best block and decodes its answer.
+fn runtime_query<T: parity_scale_codec::Decode>(
+    api: &dyn NodeApi,
+    name: &[u8],
+    args: &[u8],
+) -> Res<T> {
+    let method = std::str::from_utf8(name).map_err(|e| internal(e.to_string()))?;
+    let raw = api.query(method, args, None).map_err(api_error)?;
+    T::decode(&mut &raw[..]).map_err(|e| internal(e.to_string()))
+}
+
+/// JSON shapes of the staking views (amounts as decimal strings, keys as hex).
+mod staking_json {
+    use pallet_staking::{DelegationView, StakingSummary, UnbondingEntry, ValidatorView};
+    use serde_json::{json, Value};
+
+    pub fn validator(v: &ValidatorView) -> Value {
+        json!({
+            "account": v.account.to_string(),
+            "blsPublicKey": format!("0x{}", hex::encode(v.bls_public_key)),
+            "commissionPerMill": v.commission_per_mill,
+            "totalStake": v.total_stake.to_string(),
+            "selfBond": v.self_bond.to_string(),
+            "jailedUntilEpoch": v.jailed_until,
+            "tombstoned": v.tombstoned,
+            "chilled": v.chilled,
+            "active": v.active,
+        })
+    }
+
+    pub fn delegation(d: &DelegationView) -> Value {
+        json!({
+            "validator": d.validator.to_string(),
+            "shares": d.shares.to_string(),
+            "value": d.value.to_string(),
+            "pendingRewards": d.pending_rewards.to_string(),
+        })
+    }
+
+    pub fn unbonding(u: &UnbondingEntry) -> Value {
+        json!({
+            "validator": u.validator.to_string(),
+            "amount": u.amount.to_string(),
+            "unbondedInEpoch": u.unbonded_in_epoch,
+            "withdrawableAtEpoch": u.withdrawable_at_epoch,
+        })
+    }
+
+    pub fn summary(s: &StakingSummary) -> Value {
+        json!({
+            "epoch": s.epoch.index,
+            "epochStartBlock": s.epoch.start_block,
+            "epochLength": s.epoch.length,
+            "totalBonded": s.total_bonded.to_string(),
+            "totalUnbonding": s.total_unbonding.to_string(),
+            "totalMinted": s.total_minted.to_string(),
+            "totalBurned": s.total_burned.to_string(),
+            "totalIssuance": s.total_issuance.to_string(),
+            "deferredSlashes": s.deferred_slashes.iter().map(|(id, d)| json!({
+                "id": id,
+                "offender": d.offender.to_string(),
+                "kind": format!("{:?}", d.kind),
+                "offenceEpoch": d.offence_epoch,
+                "applyAtEpoch": d.apply_at_epoch,
+                "perMill": d.per_mill,
+                "exposure": d.exposure.to_string(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// All methods, over `api`. With `allow_unsafe` false, the [`UNSAFE_METHODS`] answer with
 /// an error that says why.
 pub fn rpc_module(
@@ -171,6 +242,43 @@ pub fn rpc_module(
         api.total_issuance()
             .map(|t| t.to_string())
             .map_err(api_error)
+    })?;
+
+    // staking_*: the staking pallet's read-only queries, as JSON.
+    blocking(&mut m, "staking_validators", &[], |api, _| {
+        let views: Vec<pallet_staking::ValidatorView> =
+            runtime_query(api, b"staking_validators", &[])?;
+        Ok(views
+            .iter()
+            .map(staking_json::validator)
+            .collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "staking_delegations", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let (delegations, unbonding): (
+            Vec<pallet_staking::DelegationView>,
+            Vec<pallet_staking::UnbondingEntry>,
+        ) = runtime_query(api, b"staking_delegations", &who.encode())?;
+        Ok(serde_json::json!({
+            "account": who.to_string(),
+            "delegations": delegations.iter().map(staking_json::delegation).collect::<Vec<_>>(),
+            "unbonding": unbonding.iter().map(staking_json::unbonding).collect::<Vec<_>>(),
+        }))
+    })?;
+    blocking(
+        &mut m,
+        "staking_rewards",
+        &["delegator", "validator"],
+        |api, a| {
+            let (delegator, validator) = (a.account(0)?, a.account(1)?);
+            let pending: u128 =
+                runtime_query(api, b"staking_rewards", &(delegator, validator).encode())?;
+            Ok(pending.to_string())
+        },
+    )?;
+    blocking(&mut m, "staking_epoch", &[], |api, _| {
+        let s: pallet_staking::StakingSummary = runtime_query(api, b"staking_epoch", &[])?;
+        Ok(staking_json::summary(&s))
     })?;
 
     // Subscriptions.

@@ -110,7 +110,7 @@ impl std::fmt::Debug for ExecutedBlock {
 /// What the network task reports about peers and sync.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkStatus {
-    /// Whether networking runs at all (false for a lone `--dev` node).
+    /// Whether the node should have peers (networking on and more than one validator).
     pub networking: bool,
     /// Connected peers.
     pub peers: Vec<PeerSummary>,
@@ -253,6 +253,15 @@ impl Client {
             .map_err(|e| ClientError::Query(e.to_string()))?;
         Vec::<ValidatorRecord>::decode_all(&mut &raw[..])
             .map_err(|e| ClientError::Query(format!("validators: {e}")))
+    }
+
+    /// The encoded validator set in the latest state, read straight from storage: cheap to
+    /// compare after each block to notice an epoch's new set.
+    pub fn validator_set_raw(&self) -> Option<Vec<u8>> {
+        self.db
+            .storage(&pallet_session::storage::Validators::key())
+            .ok()
+            .flatten()
     }
 
     /// Whether `who` is a validator in the latest state.

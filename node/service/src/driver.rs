@@ -103,6 +103,9 @@ pub struct DriverConfig {
     pub block_time: Duration,
     /// The safety record's file.
     pub safety_path: PathBuf,
+    /// Test-only misbehaviour: also sign a conflicting prevote for every prevote, so that
+    /// end-to-end tests can watch an equivocation get reported and slashed.
+    pub equivocate: bool,
 }
 
 /// Peer ids ↔ the small tags the state machine echoes in rejections.
@@ -135,11 +138,14 @@ pub struct Driver {
     block_time: Duration,
     safety: SafetyStore,
     machine: Consensus<BlsCrypto>,
+    /// The encoded validator set the machine runs with, to notice a new one.
+    set_raw: Option<Vec<u8>>,
     inputs: mpsc::UnboundedSender<Input>,
     jobs: mpsc::UnboundedSender<Job>,
     tags: PeerTags,
     /// Set when the safety record could not be written: the node stops signing.
     halted: bool,
+    equivocate: bool,
 }
 
 impl Driver {
@@ -159,6 +165,7 @@ impl Driver {
             config.block_time,
             inputs.clone(),
         );
+        let set_raw = client.validator_set_raw();
         let machine = Self::new_machine(&client, &safety, &config.keys, config.block_time)?;
         Ok((
             Driver {
@@ -168,10 +175,12 @@ impl Driver {
                 block_time: config.block_time,
                 safety,
                 machine,
+                set_raw,
                 inputs,
                 jobs,
                 tags: PeerTags::default(),
                 halted: false,
+                equivocate: config.equivocate,
             },
             inputs_rx,
         ))
@@ -227,13 +236,25 @@ impl Driver {
             Input::Event(e) => self.handle(*e),
             Input::Committed | Input::Synced => {
                 let (finalized, _) = self.client.finalized();
-                if finalized >= self.machine.height() {
-                    // The chain moved past the machine (sync, or a commit fetched from peers):
-                    // start over at the next height from the persisted safety record.
+                let set_raw = self.client.validator_set_raw();
+                let new_set = set_raw != self.set_raw;
+                if finalized >= self.machine.height() || new_set {
+                    // The chain moved past the machine (sync, or a commit fetched from peers),
+                    // or an epoch ended with a new validator set: start over at the next
+                    // height from the persisted safety record (nothing signed is forgotten).
                     match Self::new_machine(&self.client, &self.safety, &self.keys, self.block_time)
                     {
                         Ok(m) => {
+                            if new_set {
+                                tracing::info!(
+                                    target: "menara",
+                                    "validator set changed at #{finalized}: {} validators{}",
+                                    m.validator_set().len(),
+                                    if m.own_index().is_some() { ", this node votes" } else { "" }
+                                );
+                            }
                             self.machine = m;
+                            self.set_raw = set_raw;
                             self.handle(Event::Start);
                         }
                         Err(e) => {
@@ -290,6 +311,9 @@ impl Driver {
                     }
                 }
                 Action::Broadcast(message) => {
+                    if self.equivocate {
+                        self.broadcast_conflicting(&message);
+                    }
                     if let Some(net) = &self.network {
                         let net = net.clone();
                         let bytes = message.encode();
@@ -317,24 +341,9 @@ impl Driver {
                     });
                 }
                 Action::RequestProposal { height, round } => {
-                    // Pace blocks: propose no earlier than one block time after the parent.
-                    let parent_ts = self
-                        .client
-                        .database()
-                        .header(&self.client.best().1)
-                        .ok()
-                        .flatten()
-                        .map(|h| h.timestamp)
-                        .unwrap_or(0);
-                    let due = parent_ts.saturating_add(self.block_time.as_millis() as u64);
-                    let wait = due
-                        .saturating_sub(crate::client::unix_millis())
-                        .min(self.block_time.as_millis() as u64);
-                    let jobs = self.jobs.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(wait)).await;
-                        let _ = jobs.send(Job::Build { height, round });
-                    });
+                    // The worker paces it: after the parent's commit, one block time after
+                    // the parent's timestamp.
+                    let _ = self.jobs.send(Job::Build { height, round });
                 }
                 Action::RequestBlock { height, block_hash } => {
                     let _ = self.jobs.send(Job::Fetch { height, block_hash });
@@ -377,6 +386,30 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Test-only misbehaviour: a second, conflicting prevote, bypassing the safety record.
+    fn broadcast_conflicting(&self, message: &Message<BlsCrypto>) {
+        let (Message::Vote(sv), Some(keys), Some(net)) = (message, &self.keys, &self.network)
+        else {
+            return;
+        };
+        if sv.vote.kind != menara_consensus::VoteKind::Prevote || sv.vote.block.is_none() {
+            return;
+        }
+        let mut vote = sv.vote;
+        vote.block = Some(H256([0xEE; 32]));
+        let conflicting = menara_consensus::SignedVote::<BlsCrypto>::sign(
+            &self.client.genesis_hash().0,
+            vote,
+            &keys.bls,
+        );
+        tracing::warn!(target: "menara", "test misbehaviour: signing a conflicting prevote at #{} round {}", vote.height, vote.round);
+        let net = net.clone();
+        let bytes = Message::Vote(conflicting).encode();
+        tokio::spawn(async move {
+            let _ = net.publish_consensus(bytes).await;
+        });
     }
 
     /// Turns an equivocation into a transaction of the offences pallet, signed by this

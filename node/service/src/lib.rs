@@ -74,6 +74,8 @@ pub struct NodeConfig {
     pub max_block_transactions: usize,
     /// Most bytes of transactions per block.
     pub max_block_bytes: usize,
+    /// Test-only: sign conflicting prevotes (to exercise slashing end to end).
+    pub test_equivocate: bool,
 }
 
 impl NodeConfig {
@@ -94,6 +96,7 @@ impl NodeConfig {
             pool: PoolConfig::default(),
             max_block_transactions: 10_000,
             max_block_bytes: 4 * 1024 * 1024,
+            test_equivocate: false,
         }
     }
 
@@ -153,8 +156,10 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
             for addr in handle.listen_addrs() {
                 tracing::info!(target: "menara", "listening on {addr}");
             }
+            // A validator set of one (the dev chain) needs nobody else.
+            let alone = client.validators().map(|v| v.len() <= 1).unwrap_or(false);
             client.set_network_status(NetworkStatus {
-                networking: true,
+                networking: !alone,
                 ..NetworkStatus::default()
             });
             (Some(handle), Some(events))
@@ -177,6 +182,7 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
             keys: config.validator.clone(),
             block_time: config.block_time,
             safety_path: config.safety_path(),
+            equivocate: config.test_equivocate,
         },
     )
     .map_err(anyhow_like::Error)?;

@@ -183,9 +183,26 @@ impl Worker {
 
     async fn build(&mut self, height: u64, round: u32) {
         let Some(author) = self.author else { return };
-        if self.client.best().0 + 1 != height {
+        let (best, best_hash) = self.client.best();
+        if best + 1 != height {
             return;
         }
+        // Pace blocks: propose no earlier than one block time after the parent. Jobs run in
+        // order, so the parent is committed by now.
+        let parent_ts = self
+            .client
+            .database()
+            .header(&best_hash)
+            .ok()
+            .flatten()
+            .map(|h| h.timestamp)
+            .unwrap_or(0);
+        let block_ms = self.block_time.as_millis() as u64;
+        let wait = parent_ts
+            .saturating_add(block_ms)
+            .saturating_sub(unix_millis())
+            .min(block_ms);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
         let client = self.client.clone();
         let deadline = self.block_time / 2;
         match tokio::task::spawn_blocking(move || client.build_block(author, deadline)).await {
@@ -469,7 +486,8 @@ pub fn import_batch(
     first: u64,
     blocks: &[Vec<u8>],
 ) -> Result<usize, (usize, String)> {
-    let set = validator_set(client).map_err(|e| (0, e))?;
+    let mut set = validator_set(client).map_err(|e| (0, e))?;
+    let mut set_raw = client.validator_set_raw();
     let chain = client.genesis_hash().0;
     for (i, raw) in blocks.iter().enumerate() {
         let expected = first + i as u64;
@@ -494,6 +512,12 @@ pub fn import_batch(
         client
             .import_justified(&block, Some(&justification))
             .map_err(|e| (i, format!("#{expected}: {e}")))?;
+        // An epoch boundary: later blocks are certified by the new set.
+        let now = client.validator_set_raw();
+        if now != set_raw {
+            set = validator_set(client).map_err(|e| (i + 1, e))?;
+            set_raw = now;
+        }
     }
     Ok(blocks.len())
 }

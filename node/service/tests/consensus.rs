@@ -72,6 +72,7 @@ async fn gossip_is_checked_before_it_is_forwarded() {
             keys: None,
             block_time: Duration::from_millis(500),
             safety_path: dir.path().join("safety"),
+            equivocate: false,
         },
     )
     .unwrap();
@@ -234,6 +235,7 @@ async fn an_equivocation_seen_on_gossip_is_reported_to_the_runtime() {
             keys: Some(keys),
             block_time: Duration::from_millis(500),
             safety_path: dir.path().join("safety"),
+            equivocate: false,
         },
     )
     .unwrap();

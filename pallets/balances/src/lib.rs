@@ -224,6 +224,61 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
+    /// Takes `amount` out of `who`'s free balance into the custody of another pallet (the
+    /// staking pallet's bonded and unbonding stake). Total issuance is unchanged: the
+    /// caller counts the amount in its own books, so that total issuance = sum of free
+    /// balances + sum of amounts held by pallets. Refuses to leave dust behind.
+    pub fn hold(who: &AccountId, amount: Balance) -> Result<(), Error> {
+        ensure!(amount > 0, Error::ZeroAmount);
+        let rest = Self::free_balance(who)
+            .checked_sub(amount)
+            .ok_or(Error::InsufficientBalance)?;
+        ensure!(
+            rest == 0 || rest >= T::EXISTENTIAL_DEPOSIT,
+            Error::WouldLeaveDust
+        );
+        Self::set_free(who, rest);
+        if rest == 0 {
+            Self::deposit_event(Event::Emptied { account: *who });
+        }
+        Ok(())
+    }
+
+    /// Returns `amount`, previously taken with [`Self::hold`], to `who`'s free balance.
+    /// Total issuance is unchanged. Refused when the account would end below the
+    /// existential deposit.
+    pub fn release(who: &AccountId, amount: Balance) -> Result<(), Error> {
+        ensure!(amount > 0, Error::ZeroAmount);
+        let free = Self::free_balance(who);
+        let new = free.checked_add(amount).ok_or(Error::Overflow)?;
+        ensure!(new >= T::EXISTENTIAL_DEPOSIT, Error::ExistentialDeposit);
+        Self::set_free(who, new);
+        if free == 0 {
+            Self::deposit_event(Event::Endowed {
+                account: *who,
+                amount,
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates `amount` new funds in `who`'s free balance (staking rewards): total
+    /// issuance rises by exactly `amount`.
+    pub fn mint(who: &AccountId, amount: Balance) -> Result<(), Error> {
+        let issuance = Self::total_issuance()
+            .checked_add(amount)
+            .ok_or(Error::Overflow)?;
+        Self::release(who, amount)?;
+        TotalIssuance::put(&issuance);
+        Ok(())
+    }
+
+    /// Destroys `amount` of funds held by another pallet outside free balances (a slash
+    /// of staked funds): total issuance falls by `amount`.
+    pub fn burn_held(amount: Balance) {
+        TotalIssuance::mutate(|i| *i = i.saturating_sub(amount));
+    }
+
     /// Moves `value` from `from` to `to` under the existential-deposit rules.
     pub fn transfer(from: &AccountId, to: &AccountId, value: Balance) -> Result<(), Error> {
         ensure!(from != to, Error::SelfTransfer);

@@ -201,3 +201,38 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn hold_release_mint_and_burn_held_keep_the_books() {
+    with_genesis(&[(1, 1_000)], || {
+        // Held funds leave the free balance; issuance counts them still.
+        assert_eq!(Balances::hold(&acc(1), 0), Err(Error::ZeroAmount));
+        assert_eq!(
+            Balances::hold(&acc(1), 1_001),
+            Err(Error::InsufficientBalance)
+        );
+        assert_eq!(Balances::hold(&acc(1), 950), Err(Error::WouldLeaveDust));
+        Balances::hold(&acc(1), 400).unwrap();
+        assert_eq!(Balances::free_balance(&acc(1)), 600);
+        assert_eq!(Balances::total_issuance(), 1_000);
+        assert_eq!(sum_of_balances() + 400, Balances::total_issuance());
+        // Release: back to free, never creating dust.
+        assert_eq!(
+            Balances::release(&acc(2), 50),
+            Err(Error::ExistentialDeposit)
+        );
+        Balances::release(&acc(2), 150).unwrap();
+        assert_eq!(Balances::free_balance(&acc(2)), 150);
+        // Burning 250 of the held funds lowers issuance.
+        Balances::burn_held(250);
+        assert_eq!(Balances::total_issuance(), 750);
+        assert_eq!(sum_of_balances(), 750);
+        // Minting raises both.
+        assert_eq!(Balances::mint(&acc(3), 5), Err(Error::ExistentialDeposit));
+        Balances::mint(&acc(3), 500).unwrap();
+        assert_eq!(Balances::total_issuance(), 1_250);
+        assert_eq!(sum_of_balances(), 1_250);
+        assert_eq!(Balances::mint(&acc(3), Balance::MAX), Err(Error::Overflow));
+        assert_eq!(Balances::total_issuance(), 1_250);
+    });
+}
