@@ -222,7 +222,7 @@ pub struct RpcArgs {
 pub enum TxCommand {
     /// Transfer MEN to an account.
     Transfer {
-        /// Sender secret: `//Name` or a 0x seed.
+        /// Sender secret: `//Name`, a 0x seed, or a key file holding one.
         #[arg(long, value_name = "SECRET")]
         from: String,
         /// Recipient account (0x + 64 hex digits).

@@ -103,6 +103,24 @@ fn print_key(secret: Option<&str>, account: &AccountId, json: bool) {
     }
 }
 
+/// A secret given as `//Name`, a hex seed, or the path of a keystore file holding one
+/// (e.g. a validator's `<base>/keystore/account`).
+fn resolve_secret(s: &str) -> anyhow::Result<String> {
+    let looks_inline = s.starts_with("//")
+        || s.starts_with("0x")
+        || (s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()));
+    if looks_inline {
+        return Ok(s.to_string());
+    }
+    let path = std::path::Path::new(s);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the key file {}", path.display()))?;
+        return Ok(text.trim().to_string());
+    }
+    bail!("{s:?} is neither //Name, a hex seed, nor a readable key file")
+}
+
 fn parse_account(s: &str) -> anyhow::Result<AccountId> {
     if s.starts_with("//") {
         return Ok(keyring::account_of(&keyring::parse_secret(s)?));
@@ -118,7 +136,8 @@ async fn submit(
     tip: u128,
     wait: bool,
 ) -> anyhow::Result<()> {
-    let key = keyring::parse_secret(secret).context("--from")?;
+    let secret = resolve_secret(secret).context("--from")?;
+    let key = keyring::parse_secret(&secret).context("--from")?;
     let who = keyring::account_of(&key);
     let c = client::connect(rpc).await?;
     let genesis = client::genesis_hash(&c).await?;
@@ -207,6 +226,7 @@ async fn staking_tx(cmd: StakingTx) -> anyhow::Result<()> {
             if commission_per_mill > 1000 {
                 bail!("--commission-per-mill must be at most 1000");
             }
+            let bls_key = resolve_secret(&bls_key).context("--bls-key")?;
             let seed = keyring::parse_seed(&bls_key, keyring::dev_bls_seed)
                 .map_err(|e| anyhow!("--bls-key: {e}"))?;
             let sk = menara_crypto::BlsSecretKey::from_seed(&seed);

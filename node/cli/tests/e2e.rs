@@ -470,6 +470,54 @@ fn cli_reports_bad_arguments_clearly() {
     let out = menara(&["--chain", "/no/such/spec.json", "--tmp"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("chain spec"), "{}", stderr(&out));
+    // Staking commands refuse bad input before touching the network.
+    let out = menara(&[
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "no-such-key-file",
+        "--validator",
+        "//Alice",
+        "--amount",
+        "1",
+        "--rpc",
+        "ws://127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("key file"), "{}", stderr(&out));
+    let out = menara(&[
+        "tx",
+        "staking",
+        "validate",
+        "--from",
+        "//Eve",
+        "--bls-key",
+        "//Eve",
+        "--commission-per-mill",
+        "1001",
+        "--self-bond",
+        "1",
+        "--rpc",
+        "ws://127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("commission"), "{}", stderr(&out));
+    let out = menara(&[
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        "0x12",
+        "--amount",
+        "1",
+        "--rpc",
+        "ws://127.0.0.1:1",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--validator"), "{}", stderr(&out));
     // BLS consensus keys: the proof of possession verifies, a //Name key is stable.
     let out = menara(&["key", "generate", "--scheme", "bls", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
