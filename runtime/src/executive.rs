@@ -17,6 +17,10 @@ storage_item!(ExtrinsicIndexPrefix: "Executive" / "ExtrinsicIndex");
 /// Index of the next transaction in the current block.
 type ExtrinsicIndex = StorageValue<ExtrinsicIndexPrefix, u32>;
 
+/// A validator is judged unresponsive only when its stake share gave it at least this many
+/// proposer slots in the epoch (and it authored none of them).
+pub const MIN_EXPECTED_BLOCKS: u32 = 4;
+
 /// The fee a transaction of `len` encoded bytes with `tip` pays.
 pub fn fee_for(len: usize, tip: Balance) -> Balance {
     fees::BASE_FEE
@@ -34,8 +38,32 @@ pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
 /// Ends a block.
 pub fn finalize_block() {
     System::set_phase(Phase::Finalization);
+    let number = System::block_number();
+    if let Some(author) = pallet_system::storage::Author::get() {
+        Session::note_author(&author);
+    }
+    let epoch_length = <crate::Runtime as pallet_staking::Config>::EPOCH_LENGTH;
+    if epoch_length > 0 && number.is_multiple_of(epoch_length) {
+        // Liveness: an active validator that proposed none of the blocks its stake share
+        // gave it this epoch is reported for downtime (jailed, small deferred slash),
+        // before the election below leaves it out.
+        let epoch = Staking::epoch().index;
+        let blocks = u32::try_from(epoch_length).unwrap_or(u32::MAX);
+        for who in Session::unresponsive(blocks, MIN_EXPECTED_BLOCKS) {
+            if let Err(e) =
+                Staking::report_offence(&who, pallet_staking::OffenceKind::Downtime, epoch, None)
+            {
+                io::logging::log(
+                    io::logging::Level::Warn,
+                    "staking",
+                    &alloc::format!("downtime of {who} not reported: {e:?}"),
+                );
+            }
+        }
+        Session::reset_authored();
+    }
     // Epoch ends: rewards, due slashes, the next validator set.
-    Staking::on_finalize(System::block_number());
+    Staking::on_finalize(number);
     ExtrinsicIndex::kill();
 }
 

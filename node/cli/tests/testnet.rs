@@ -645,3 +645,85 @@ async fn an_equivocating_validator_is_reported_slashed_and_removed() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A validator that is down for a whole epoch proposed none of the blocks its stake gave
+/// it: it is jailed at the epoch's end (a small slash is scheduled), the other three keep
+/// finalising, and once back online and past its jail period it unjails itself and returns
+/// to the set at the next epoch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_down_for_an_epoch_is_jailed_and_can_unjail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
+        .collect();
+    nodes[0].start(None);
+    let bootnode = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+        nodes[0].p2p_port,
+        nodes[0].peer_id()
+    );
+    for n in nodes.iter_mut().skip(1) {
+        n.start(Some(&bootnode));
+    }
+    let c = nodes[0].connect().await;
+    let url = format!("ws://127.0.0.1:{}", nodes[0].rpc_port);
+    wait_finalized(&c, 2, Duration::from_secs(90), "start").await;
+    let dave = keyring::dev_account("Dave").to_string();
+    let dave_view = |vs: &[serde_json::Value]| {
+        vs.iter()
+            .find(|v| v["account"] == dave.as_str())
+            .cloned()
+            .unwrap()
+    };
+    nodes[3].kill9();
+
+    // Jailed at the end of the first whole epoch he misses.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let jailed_until = loop {
+        let vs: Vec<serde_json::Value> = c
+            .request("staking_validators", rpc_params![])
+            .await
+            .unwrap();
+        if let Some(until) = dave_view(&vs)["jailedUntilEpoch"].as_u64() {
+            break until;
+        }
+        assert!(Instant::now() < deadline, "Dave was never jailed: {vs:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let summary: serde_json::Value = c.request("staking_epoch", rpc_params![]).await.unwrap();
+    assert!(
+        summary["deferredSlashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["offender"] == dave.as_str() && s["kind"] == "Downtime"),
+        "{summary}"
+    );
+    let raw = client::query(&c, "validators", &[], None).await.unwrap();
+    let set: Vec<menara_primitives::ValidatorRecord> =
+        parity_scale_codec::Decode::decode(&mut &raw[..]).unwrap();
+    assert_eq!(set.len(), 3, "a jailed validator stays out of the set");
+    let f = finalized_number(&c).await;
+    wait_finalized(&c, f + 3, Duration::from_secs(60), "without Dave").await;
+
+    // Back online; unjailing before the period is over is refused with a reason.
+    nodes[3].start(Some(&bootnode));
+    if staking_epoch(&c).await < jailed_until {
+        let out = wallet(&["tx", "staking", "unjail", "--from", "//Dave", "--rpc", &url]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("JailPeriodNotOver"),
+            "{out:?}"
+        );
+    }
+    wait_epoch(&c, jailed_until).await;
+    wallet_ok(&["tx", "staking", "unjail", "--from", "//Dave", "--rpc", &url]);
+    let back_in = staking_epoch(&c).await + 1;
+    wait_epoch(&c, back_in).await;
+    let raw = client::query(&c, "validators", &[], None).await.unwrap();
+    let set: Vec<menara_primitives::ValidatorRecord> =
+        parity_scale_codec::Decode::decode(&mut &raw[..]).unwrap();
+    assert_eq!(set.len(), 4, "Dave is back after unjailing");
+    let f = finalized_number(&c).await;
+    wait_finalized(&c, f + 3, Duration::from_secs(60), "with Dave back").await;
+}

@@ -146,6 +146,8 @@ pub struct Driver {
     /// Set when the safety record could not be written: the node stops signing.
     halted: bool,
     equivocate: bool,
+    /// Round of each proposed block seen at the current height (for the author check).
+    proposed_in: BTreeMap<H256, (u64, u32)>,
 }
 
 impl Driver {
@@ -181,6 +183,7 @@ impl Driver {
                 tags: PeerTags::default(),
                 halted: false,
                 equivocate: config.equivocate,
+                proposed_in: BTreeMap::new(),
             },
             inputs_rx,
         ))
@@ -291,6 +294,16 @@ impl Driver {
             tracing::debug!(target: "menara", "consensus message with a bad signature from {from}");
             return Validation::Reject;
         }
+        if let Message::Proposal(p) = &message {
+            let h = p.signed.header;
+            self.proposed_in
+                .retain(|_, (height, _)| *height >= self.machine.height());
+            let round = self
+                .proposed_in
+                .get(&h.block_hash)
+                .map_or(h.round, |(_, r)| (*r).min(h.round));
+            self.proposed_in.insert(h.block_hash, (h.height, round));
+        }
         let tag = self.tags.tag(from);
         self.handle(Event::Message { from: tag, message });
         Validation::Accept
@@ -353,10 +366,24 @@ impl Driver {
                     block_hash,
                     block,
                 } => {
+                    // The header's author must be the proposer of this round or of an earlier
+                    // one at this height (a locked block re-proposed keeps its author), so
+                    // authorship, which measures liveness, cannot be handed to someone else.
+                    let set = self.machine.validator_set();
+                    let allowed_authors = self.proposed_in.get(&block_hash).map(|(_, round)| {
+                        let mut ids: Vec<menara_primitives::AccountId> = (0..=*round)
+                            .filter_map(|r| set.get(set.proposer(height, r)))
+                            .map(|v| menara_primitives::AccountId(v.id))
+                            .collect();
+                        ids.sort();
+                        ids.dedup();
+                        ids
+                    });
                     let _ = self.jobs.send(Job::Validate {
                         height,
                         block_hash,
                         block,
+                        allowed_authors,
                     });
                 }
                 Action::Commit {

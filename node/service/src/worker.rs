@@ -37,6 +37,9 @@ pub enum Job {
         block_hash: H256,
         /// Encoded block.
         block: Vec<u8>,
+        /// Accounts that may have authored it (the proposers of its round and earlier ones);
+        /// `None` when unknown.
+        allowed_authors: Option<Vec<AccountId>>,
     },
     /// Find the bytes of a block executed earlier (re-proposal of a locked block).
     Fetch {
@@ -109,7 +112,11 @@ impl Worker {
                     height,
                     block_hash,
                     block,
-                } => self.validate(height, block_hash, block).await,
+                    allowed_authors,
+                } => {
+                    self.validate(height, block_hash, block, allowed_authors)
+                        .await
+                }
                 Job::Fetch { height, block_hash } => {
                     if let Some(block) = self.bytes.get(&block_hash) {
                         self.send(Event::BlockFetched {
@@ -163,7 +170,11 @@ impl Worker {
                 height,
                 block_hash,
                 block,
-            } => self.validate(height, block_hash, block).await,
+                allowed_authors,
+            } => {
+                self.validate(height, block_hash, block, allowed_authors)
+                    .await
+            }
             Job::Commit {
                 height,
                 block_hash,
@@ -224,8 +235,17 @@ impl Worker {
         }
     }
 
-    async fn validate(&mut self, height: u64, block_hash: H256, bytes: Vec<u8>) {
-        let valid = match self.check_proposal(height, block_hash, &bytes).await {
+    async fn validate(
+        &mut self,
+        height: u64,
+        block_hash: H256,
+        bytes: Vec<u8>,
+        allowed_authors: Option<Vec<AccountId>>,
+    ) {
+        let valid = match self
+            .check_proposal(height, block_hash, &bytes, allowed_authors.as_deref())
+            .await
+        {
             Ok(executed) => {
                 self.executed.insert(block_hash, executed);
                 self.bytes.insert(block_hash, bytes);
@@ -248,10 +268,19 @@ impl Worker {
         height: u64,
         block_hash: H256,
         bytes: &[u8],
+        allowed_authors: Option<&[AccountId]>,
     ) -> Result<ExecutedBlock, String> {
         let block = Block::decode_all(&mut &bytes[..]).map_err(|e| format!("undecodable: {e}"))?;
         if block.hash() != block_hash {
             return Err("its hash is not the one proposed".into());
+        }
+        if let Some(allowed) = allowed_authors {
+            if !allowed.contains(&block.header.author) {
+                return Err(format!(
+                    "its author {} is not the proposer of its round",
+                    block.header.author
+                ));
+            }
         }
         if block.header.number != height {
             return Err(format!("it is numbered #{}", block.header.number));

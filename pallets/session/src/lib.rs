@@ -21,7 +21,7 @@ use menara_primitives::{
     AccountId, Balance, ValidatorRecord, BLS_PUBLIC_KEY_LEN, BLS_SIGNATURE_LEN,
 };
 use menara_support::codec::{Decode, Encode};
-use menara_support::{io, storage_item, DispatchResult, Origin, StorageValue};
+use menara_support::{io, storage_item, DispatchResult, Origin, StorageMap, StorageValue};
 
 /// Largest total stake of a set: consensus refuses more (its quorum arithmetic multiplies
 /// stakes), so the runtime never stores a set consensus could not run with.
@@ -39,6 +39,9 @@ pub mod storage {
     storage_item!(pub ValidatorsPrefix: "Session" / "Validators");
     /// The current validator set, in genesis order (consensus sorts it by account).
     pub type Validators = StorageValue<ValidatorsPrefix, Vec<ValidatorRecord>>;
+    storage_item!(pub AuthoredPrefix: "Session" / "Authored");
+    /// Blocks each account authored since the epoch began (liveness evidence).
+    pub type Authored = StorageMap<AuthoredPrefix, AccountId, u32>;
 }
 use storage::*;
 
@@ -155,6 +158,40 @@ impl<T: Config> Pallet<T> {
             .find(|v| &v.bls_public_key == key)
     }
 
+    /// Counts a block for its author (called by the runtime for every block).
+    pub fn note_author(who: &AccountId) {
+        Authored::mutate(who, |n| *n = n.saturating_add(1));
+    }
+
+    /// Blocks `who` authored since the epoch began.
+    pub fn authored(who: &AccountId) -> u32 {
+        Authored::get_or_default(who)
+    }
+
+    /// Validators of the current set that authored no block during an epoch of `blocks`
+    /// blocks although their stake share gave them at least `min_expected` proposer slots
+    /// (proposers rotate by stake, so an online validator authors close to its share). A
+    /// validator with a share too small to be expected to propose is never flagged.
+    pub fn unresponsive(blocks: u32, min_expected: u32) -> Vec<AccountId> {
+        let set = Self::validators();
+        let total: Balance = set.iter().map(|v| v.stake).sum();
+        if total == 0 {
+            return Vec::new();
+        }
+        set.iter()
+            .filter(|v| {
+                let expected = v.stake.saturating_mul(Balance::from(blocks)) / total;
+                expected >= Balance::from(min_expected) && Self::authored(&v.account) == 0
+            })
+            .map(|v| v.account)
+            .collect()
+    }
+
+    /// Forgets the authorship counts (at each epoch's end).
+    pub fn reset_authored() {
+        let _ = Authored::clear(u32::MAX);
+    }
+
     /// Dispatches a call (there are none yet).
     pub fn dispatch(_origin: Origin, call: Call) -> DispatchResult {
         match call {}
@@ -188,6 +225,32 @@ mod tests {
             },
             sk.prove_possession().0.to_bytes(),
         )
+    }
+
+    #[test]
+    fn a_validator_that_authored_nothing_in_an_epoch_is_unresponsive() {
+        let state = InMemoryState::default();
+        let mut overlay = OverlayedChanges::new();
+        menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
+            let set = vec![
+                validator(1, 10),
+                validator(2, 10),
+                validator(3, 10),
+                validator(4, 1),
+            ];
+            Session::build_genesis(&GenesisConfig { validators: set }).unwrap();
+            for _ in 0..20 {
+                Session::note_author(&AccountId([1; 32]));
+                Session::note_author(&AccountId([2; 32]));
+            }
+            // 3 authored nothing with a share of ~16 of 50 blocks; 4's share (~1.6) is too
+            // small to tell.
+            assert_eq!(Session::unresponsive(50, 4), vec![AccountId([3; 32])]);
+            assert_eq!(Session::authored(&AccountId([1; 32])), 20);
+            Session::reset_authored();
+            assert_eq!(Session::authored(&AccountId([1; 32])), 0);
+            assert_eq!(Session::unresponsive(50, 4).len(), 3);
+        });
     }
 
     fn build(
