@@ -18,6 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_menara");
+
+/// Each test runs a whole network of processes; running them one at a time keeps their
+/// timing meaningful on small machines.
+static ONE_NETWORK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const NAMES: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
 const BLOCK_MS: &str = "300";
 
@@ -194,6 +198,7 @@ async fn assert_same_chain(clients: &[&WsClient], upto: u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn four_validators_survive_crashes_and_a_late_node_syncs() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Node> = (0..4)
         .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
@@ -357,6 +362,7 @@ async fn wait_epoch(c: &WsClient, at_least: u64) {
 /// claims rewards, undelegates, waits out unbonding and withdraws; errors are clear.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Node> = (0..4)
         .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
@@ -543,6 +549,7 @@ async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws()
 /// at the next epoch, and slashed after the deferral; finality goes on without it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_equivocating_validator_is_reported_slashed_and_removed() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Node> = (0..4)
         .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
@@ -652,6 +659,7 @@ async fn an_equivocating_validator_is_reported_slashed_and_removed() {
 /// to the set at the next epoch.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_validator_down_for_an_epoch_is_jailed_and_can_unjail() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Node> = (0..4)
         .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
