@@ -8,7 +8,7 @@ use crate::worker::{Job, Worker};
 use crate::{Client, ValidatorKeys};
 use menara_consensus::{
     Action, Config, Consensus, Equivocation, Event, Message, PeerTag, SafetyRecord, Timeouts,
-    Validator, ValidatorSet,
+    Validator, ValidatorSet, OWN,
 };
 use menara_crypto::{BlsCrypto, BlsPublicKey};
 use menara_network::{Misbehaviour, NetworkHandle, PeerId, Validation};
@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// Most proposals remembered for the author check.
+const MAX_TRACKED_PROPOSALS: usize = 1_024;
 
 /// Largest consensus message accepted from the network (a proposal carries a whole block).
 pub const MAX_CONSENSUS_MESSAGE: usize = 9 << 20;
@@ -113,6 +116,7 @@ pub struct DriverConfig {
 struct PeerTags {
     by_peer: HashMap<PeerId, PeerTag>,
     by_tag: BTreeMap<PeerTag, PeerId>,
+    next: PeerTag,
 }
 
 impl PeerTags {
@@ -120,10 +124,17 @@ impl PeerTags {
         if let Some(t) = self.by_peer.get(&peer) {
             return *t;
         }
-        let t = self.by_tag.len() as PeerTag;
+        // Never `OWN`, never reused: a late rejection cannot hit another peer.
+        let t = self.next;
+        self.next = self.next.saturating_add(1).min(OWN - 1);
         self.by_peer.insert(peer, t);
         self.by_tag.insert(t, peer);
         t
+    }
+    fn forget(&mut self, peer: &PeerId) {
+        if let Some(t) = self.by_peer.remove(peer) {
+            self.by_tag.remove(&t);
+        }
     }
     fn peer(&self, tag: PeerTag) -> Option<PeerId> {
         self.by_tag.get(&tag).copied()
@@ -217,6 +228,11 @@ impl Driver {
         Ok(machine)
     }
 
+    /// A peer left: forget its tag.
+    pub fn peer_disconnected(&mut self, peer: &PeerId) {
+        self.tags.forget(peer);
+    }
+
     /// Asks peers whether they are ahead and, if so, syncs.
     pub fn sync_with_peers(&self) {
         let _ = self.jobs.send(Job::Sync { to: 0 });
@@ -298,11 +314,16 @@ impl Driver {
             let h = p.signed.header;
             self.proposed_in
                 .retain(|_, (height, _)| *height >= self.machine.height());
-            let round = self
-                .proposed_in
-                .get(&h.block_hash)
-                .map_or(h.round, |(_, r)| (*r).min(h.round));
-            self.proposed_in.insert(h.block_hash, (h.height, round));
+            // Only proposals from the round's proposer, and a bounded number of them (a
+            // Byzantine proposer could sign any number of blocks for its round).
+            let from_proposer = set.proposer(h.height, h.round) == h.proposer;
+            if from_proposer && self.proposed_in.len() < MAX_TRACKED_PROPOSALS {
+                let round = self
+                    .proposed_in
+                    .get(&h.block_hash)
+                    .map_or(h.round, |(_, r)| (*r).min(h.round));
+                self.proposed_in.insert(h.block_hash, (h.height, round));
+            }
         }
         let tag = self.tags.tag(from);
         self.handle(Event::Message { from: tag, message });

@@ -320,7 +320,8 @@ fn on_network_event(
             driver.sync_with_peers();
         }
         NetEvent::PeerDisconnected(peer) => {
-            tracing::debug!(target: "menara", "peer disconnected: {peer}")
+            tracing::debug!(target: "menara", "peer disconnected: {peer}");
+            driver.peer_disconnected(&peer);
         }
     }
 }
