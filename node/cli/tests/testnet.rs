@@ -542,6 +542,34 @@ async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws()
             .unwrap()
             > 0
     );
+
+    // And re-delegates (to another validator this time).
+    let alice = keyring::dev_account("Alice").to_string();
+    wallet_ok(&[
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "//Ferdie",
+        "--validator",
+        &alice,
+        "--amount",
+        "500",
+        "--rpc",
+        &url,
+    ]);
+    let out = wallet_ok(&["query", "staking", "delegations", "//Ferdie", "--rpc", &url]);
+    let delegations: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = delegations["delegations"].as_array().unwrap();
+    assert!(
+        list.iter()
+            .any(|d| d["validator"] == alice.as_str() && d["value"] == (500 * MEN).to_string()),
+        "{delegations}"
+    );
+    assert!(
+        delegations["unbonding"].as_array().unwrap().is_empty(),
+        "{delegations}"
+    );
 }
 
 /// A validator that signs conflicting prevotes (the test-only misbehaviour switch) is
