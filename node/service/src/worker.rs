@@ -450,6 +450,9 @@ impl Worker {
             }
             let peers = self.peers().await;
             let Some(peer) = self.pick(&peers) else {
+                if target <= best {
+                    break; // only asking around: nobody to ask
+                }
                 failures += 1;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
@@ -462,6 +465,11 @@ impl Worker {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(target: "menara", "sync request to {peer} failed: {e}");
+                    if target <= best {
+                        // Only asking around: a peer that does not answer must not hold up
+                        // the block worker (consensus jobs wait behind it).
+                        break;
+                    }
                     failures += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
