@@ -145,6 +145,23 @@ impl Drop for Node {
     }
 }
 
+/// Starts //Alice..//Dave of the `local` chain, node 0 first as the others' bootnode;
+/// `dave_extra` are extra flags for //Dave's node. Returns the nodes and the bootnode address.
+fn four_validators(dir: &Path, dave_extra: &[&'static str]) -> (Vec<Node>, String) {
+    let mut nodes: Vec<Node> = (0..4).map(|i| Node::new(dir, i, Some(NAMES[i]))).collect();
+    nodes[3].extra.extend_from_slice(dave_extra);
+    nodes[0].start(None);
+    let bootnode = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+        nodes[0].p2p_port,
+        nodes[0].peer_id()
+    );
+    for n in nodes.iter_mut().skip(1) {
+        n.start(Some(&bootnode));
+    }
+    (nodes, bootnode)
+}
+
 async fn finalized_number(c: &WsClient) -> u64 {
     let hash = client::finalized_head(c).await.unwrap();
     client::header(c, Some(hash)).await.unwrap().unwrap().number
@@ -200,18 +217,7 @@ async fn assert_same_chain(clients: &[&WsClient], upto: u64) {
 async fn four_validators_survive_crashes_and_a_late_node_syncs() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (0..4)
-        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
-        .collect();
-    nodes[0].start(None);
-    let bootnode = format!(
-        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-        nodes[0].p2p_port,
-        nodes[0].peer_id()
-    );
-    for n in nodes.iter_mut().skip(1) {
-        n.start(Some(&bootnode));
-    }
+    let (mut nodes, bootnode) = four_validators(dir.path(), &[]);
     let mut clients = Vec::new();
     for n in nodes.iter_mut() {
         clients.push(n.connect().await);
@@ -364,18 +370,7 @@ async fn wait_epoch(c: &WsClient, at_least: u64) {
 async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (0..4)
-        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
-        .collect();
-    nodes[0].start(None);
-    let bootnode = format!(
-        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-        nodes[0].p2p_port,
-        nodes[0].peer_id()
-    );
-    for n in nodes.iter_mut().skip(1) {
-        n.start(Some(&bootnode));
-    }
+    let (mut nodes, bootnode) = four_validators(dir.path(), &[]);
     let c = nodes[1].connect().await;
     wait_finalized(&c, 2, Duration::from_secs(90), "start").await;
     let url = format!("ws://127.0.0.1:{}", nodes[1].rpc_port);
@@ -579,19 +574,7 @@ async fn a_validator_joins_through_staking_and_a_delegator_earns_and_withdraws()
 async fn an_equivocating_validator_is_reported_slashed_and_removed() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (0..4)
-        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
-        .collect();
-    nodes[3].extra.push("--unsafe-test-equivocate");
-    nodes[0].start(None);
-    let bootnode = format!(
-        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-        nodes[0].p2p_port,
-        nodes[0].peer_id()
-    );
-    for n in nodes.iter_mut().skip(1) {
-        n.start(Some(&bootnode));
-    }
+    let (mut nodes, _bootnode) = four_validators(dir.path(), &["--unsafe-test-equivocate"]);
     let c = nodes[0].connect().await;
     let dave = keyring::dev_account("Dave").to_string();
     let dave_view = |vs: &[serde_json::Value]| {
@@ -689,18 +672,7 @@ async fn an_equivocating_validator_is_reported_slashed_and_removed() {
 async fn a_validator_down_for_an_epoch_is_jailed_and_can_unjail() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (0..4)
-        .map(|i| Node::new(dir.path(), i, Some(NAMES[i])))
-        .collect();
-    nodes[0].start(None);
-    let bootnode = format!(
-        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-        nodes[0].p2p_port,
-        nodes[0].peer_id()
-    );
-    for n in nodes.iter_mut().skip(1) {
-        n.start(Some(&bootnode));
-    }
+    let (mut nodes, bootnode) = four_validators(dir.path(), &[]);
     let c = nodes[0].connect().await;
     let url = format!("ws://127.0.0.1:{}", nodes[0].rpc_port);
     wait_finalized(&c, 2, Duration::from_secs(90), "start").await;

@@ -105,65 +105,36 @@ impl Worker {
     }
 
     async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
-        while let Some(job) = jobs.recv().await {
-            match job {
-                Job::Build { height, round } => self.build(height, round).await,
-                Job::Validate {
-                    height,
-                    block_hash,
-                    block,
-                    allowed_authors,
-                } => {
-                    self.validate(height, block_hash, block, allowed_authors)
-                        .await
-                }
-                Job::Fetch { height, block_hash } => {
-                    if let Some(block) = self.bytes.get(&block_hash) {
-                        self.send(Event::BlockFetched {
-                            height,
-                            block_hash,
-                            block: block.clone(),
-                        });
-                    }
-                }
-                Job::Commit {
-                    height,
-                    block_hash,
-                    block,
-                    justification,
-                } => {
-                    self.commit(height, block_hash, block, justification).await;
-                    let _ = self.inputs.send(Input::Committed);
-                }
-                Job::Sync { mut to } => {
-                    // Merge queued sync requests into one.
-                    let mut pending = true;
-                    while let Ok(next) = jobs.try_recv() {
-                        match next {
-                            Job::Sync { to: t } => {
-                                to = to.max(t);
-                                pending = true;
-                            }
-                            other => {
-                                if pending {
-                                    self.sync(to).await;
-                                    pending = false;
-                                }
-                                Box::pin(self.handle_after_sync(other)).await;
-                            }
+        let mut stashed: Option<Job> = None;
+        loop {
+            let job = match stashed.take() {
+                Some(job) => job,
+                None => match jobs.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            if let Job::Sync { mut to } = job {
+                // Merge the sync requests queued right behind this one; the first other job
+                // runs after the sync (its height may then be stale: each job checks).
+                while let Ok(next) = jobs.try_recv() {
+                    match next {
+                        Job::Sync { to: t } => to = to.max(t),
+                        other => {
+                            stashed = Some(other);
+                            break;
                         }
                     }
-                    if pending {
-                        self.sync(to).await;
-                    }
-                    let _ = self.inputs.send(Input::Synced);
                 }
+                self.sync(to).await;
+                let _ = self.inputs.send(Input::Synced);
+            } else {
+                self.handle(job).await;
             }
         }
     }
 
-    /// A job that was queued behind a sync: run it (its height may be stale; each job checks).
-    async fn handle_after_sync(&mut self, job: Job) {
+    async fn handle(&mut self, job: Job) {
         match job {
             Job::Build { height, round } => self.build(height, round).await,
             Job::Validate {
@@ -175,6 +146,15 @@ impl Worker {
                 self.validate(height, block_hash, block, allowed_authors)
                     .await
             }
+            Job::Fetch { height, block_hash } => {
+                if let Some(block) = self.bytes.get(&block_hash) {
+                    self.send(Event::BlockFetched {
+                        height,
+                        block_hash,
+                        block: block.clone(),
+                    });
+                }
+            }
             Job::Commit {
                 height,
                 block_hash,
@@ -184,7 +164,10 @@ impl Worker {
                 self.commit(height, block_hash, block, justification).await;
                 let _ = self.inputs.send(Input::Committed);
             }
-            Job::Fetch { .. } | Job::Sync { .. } => {}
+            Job::Sync { to } => {
+                self.sync(to).await;
+                let _ = self.inputs.send(Input::Synced);
+            }
         }
     }
 
