@@ -5,6 +5,7 @@
 # With RPC=ws://HOST:PORT it loads that running node instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/setup.sh
 SENDERS="${1:-400}"
 PER_SENDER="${2:-50}"
 cargo build --release -p menara --bins

@@ -5,6 +5,7 @@
 # libp2p with every certificate checked. Usage: scripts/bench-sync.sh [BLOCKS] [TXS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/setup.sh
 BLOCKS="${1:-10000}"
 TXS="${2:-10}"
 cargo build --release -p menara --bin menara

@@ -1,6 +1,6 @@
 //! The runtime API as byte-in, byte-out functions; the wasm exports wrap these, and
 //! the native build calls them directly (tests, benchmarks).
-use crate::{executive, Balances, GenesisConfig, Offences, Session, Staking, System};
+use crate::{executive, Balances, GenesisConfig, Models, Offences, Session, Staking, System};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use menara_primitives::api::{methods, queries};
@@ -22,6 +22,18 @@ pub const STAKING_DELEGATIONS: &[u8] = b"staking_delegations";
 pub const STAKING_REWARDS: &[u8] = b"staking_rewards";
 /// `() -> pallet_staking::StakingSummary`.
 pub const STAKING_EPOCH: &[u8] = b"staking_epoch";
+
+/// Model registry queries (types in [`pallet_models`]):
+/// `H256 model id -> Option<ModelView>`.
+pub const MODELS_GET: &[u8] = b"models_get";
+/// `(Option<H256> start_after, u32 limit) -> Vec<ModelView>`: a page of at most
+/// `min(limit, 100)` models in storage order; pass the last id of a page to get the next.
+pub const MODELS_LIST: &[u8] = b"models_list";
+/// `(H256 model id, AccountId) -> u64`: shares of the model the account holds (of
+/// [`pallet_models::TOTAL_SHARES`]).
+pub const MODELS_SHARES: &[u8] = b"models_shares";
+/// `(H256 model id, AccountId) -> Balance`: royalties the account can claim now.
+pub const MODELS_CLAIMABLE: &[u8] = b"models_claimable";
 
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
@@ -115,6 +127,25 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
             deferred_slashes: Staking::deferred_slashes(),
         }
         .encode()),
+        MODELS_GET => {
+            let id = H256::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(Models::model_view(&id).encode())
+        }
+        MODELS_LIST => {
+            let (start_after, limit) = <(Option<H256>, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Models::models(start_after, limit).encode())
+        }
+        MODELS_SHARES => {
+            let (id, who) = <(H256, AccountId)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Models::shares_of(&id, &who).encode())
+        }
+        MODELS_CLAIMABLE => {
+            let (id, who) = <(H256, AccountId)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Models::claimable(&id, &who).encode())
+        }
         _ => Err(QueryError::UnknownMethod),
     }
 }
@@ -128,6 +159,7 @@ mod tests {
         EquivocationProof, RuntimeVersion, SignedConsensusMessage, ValidatorRecord,
     };
     use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
+    use menara_support::Origin;
 
     fn validator(i: u8) -> (ValidatorRecord, [u8; 96]) {
         let sk = menara_crypto::BlsSecretKey::from_seed(&[i; 32]);
@@ -193,8 +225,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 3));
-        assert_eq!(SPEC_VERSION, 3);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 4));
+        assert_eq!(SPEC_VERSION, 4);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],
@@ -218,5 +250,109 @@ mod tests {
         assert_eq!(RuntimeCall::decode_all(&mut &encoded[..]).unwrap(), call);
         // The session pallet has no calls: nothing with its index decodes.
         assert!(RuntimeCall::decode_all(&mut &[2u8, 0][..]).is_err());
+        // The models pallet is index 5; claim_royalties is its call 7.
+        let id = H256([9; 32]);
+        let call = RuntimeCall::Models(pallet_models::Call::ClaimRoyalties { id });
+        let encoded = call.encode();
+        assert_eq!(&encoded[..2], &[5, 7]);
+        assert_eq!(&encoded[2..], &id.0[..]);
+        assert_eq!(RuntimeCall::decode_all(&mut &encoded[..]).unwrap(), call);
+    }
+
+    #[test]
+    fn model_registry_is_dispatched_and_queried() {
+        use pallet_models::{ModelKind, ModelParams, ModelView, Version, TOTAL_SHARES};
+        let state = InMemoryState::default();
+        let mut overlay = OverlayedChanges::new();
+        menara_support::io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
+            let owner = AccountId([1; 32]);
+            let holder = AccountId([2; 32]);
+            let men = menara_primitives::MEN;
+            Balances::build_genesis(&pallet_balances::GenesisConfig {
+                balances: vec![(owner, 10 * men), (holder, 10 * men)],
+            })
+            .unwrap();
+            let id = H256([7; 32]);
+            let params = ModelParams {
+                file_root: H256([8; 32]),
+                size: 90_000_000,
+                name: b"all-MiniLM-L6-v2".to_vec(),
+                version: Version {
+                    major: 1,
+                    minor: 0,
+                    patch: 0,
+                },
+                kind: ModelKind::Encoder,
+                shape: vec![30_522, 384, 6, 12, 1_536, 512, 256],
+                numerics_version: 1,
+                royalty: 1_000_000,
+            };
+            let register = RuntimeCall::Models(pallet_models::Call::Register {
+                id,
+                params: params.clone(),
+            });
+            executive::dispatch(Origin::Signed(owner), register.clone()).unwrap();
+            let err = executive::dispatch(Origin::Signed(owner), register).unwrap_err();
+            assert_eq!((err.pallet, err.message.as_str()), (5, "AlreadyRegistered"));
+            let deposit = Models::required_deposit(&params, None).unwrap();
+            assert!(deposit > men / 10 && deposit < men, "{deposit}");
+            assert_eq!(Balances::free_balance(&owner), 10 * men - deposit);
+            executive::dispatch(
+                Origin::Signed(owner),
+                RuntimeCall::Models(pallet_models::Call::TransferShares {
+                    id,
+                    to: holder,
+                    amount: (TOTAL_SHARES / 4).into(),
+                }),
+            )
+            .unwrap();
+            Models::pay_royalty(&holder, &id, 4_000_000).unwrap();
+            assert_eq!(
+                Balances::total_issuance(),
+                Balances::free_balance(&owner)
+                    + Balances::free_balance(&holder)
+                    + Models::total_held()
+            );
+
+            let out = run_query(MODELS_GET, id.encode()).unwrap();
+            let view = Option::<ModelView>::decode_all(&mut &out[..])
+                .unwrap()
+                .unwrap();
+            assert_eq!(view.id, id);
+            assert_eq!(view.info.owner, owner);
+            assert_eq!(view.info.deposit, deposit);
+            assert_eq!(view.info.royalties_unclaimed, 4_000_000);
+            assert_eq!(view.total_shares, TOTAL_SHARES);
+            let out = run_query(MODELS_GET, H256([1; 32]).encode()).unwrap();
+            assert_eq!(
+                Option::<ModelView>::decode_all(&mut &out[..]).unwrap(),
+                None
+            );
+            let out = run_query(MODELS_LIST, (None::<H256>, 10u32).encode()).unwrap();
+            assert_eq!(
+                Vec::<ModelView>::decode_all(&mut &out[..]).unwrap(),
+                vec![view]
+            );
+            let out = run_query(MODELS_LIST, (Some(id), 10u32).encode()).unwrap();
+            assert!(Vec::<ModelView>::decode_all(&mut &out[..])
+                .unwrap()
+                .is_empty());
+            let out = run_query(MODELS_SHARES, (id, holder).encode()).unwrap();
+            assert_eq!(u64::decode_all(&mut &out[..]).unwrap(), TOTAL_SHARES / 4);
+            let out = run_query(MODELS_CLAIMABLE, (id, holder).encode()).unwrap();
+            assert_eq!(
+                menara_primitives::Balance::decode_all(&mut &out[..]).unwrap(),
+                1_000_000
+            );
+            let out = run_query(MODELS_CLAIMABLE, (id, owner).encode()).unwrap();
+            assert_eq!(
+                menara_primitives::Balance::decode_all(&mut &out[..]).unwrap(),
+                3_000_000
+            );
+            assert_eq!(
+                run_query(MODELS_SHARES, id.encode()),
+                Err(QueryError::BadArguments)
+            );
+        });
     }
 }

@@ -4,7 +4,7 @@
 //! tip, call) → nonce → fee. Failing any of these means it is not included and nothing
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
-use crate::{fees, Balances, Offences, RuntimeCall, Session, Staking, System, Transaction};
+use crate::{fees, Balances, Models, Offences, RuntimeCall, Session, Staking, System, Transaction};
 use alloc::vec::Vec;
 use menara_primitives::{
     ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
@@ -159,6 +159,7 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
             Ok(())
         }
         RuntimeCall::Staking(call) => Staking::dispatch(origin, call),
+        RuntimeCall::Models(call) => Models::dispatch(origin, call),
     }
 }
 

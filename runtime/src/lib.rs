@@ -22,7 +22,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 3;
+pub const SPEC_VERSION: u32 = 4;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -89,6 +89,16 @@ impl pallet_staking::Config for Runtime {
     const INFLATION_PER_EPOCH: u64 = 80;
 }
 
+impl pallet_models::Config for Runtime {
+    const PALLET_INDEX: u8 = 5;
+    /// 0.1 MEN per registered model.
+    const DEPOSIT_BASE: Balance = menara_primitives::MEN / 10;
+    /// 0.001 MEN per byte of the stored record (about 0.35 MEN for a typical model).
+    const DEPOSIT_PER_BYTE: Balance = menara_primitives::MEN / 1_000;
+    /// 8 GiB.
+    const MAX_MODEL_SIZE: u64 = 8 << 30;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
@@ -99,8 +109,12 @@ pub type Session = pallet_session::Pallet<Runtime>;
 pub type Offences = pallet_offences::Pallet<Runtime>;
 /// The staking pallet (bonds, delegations, rewards, slashing, elections) of this runtime.
 pub type Staking = pallet_staking::Pallet<Runtime>;
+/// The models pallet (model registry, versions, royalties) of this runtime.
+pub type Models = pallet_models::Pallet<Runtime>;
 
-pub use {pallet_balances, pallet_offences, pallet_session, pallet_staking, pallet_system};
+pub use {
+    pallet_balances, pallet_models, pallet_offences, pallet_session, pallet_staking, pallet_system,
+};
 
 /// Every call of every pallet; the first byte selects the pallet.
 // An equivocation report (two messages of ~100 bytes) is larger than other calls; calls
@@ -124,6 +138,9 @@ pub enum RuntimeCall {
     /// Staking pallet.
     #[codec(index = 4)]
     Staking(pallet_staking::Call),
+    /// Models pallet (model registry).
+    #[codec(index = 5)]
+    Models(pallet_models::Call),
 }
 
 impl RuntimeCall {
@@ -152,6 +169,9 @@ pub enum RuntimeEvent {
     /// Staking pallet.
     #[codec(index = 4)]
     Staking(pallet_staking::Event),
+    /// Models pallet.
+    #[codec(index = 5)]
+    Models(pallet_models::Event),
 }
 
 impl RuntimeEvent {

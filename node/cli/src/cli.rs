@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// by the other validators and this validator is slashed and removed.
     #[arg(long, hide = true)]
     pub unsafe_test_equivocate: bool,
+    /// TEST ONLY: corrupt every model chunk served to peers, which must refuse them and
+    /// fetch from another peer.
+    #[arg(long, hide = true)]
+    pub unsafe_test_corrupt_model_chunks: bool,
     /// Target block time in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=600_000))]
     pub block_time_ms: u64,
@@ -95,9 +99,20 @@ pub struct RunArgs {
     /// Which RPC methods to serve: `auto` = unsafe ones only on localhost.
     #[arg(long, value_enum, default_value_t = RpcMethodsArg::Auto)]
     pub rpc_methods: RpcMethodsArg,
-    /// Maximum simultaneous RPC connections.
-    #[arg(long, default_value_t = 100)]
+    /// Maximum simultaneous RPC WebSocket connections; HTTP requests have a pool of the
+    /// same size of their own, so WebSockets cannot lock HTTP clients out.
+    #[arg(long, default_value_t = menara_rpc::DEFAULT_MAX_CONNECTIONS, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub rpc_max_connections: u32,
+    /// Maximum simultaneous RPC connections from one IP address.
+    #[arg(long, default_value_t = menara_rpc::DEFAULT_MAX_CONNECTIONS_PER_IP, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpc_max_connections_per_ip: u32,
+    /// Maximum subscriptions on one RPC WebSocket connection.
+    #[arg(long, default_value_t = menara_rpc::DEFAULT_MAX_SUBSCRIPTIONS, value_name = "COUNT")]
+    pub rpc_max_subscriptions_per_connection: u32,
+    /// Close RPC connections with no traffic in either direction for this many seconds
+    /// (0: never).
+    #[arg(long, default_value_t = menara_rpc::DEFAULT_IDLE_TIMEOUT.as_secs(), value_name = "SECONDS")]
+    pub rpc_idle_timeout: u64,
     /// Disable the JSON-RPC server.
     #[arg(long)]
     pub no_rpc: bool,
@@ -172,6 +187,109 @@ pub enum Command {
     /// Read chain state over JSON-RPC.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// AI models: publish a model file on chain and in the node's store, fetch one from peers.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// Model commands that move files as well as transactions.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Register a model file (`gpu-verify import-minilm` / `random-model` output) on chain
+    /// and hand the file to the node, which stores it and serves it to peers. Prints the
+    /// model id: its content hash, as `gpu-verify hash --model FILE` computes it.
+    #[command(disable_version_flag = true)]
+    Publish {
+        /// The `.mvm` file; it must be readable by the node too (same machine).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Name, e.g. `all-MiniLM-L6-v2` (visible ASCII, no spaces, at most 64 bytes).
+        #[arg(long)]
+        name: String,
+        /// Version, `MAJOR.MINOR.PATCH`.
+        #[arg(long)]
+        version: String,
+        /// Royalty per inference, in MEN.
+        #[arg(long, default_value = "0")]
+        royalty: String,
+        /// Publish as the next version of this model (same name, higher version, same owner).
+        #[arg(long, value_name = "MODEL ID")]
+        previous: Option<String>,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Make the node download a registered model from its peers (every chunk verified
+    /// against the registry before it is written), showing progress.
+    Fetch {
+        /// The model id.
+        id: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+/// Registry transactions of a model's owner and share holders; each waits for finality.
+#[derive(Debug, Subcommand)]
+pub enum ModelTx {
+    /// Mark a model as not to be used any more.
+    Deprecate {
+        id: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Change the royalty per inference (jobs submitted after the change pay it).
+    SetRoyalty {
+        id: String,
+        /// New royalty per inference, in MEN.
+        #[arg(long)]
+        royalty: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Hand the model's management to another account (shares stay where they are).
+    TransferOwnership {
+        id: String,
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Move royalty shares (of 1,000,000) to another account.
+    TransferShares {
+        id: String,
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+        #[arg(long)]
+        shares: u64,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Claim the royalties the signer's shares earned.
+    Claim {
+        id: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Remove a model (the latest version, all shares with the owner); refunds the deposit.
+    Remove {
+        id: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,20 +303,46 @@ pub enum KeyCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Write the secret seed to this file (created with owner-only permissions; an
+        /// existing file is never overwritten) instead of printing it.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
     },
-    /// Show the account of a secret (`//Name` or hex seed) or describe an address.
+    /// Show the account of a secret, or describe an account. A `0x` + 64-hex-digit value
+    /// could be either, so it needs `--public` (an account) or `--secret` (a seed).
     Inspect {
-        /// `//Name`, a 0x seed, or a 0x account.
+        /// `//Name`, a key file, or a 0x value with --public (account) or --secret (seed).
         secret_or_address: String,
         /// `ed25519` for accounts, `bls` for validators' consensus keys.
         #[arg(long, value_enum, default_value_t = Scheme::Ed25519)]
         scheme: Scheme,
-        /// Treat the argument as a public address.
-        #[arg(long)]
+        /// The argument is an account id (0x + 64 hex digits).
+        #[arg(long, conflicts_with = "secret")]
         public: bool,
+        /// The argument is a secret seed (0x + 64 hex digits).
+        #[arg(long)]
+        secret: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a validator's key into its keystore (`<base>/keystore/account` for ed25519,
+    /// `<base>/keystore/bls` for BLS), readable by the owner only, where
+    /// `menara --validator --base-path DIR` finds it.
+    Insert {
+        /// The node's base path.
+        #[arg(long, short = 'd', value_name = "PATH")]
+        base_path: PathBuf,
+        /// `ed25519` for the validator's account, `bls` for its consensus key.
+        #[arg(long, value_enum)]
+        scheme: Scheme,
+        /// The secret: `//Name` or a 0x seed. Read from standard input when left out (keeps
+        /// it out of shell history).
+        #[arg(long, value_name = "SECRET")]
+        suri: Option<String>,
+        /// Replace a different key already in the keystore.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -252,6 +396,9 @@ pub enum TxCommand {
     /// Staking: register a validator, bond, delegate, undelegate, withdraw, claim rewards.
     #[command(subcommand)]
     Staking(StakingTx),
+    /// Model registry: deprecate, set royalty, transfer ownership or shares, claim, remove.
+    #[command(subcommand)]
+    Model(ModelTx),
 }
 
 /// Staking transactions; each is signed locally by `--from` and waits for finality.
@@ -392,6 +539,21 @@ pub enum QueryCommand {
     /// Staking: validators, delegations, rewards, epoch.
     #[command(subcommand)]
     Staking(StakingQuery),
+    /// Registered models: `menara query model list`, or one model by id (name, version,
+    /// owner, kind and shape, numerics, size, royalty, linked versions, whether this node
+    /// holds the file).
+    Model {
+        /// `list`, or a model id.
+        what: String,
+        /// With `list`: start after this model id (the last of the previous page).
+        #[arg(long, value_name = "MODEL ID")]
+        start_after: Option<String>,
+        /// With `list`: at most this many models (1-100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -411,5 +573,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Tx(cmd)) => crate::wallet::tx(cmd).await,
         Some(Command::Query(cmd)) => crate::wallet::query(cmd).await,
+        Some(Command::Model(cmd)) => crate::model::command(cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clap's own consistency checks (unique names, e.g. `model publish --version` against
+    /// the propagated `--version` flag) for every command.
+    #[test]
+    fn command_line_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

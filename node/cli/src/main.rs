@@ -1,5 +1,6 @@
 //! `menara`: the Menara node and wallet.
 mod cli;
+mod model;
 mod node;
 mod units;
 mod wallet;
@@ -9,7 +10,12 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(cli.log.clone().unwrap_or_else(|| "info".into()))
+        // libp2p's swarm repeats the local peer id at info level; the node prints it once.
+        tracing_subscriber::EnvFilter::new(
+            cli.log
+                .clone()
+                .unwrap_or_else(|| "info,libp2p_swarm=warn".into()),
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

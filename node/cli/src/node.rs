@@ -62,6 +62,10 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("menara-{}", std::process::id()));
     config.validator = validator;
     config.test_equivocate = args.unsafe_test_equivocate;
+    config.test_corrupt_model_chunks = args.unsafe_test_corrupt_model_chunks;
+    if args.unsafe_test_corrupt_model_chunks {
+        tracing::warn!(target: "menara", "--unsafe-test-corrupt-model-chunks: this node serves corrupted model chunks and will be banned by its peers");
+    }
     if args.unsafe_test_equivocate {
         tracing::warn!(target: "menara", "--unsafe-test-equivocate: this validator will sign conflicting votes and be slashed");
     }
@@ -104,6 +108,10 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     config.rpc = (!args.no_rpc).then(|| RpcConfig {
         addr: SocketAddr::from((rpc_ip, args.rpc_port)),
         max_connections: args.rpc_max_connections,
+        max_connections_per_ip: args.rpc_max_connections_per_ip,
+        max_subscriptions_per_connection: args.rpc_max_subscriptions_per_connection,
+        idle_timeout: (args.rpc_idle_timeout > 0)
+            .then(|| Duration::from_secs(args.rpc_idle_timeout)),
         methods: match args.rpc_methods {
             RpcMethodsArg::Auto => RpcMethods::Auto,
             RpcMethodsArg::Safe => RpcMethods::Safe,
@@ -185,13 +193,23 @@ pub fn build_spec(chain: &str, raw: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn base_for(shared: &SharedArgs) -> PathBuf {
-    shared.base_path.clone().unwrap_or_else(default_base_path)
+/// The base path a database command (`purge-chain`, `export-blocks`, `import-blocks`) acts
+/// on. A `--dev` node without `--base-path` keeps its state in a temporary folder that is
+/// deleted when it stops, so there is no dev database to act on unless the node was given a
+/// base path: refuse rather than quietly look in the default folder.
+fn base_for(shared: &SharedArgs, command: &str) -> anyhow::Result<PathBuf> {
+    match (&shared.base_path, shared.dev) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, true) => bail!(
+            "`menara --dev` keeps its state in a temporary folder deleted when the node stops, so there is no dev database for `{command}` to use; give the base path the node ran with: `menara {command} --dev --base-path DIR` (after `menara --dev --base-path DIR`)"
+        ),
+        (None, false) => Ok(default_base_path()),
+    }
 }
 
 pub fn purge_chain(shared: &SharedArgs, yes: bool) -> anyhow::Result<()> {
     let spec = load_spec(shared)?;
-    let path = chain_path(&base_for(shared), &spec);
+    let path = chain_path(&base_for(shared, "purge-chain")?, &spec);
     if !path.exists() {
         println!("{} does not exist; nothing to purge", path.display());
         return Ok(());
@@ -216,9 +234,23 @@ pub fn purge_chain(shared: &SharedArgs, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_client(shared: &SharedArgs) -> anyhow::Result<Arc<Client>> {
+/// Opens the chain's database; `must_exist` refuses to create an empty one (exporting from
+/// a folder that holds no chain is a mistake, importing into a new one is not).
+fn open_client(
+    shared: &SharedArgs,
+    command: &str,
+    must_exist: bool,
+) -> anyhow::Result<Arc<Client>> {
     let spec = load_spec(shared)?;
-    let config = NodeConfig::new(spec.clone(), chain_path(&base_for(shared), &spec));
+    let path = chain_path(&base_for(shared, command)?, &spec);
+    if must_exist && !path.join("db").exists() {
+        bail!(
+            "no database of chain `{}` at {}: pass the --base-path (and --chain) the node ran with",
+            spec.id,
+            path.display()
+        );
+    }
+    let config = NodeConfig::new(spec.clone(), path);
     Ok(Client::open(&config, Arc::new(Metrics::new()))?)
 }
 
@@ -228,7 +260,7 @@ pub fn export_blocks(
     to: Option<u64>,
     output: &Path,
 ) -> anyhow::Result<()> {
-    let client = open_client(shared)?;
+    let client = open_client(shared, "export-blocks", true)?;
     let db = client.database();
     let (best, _) = client.best();
     let to = to.unwrap_or(best).min(best);
@@ -260,7 +292,7 @@ pub fn export_blocks(
 }
 
 pub fn import_blocks(shared: &SharedArgs, input: &Path) -> anyhow::Result<()> {
-    let client = open_client(shared)?;
+    let client = open_client(shared, "import-blocks", false)?;
     let file =
         std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut reader = std::io::BufReader::new(file);

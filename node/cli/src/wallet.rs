@@ -11,74 +11,185 @@ use rand::RngCore;
 pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Generate {
-            scheme: Scheme::Bls,
+            scheme,
             json,
+            output,
         } => {
             let mut seed = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut seed);
-            print_bls_key(Some(&seed), &seed, json);
-            Ok(())
-        }
-        KeyCommand::Inspect {
-            secret_or_address,
-            scheme: Scheme::Bls,
-            public,
-            json,
-        } => {
-            if public {
-                bail!("--public is for ed25519 accounts; a BLS public key is checked with its proof of possession at registration");
+            let secret_hex = format!("0x{}", hex::encode(seed));
+            // With --output the secret goes to the file only, never to the terminal.
+            let shown_secret = match &output {
+                Some(path) => {
+                    write_secret_file(path, &secret_hex, false)?;
+                    eprintln!("Secret seed written to {} (owner-only)", path.display());
+                    None
+                }
+                None => Some(secret_hex.as_str()),
+            };
+            match scheme {
+                Scheme::Bls => print_bls_key(shown_secret, &seed, json),
+                Scheme::Ed25519 => {
+                    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+                    print_key(shown_secret, &keyring::account_of(&key), json);
+                }
             }
-            let seed = keyring::parse_seed(&secret_or_address, keyring::dev_bls_seed)?;
-            print_bls_key(None, &seed, json);
-            Ok(())
-        }
-        KeyCommand::Generate {
-            scheme: Scheme::Ed25519,
-            json,
-        } => {
-            let mut seed = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut seed);
-            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-            print_key(
-                Some(&format!("0x{}", hex::encode(seed))),
-                &keyring::account_of(&key),
-                json,
-            );
             Ok(())
         }
         KeyCommand::Inspect {
             secret_or_address,
-            scheme: Scheme::Ed25519,
+            scheme,
             public,
+            secret,
             json,
         } => {
+            let arg = secret_or_address.trim();
+            let bare_hex = arg.strip_prefix("0x").unwrap_or(arg);
+            let is_hex32 = bare_hex.len() == 64 && bare_hex.chars().all(|c| c.is_ascii_hexdigit());
             if public {
-                let account: AccountId = secret_or_address
+                if let Scheme::Bls = scheme {
+                    bail!("--public is for ed25519 accounts; a BLS public key is checked with its proof of possession at registration");
+                }
+                let account: AccountId = arg
                     .parse()
-                    .map_err(|e| anyhow!("{secret_or_address:?}: {e}"))?;
+                    .map_err(|e| anyhow!("{arg:?} is not an account: {e}"))?;
                 print_key(None, &account, json);
-            } else {
-                let key = keyring::parse_secret(&secret_or_address)?;
-                print_key(None, &keyring::account_of(&key), json);
+                return Ok(());
             }
+            // An account id and a seed look the same: never guess which one was meant.
+            if is_hex32 && !secret {
+                bail!(
+                    "{arg} could be an account id or a secret seed: add --public to describe the account, or --secret to show the account of the seed"
+                );
+            }
+            let secret_text = if is_hex32 {
+                format!("0x{bare_hex}")
+            } else {
+                resolve_secret(arg)?
+            };
+            match scheme {
+                Scheme::Bls => {
+                    let seed = keyring::parse_seed(&secret_text, keyring::dev_bls_seed)?;
+                    print_bls_key(None, &seed, json);
+                }
+                Scheme::Ed25519 => {
+                    let key = keyring::parse_secret(&secret_text)?;
+                    print_key(None, &keyring::account_of(&key), json);
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Insert {
+            base_path,
+            scheme,
+            suri,
+            force,
+        } => {
+            let suri = match suri {
+                Some(s) => s,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the secret from standard input")?;
+                    line
+                }
+            };
+            let suri = suri.trim().to_string();
+            // Check the secret before anything is written, and say whose key it is.
+            let (file, described) = match scheme {
+                Scheme::Ed25519 => {
+                    let key = keyring::parse_secret(&suri).context("--suri")?;
+                    ("account", format!("account {}", keyring::account_of(&key)))
+                }
+                Scheme::Bls => {
+                    let seed =
+                        keyring::parse_seed(&suri, keyring::dev_bls_seed).context("--suri")?;
+                    let public = menara_crypto::BlsSecretKey::from_seed(&seed).public_key();
+                    (
+                        "bls",
+                        format!("BLS public key 0x{}", hex::encode(public.to_bytes())),
+                    )
+                }
+            };
+            let keystore = base_path.join("keystore");
+            create_private_dir(&keystore)?;
+            let path = keystore.join(file);
+            write_secret_file(&path, &suri, force)?;
+            println!("Inserted {described} into {}", path.display());
             Ok(())
         }
     }
 }
 
-fn print_bls_key(secret: Option<&[u8; 32]>, seed: &[u8; 32], json: bool) {
+/// Creates `dir` (and its parents) readable by the owner only.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Writes a secret to `path` with owner-only permissions (0600), created new: an existing
+/// file is left alone unless `replace` is set or it already holds the same secret.
+fn write_secret_file(path: &std::path::Path, secret: &str, replace: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        if existing.trim() == secret {
+            return Ok(());
+        }
+        if !replace {
+            bail!(
+                "{} already holds a different key; pass --force to replace it",
+                path.display()
+            );
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // Written to a temporary file in the same folder and renamed, so a crash never leaves a
+    // half-written key behind; tempfile creates it with mode 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    writeln!(tmp, "{secret}").with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
+    }
+    if replace {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    }
+    .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+fn print_bls_key(secret: Option<&str>, seed: &[u8; 32], json: bool) {
     let sk = menara_crypto::BlsSecretKey::from_seed(seed);
     let public = format!("0x{}", hex::encode(sk.public_key().to_bytes()));
     let pop = format!("0x{}", hex::encode(sk.prove_possession().0.to_bytes()));
     if json {
         let mut v = serde_json::json!({ "scheme": "bls12-381", "publicKey": public, "proofOfPossession": pop });
         if let Some(s) = secret {
-            v["secretSeed"] = serde_json::Value::String(format!("0x{}", hex::encode(s)));
+            v["secretSeed"] = serde_json::Value::String(s.to_string());
         }
         println!("{v}");
     } else {
         if let Some(s) = secret {
-            println!("Secret seed:         0x{}", hex::encode(s));
+            println!("Secret seed:         {s}");
         }
         println!("Scheme:              bls12-381 (min_pk, proof-of-possession ciphersuite)");
         println!("Public key:          {public}");
@@ -105,7 +216,7 @@ fn print_key(secret: Option<&str>, account: &AccountId, json: bool) {
 
 /// A secret given as `//Name`, a hex seed, or the path of a keystore file holding one
 /// (e.g. a validator's `<base>/keystore/account`).
-fn resolve_secret(s: &str) -> anyhow::Result<String> {
+pub(crate) fn resolve_secret(s: &str) -> anyhow::Result<String> {
     let looks_inline = s.starts_with("//")
         || s.starts_with("0x")
         || (s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()));
@@ -121,7 +232,7 @@ fn resolve_secret(s: &str) -> anyhow::Result<String> {
     bail!("{s:?} is neither //Name, a hex seed, nor a readable key file")
 }
 
-fn parse_account(s: &str) -> anyhow::Result<AccountId> {
+pub(crate) fn parse_account(s: &str) -> anyhow::Result<AccountId> {
     if s.starts_with("//") {
         return Ok(keyring::account_of(&keyring::parse_secret(s)?));
     }
@@ -129,7 +240,7 @@ fn parse_account(s: &str) -> anyhow::Result<AccountId> {
         .map_err(|e| anyhow!("{s:?} is not an account: {e}"))
 }
 
-async fn submit(
+pub(crate) async fn submit(
     rpc: &str,
     secret: &str,
     call: RuntimeCall,
@@ -206,6 +317,7 @@ pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
             submit(&rpc.rpc, &from, call, 0, true).await
         }
         TxCommand::Staking(cmd) => staking_tx(cmd).await,
+        TxCommand::Model(cmd) => crate::model::tx(cmd).await,
     }
 }
 
@@ -344,6 +456,12 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueryCommand::Staking(cmd) => staking_query(cmd).await,
+        QueryCommand::Model {
+            what,
+            start_after,
+            limit,
+            rpc,
+        } => crate::model::query(&what, start_after.as_deref(), limit, &rpc.rpc).await,
         QueryCommand::Issuance { rpc } => {
             let c = client::connect(&rpc.rpc).await?;
             let issuance = client::total_issuance(&c).await?;

@@ -143,6 +143,13 @@ async fn dev_chain_transfers_proofs_bad_input_and_crash_recovery() {
     let c = node.connect().await;
     wait_for_block(&c, 2).await;
 
+    // A newcomer's dev chain starts without warnings, names its peer id once and logs
+    // every block it authors.
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(!log.contains(" WARN "), "warnings at start:\n{log}");
+    assert_eq!(log.matches("local peer id").count(), 1, "{log}");
+    assert!(log.contains("✨ authored #1 ("), "{log}");
+
     // A new account from the wallet.
     let generated = menara(&["key", "generate", "--json"]);
     assert!(generated.status.success(), "{}", stderr(&generated));
@@ -561,4 +568,270 @@ fn cli_reports_bad_arguments_clearly() {
         "{}",
         stderr(&out)
     );
+}
+
+fn key_field(out: &Output, field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)));
+    v[field].as_str().unwrap().to_string()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn key_and_database_commands_do_what_their_help_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // An account id is never read as a seed: a bare 0x value must say which it is.
+    let alice = keyring::dev_account("Alice").to_string();
+    let out = menara(&["key", "inspect", &alice]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--public"), "{}", stderr(&out));
+    let out = menara(&["key", "inspect", "--public", &alice, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(key_field(&out, "account"), alice);
+
+    // `key generate --output` writes the seed to an owner-only file, not to the terminal.
+    let seed_file = dir.path().join("my-key");
+    let out = menara(&[
+        "key",
+        "generate",
+        "--json",
+        "--output",
+        seed_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let account = key_field(&out, "account");
+    let seed = std::fs::read_to_string(&seed_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(seed.starts_with("0x") && seed.len() == 66, "{seed}");
+    assert!(
+        !stdout(&out).contains(&seed[2..]),
+        "the seed is not printed"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&seed_file), 0o600);
+    // The seed (with --secret) and the key file both give back the account.
+    let out = menara(&["key", "inspect", "--secret", &seed, "--json"]);
+    assert_eq!(key_field(&out, "account"), account);
+    let out = menara(&["key", "inspect", seed_file.to_str().unwrap(), "--json"]);
+    assert_eq!(key_field(&out, "account"), account);
+    // An existing file is never overwritten.
+    let out = menara(&["key", "generate", "--output", seed_file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&seed_file).unwrap().trim(), seed);
+
+    // `key insert` fills a validator's keystore.
+    let base = dir.path().join("validator");
+    let b = base.to_str().unwrap();
+    for (scheme, suri) in [("ed25519", "//Alice"), ("bls", "//Alice")] {
+        let out = menara(&[
+            "key",
+            "insert",
+            "--base-path",
+            b,
+            "--scheme",
+            scheme,
+            "--suri",
+            suri,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let account_file = base.join("keystore/account");
+    assert_eq!(
+        std::fs::read_to_string(&account_file).unwrap().trim(),
+        "//Alice"
+    );
+    assert_eq!(
+        std::fs::read_to_string(base.join("keystore/bls"))
+            .unwrap()
+            .trim(),
+        "//Alice"
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&account_file), 0o600);
+        assert_eq!(mode(&base.join("keystore")), 0o700);
+    }
+    // A bad secret, or a different key over an existing one, changes nothing.
+    let out = menara(&[
+        "key",
+        "insert",
+        "--base-path",
+        b,
+        "--scheme",
+        "ed25519",
+        "--suri",
+        "0x12",
+    ]);
+    assert!(!out.status.success());
+    let out = menara(&[
+        "key",
+        "insert",
+        "--base-path",
+        b,
+        "--scheme",
+        "ed25519",
+        "--suri",
+        "//Bob",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&account_file).unwrap().trim(),
+        "//Alice"
+    );
+
+    // Database commands: `--dev` alone has no database to act on (it lives in a temporary
+    // folder), and exporting from a folder without a chain fails instead of creating one.
+    let out = menara(&["purge-chain", "--dev", "-y"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--base-path"), "{}", stderr(&out));
+    let export = dir.path().join("blocks.bin");
+    let out = menara(&["export-blocks", "--dev", export.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--base-path"), "{}", stderr(&out));
+    let empty = dir.path().join("empty");
+    let out = menara(&[
+        "export-blocks",
+        "--dev",
+        "--base-path",
+        empty.to_str().unwrap(),
+        export.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no database"), "{}", stderr(&out));
+    assert!(!export.exists() && !empty.join("chains/dev/db").exists());
+}
+
+/// Opens a TCP connection from `from` (a 127.x address) and asks for a WebSocket upgrade;
+/// returns the answer's HTTP status (0: closed without an answer) and the open socket.
+async fn hostile_websocket(from: [u8; 4], port: u16) -> (u16, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .unwrap();
+    let mut s = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let req = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return (0, s);
+    }
+    let mut buf = [0u8; 512];
+    let n = match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+        Ok(Ok(n)) => n,
+        _ => 0,
+    };
+    let status = String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, s)
+}
+
+/// A hostile client holding as many RPC connections as it can does not lock the wallet out;
+/// idle connections are closed after `--rpc-idle-timeout`. The validator's keys come from a
+/// keystore written by `menara key insert`, and its log tells what it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn wallet_works_while_a_hostile_client_holds_rpc_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    for scheme in ["ed25519", "bls"] {
+        let out = menara(&[
+            "key",
+            "insert",
+            "--base-path",
+            base.to_str().unwrap(),
+            "--scheme",
+            scheme,
+            "--suri",
+            "//Alice",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let rpc_port = free_port();
+    let log = base.join("node.log");
+    let child = Command::new(BIN)
+        .args([
+            "--chain",
+            "dev",
+            "--validator",
+            "--no-network",
+            "--no-prometheus",
+        ])
+        .args(["--block-time-ms", "200", "--base-path"])
+        .arg(base)
+        .args(["--rpc-port", &rpc_port.to_string()])
+        .args([
+            "--rpc-max-connections",
+            "6",
+            "--rpc-max-connections-per-ip",
+            "3",
+        ])
+        .args(["--rpc-idle-timeout", "8"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut node = Node {
+        child,
+        rpc_port,
+        prometheus_port: 0,
+        log,
+    };
+    let c = node.connect().await;
+    wait_for_block(&c, 2).await;
+    drop(c);
+    let url = node.url();
+    let wallet_transfer = || {
+        let out = menara(&[
+            "tx",
+            "transfer",
+            "--from",
+            "//Alice",
+            "--to",
+            &keyring::dev_account("Bob").to_string(),
+            "--amount",
+            "1",
+            "--rpc",
+            &url,
+        ]);
+        assert!(
+            out.status.success(),
+            "wallet locked out: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    };
+
+    // One address opens 20 WebSockets: 3 are upgraded, the rest closed at once, and the
+    // wallet (another address) works while the 3 are held.
+    let mut held = Vec::new();
+    let mut upgraded = 0;
+    for _ in 0..20 {
+        let (status, s) = hostile_websocket([127, 0, 0, 2], rpc_port).await;
+        upgraded += usize::from(status == 101);
+        held.push(s);
+    }
+    assert_eq!(upgraded, 3);
+    wallet_transfer();
+
+    // Idle connections are closed by the node: afterwards the address gets its share back.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (status, _s) = hostile_websocket([127, 0, 0, 2], rpc_port).await;
+    assert_eq!(status, 101, "idle connections were not closed");
+    drop(held);
+    wallet_transfer();
+
+    // The informant says the node is authoring, and every block has its line.
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(log.contains("authoring best #"), "{log}");
+    assert!(!log.contains("idle best #"), "{log}");
+    assert!(log.contains("finalized: 1 transaction,"), "{log}");
 }

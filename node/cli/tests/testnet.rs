@@ -735,3 +735,136 @@ async fn a_validator_down_for_an_epoch_is_jailed_and_can_unjail() {
     let f = finalized_number(&c).await;
     wait_finalized(&c, f + 3, Duration::from_secs(60), "with Dave back").await;
 }
+
+/// The model registry end to end: a model published on one node is fetched by another over
+/// libp2p, every chunk verified; a peer that serves corrupted chunks is refused and the
+/// download completes from an honest one; the bytes and the content id match.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_published_model_is_fetched_from_peers_and_a_corrupting_peer_is_refused() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _bootnode) =
+        four_validators(dir.path(), &["--unsafe-test-corrupt-model-chunks"]);
+    let c0 = nodes[0].connect().await;
+    let c2 = nodes[2].connect().await;
+    let c3 = nodes[3].connect().await;
+    wait_finalized(&c0, 2, Duration::from_secs(60), "start").await;
+    let rpc = |i: usize| format!("ws://127.0.0.1:{}", nodes[i].rpc_port);
+
+    // A random 6 MB model, as `gpu-verify random-model` writes it.
+    let bytes = gpu_verify::random::random_mlp(11, &[1024, 1024, 1024, 1024, 1024, 1024, 1024], 64)
+        .unwrap()
+        .to_file()
+        .unwrap()
+        .to_bytes();
+    let expected_id = H256(
+        gpu_verify::format::ModelFile::from_bytes(&bytes)
+            .unwrap()
+            .content_hash(),
+    );
+    let file = dir.path().join("mlp.mvm");
+    std::fs::write(&file, &bytes).unwrap();
+    let f = file.to_str().unwrap();
+
+    // Published on node 0: registered on chain, the file in node 0's store.
+    let out = wallet_ok(&[
+        "model",
+        "publish",
+        "--file",
+        f,
+        "--name",
+        "test-mlp",
+        "--version",
+        "1.0.0",
+        "--royalty",
+        "0.001",
+        "--from",
+        "//Alice",
+        "--rpc",
+        &rpc(0),
+    ]);
+    assert!(out.contains(&format!("model {expected_id}")), "{out}");
+    // A second registration of the same file is refused by the runtime.
+    let again = wallet(&[
+        "model",
+        "publish",
+        "--file",
+        f,
+        "--name",
+        "test-mlp",
+        "--version",
+        "1.0.1",
+        "--from",
+        "//Bob",
+        "--rpc",
+        &rpc(0),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("AlreadyRegistered"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // Dave's node holds the file too, but serves it corrupted.
+    let imported: H256 = c3
+        .request("models_importFile", rpc_params![f])
+        .await
+        .unwrap();
+    assert_eq!(imported, expected_id);
+
+    // Everyone sees the registration; only the publisher holds the file.
+    let listed: Vec<serde_json::Value> = c2.request("models_list", rpc_params![]).await.unwrap();
+    let entry = listed
+        .iter()
+        .find(|m| m["id"] == expected_id.to_string().as_str())
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert_eq!(entry["name"], "test-mlp");
+    assert_eq!(entry["version"], "1.0.0");
+    assert_eq!(
+        entry["owner"],
+        keyring::dev_account("Alice").to_string().as_str()
+    );
+    assert_eq!(entry["kind"], "mlp");
+    assert_eq!(entry["size"], bytes.len() as u64);
+    assert_eq!(
+        entry["royaltyPerInference"],
+        (MEN / 1000).to_string().as_str()
+    );
+    assert_eq!(entry["heldLocally"], false);
+    let shown = wallet_ok(&["query", "model", &expected_id.to_string(), "--rpc", &rpc(0)]);
+    assert!(shown.contains("\"heldLocally\": true"), "{shown}");
+
+    // Node 2 fetches it from its peers: node 0 honest, node 3 corrupting, node 1 without it.
+    let out = wallet(&["model", "fetch", &expected_id.to_string(), "--rpc", &rpc(2)]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}{stderr}\n{}",
+        nodes[2].logs()
+    );
+    assert!(
+        stderr.contains("bytes verified"),
+        "progress shown: {stderr}"
+    );
+    let path = stdout
+        .trim()
+        .rsplit(" stored at ")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "identical bytes");
+    let fetched = gpu_verify::format::ModelFile::from_bytes(&std::fs::read(&path).unwrap())
+        .unwrap()
+        .content_hash();
+    assert_eq!(H256(fetched), expected_id);
+    let log = nodes[2].logs();
+    assert!(
+        log.contains("peer served a bad model slice"),
+        "the corrupting peer was caught:\n{log}"
+    );
+    let shown = wallet_ok(&["query", "model", &expected_id.to_string(), "--rpc", &rpc(2)]);
+    assert!(shown.contains("\"heldLocally\": true"), "{shown}");
+}

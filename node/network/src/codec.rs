@@ -1,17 +1,29 @@
-//! The sync protocol's wire format: one frame per direction, a 4-byte big-endian length then
-//! that many bytes of SCALE. A frame claiming more than the limit is refused before anything
-//! is allocated for it, and the buffer grows only with bytes that actually arrive.
+//! The request-response wire format, shared by the sync and model-chunk protocols: one frame
+//! per direction, a 4-byte big-endian length then that many bytes of SCALE. A frame claiming
+//! more than the limit is refused before anything is allocated for it, and the buffer grows
+//! only with bytes that actually arrive.
 
-use std::{fmt, io};
+use std::{fmt, io, marker::PhantomData};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{request_response, StreamProtocol};
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 
-use crate::{BlockRequest, BlockResponse, RefusalReason};
+use crate::{BlockRequest, BlockResponse, ModelChunkRequest, ModelChunkResponse, RefusalReason};
 
-/// Largest sync request frame (a request is a dozen bytes; the rest is headroom).
+/// Largest request frame, sync or model chunk (a request is a few dozen bytes; the rest is
+/// headroom).
 pub const MAX_REQUEST_SIZE: usize = 1024;
+
+/// Most bytes of a model file asked for in one [`ModelChunkRequest`] (4 MiB); a request for
+/// more is refused with [`RefusalReason::TooLarge`].
+pub const MAX_MODEL_CHUNK: u32 = 4 * 1024 * 1024;
+
+/// Largest model-chunk response frame: a full chunk plus room for its proof
+/// (`MAX_MODEL_CHUNK + MAX_MODEL_CHUNK / 8 + 64 KiB`). A longer frame is refused while
+/// decoding, and the peer that sent it penalised.
+pub const MAX_MODEL_RESPONSE_SIZE: usize =
+    MAX_MODEL_CHUNK as usize + MAX_MODEL_CHUNK as usize / 8 + 64 * 1024;
 
 /// What travels back on the sync protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -46,11 +58,35 @@ pub(crate) fn frame_too_large(e: &io::Error) -> Option<&FrameTooLarge> {
         .and_then(|inner| inner.downcast_ref::<FrameTooLarge>())
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct SyncCodec {
-    pub max_request: usize,
-    pub max_response: usize,
+/// Length-prefixed SCALE frames of `Req` one way and `Resp` the other, each direction with
+/// its own size limit.
+pub(crate) struct FrameCodec<Req, Resp> {
+    max_request: usize,
+    max_response: usize,
+    _types: PhantomData<fn() -> (Req, Resp)>,
 }
+
+impl<Req, Resp> FrameCodec<Req, Resp> {
+    pub(crate) fn new(max_request: usize, max_response: usize) -> Self {
+        FrameCodec {
+            max_request,
+            max_response,
+            _types: PhantomData,
+        }
+    }
+}
+
+// Not derived: a derive would require `Req: Clone` and `Resp: Clone`.
+impl<Req, Resp> Clone for FrameCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self::new(self.max_request, self.max_response)
+    }
+}
+
+/// Block sync: `/menara/<chain_id>/sync/1`.
+pub(crate) type SyncCodec = FrameCodec<BlockRequest, SyncResponse>;
+/// Model chunks: `/menara/<chain_id>/models/1`.
+pub(crate) type ModelCodec = FrameCodec<ModelChunkRequest, ModelChunkResponse>;
 
 pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
@@ -103,31 +139,30 @@ fn decode<T: Decode>(bytes: &[u8]) -> io::Result<T> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-impl request_response::Codec for SyncCodec {
+impl<Req, Resp> request_response::Codec for FrameCodec<Req, Resp>
+where
+    Req: Encode + Decode + Send,
+    Resp: Encode + Decode + Send,
+{
     type Protocol = StreamProtocol;
-    type Request = BlockRequest;
-    type Response = SyncResponse;
+    type Request = Req;
+    type Response = Resp;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BlockRequest>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
     where
         T: AsyncRead + Unpin + Send,
     {
         decode(&read_frame(io, self.max_request).await?)
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
         decode(&read_frame(io, self.max_response).await?)
     }
 
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: BlockRequest,
-    ) -> io::Result<()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -138,7 +173,7 @@ impl request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: SyncResponse,
+        res: Resp,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
@@ -170,10 +205,7 @@ mod tests {
     use request_response::Codec;
 
     fn codec() -> SyncCodec {
-        SyncCodec {
-            max_request: MAX_REQUEST_SIZE,
-            max_response: 1000,
-        }
+        SyncCodec::new(MAX_REQUEST_SIZE, 1000)
     }
 
     fn proto() -> StreamProtocol {
@@ -265,5 +297,56 @@ mod tests {
             .unwrap_err();
         assert!(frame_too_large(&err).is_some());
         assert!(buf.is_empty());
+    }
+
+    #[tokio::test]
+    async fn model_chunks_roundtrip_within_their_own_limits() {
+        let mut c = ModelCodec::new(MAX_REQUEST_SIZE, MAX_MODEL_RESPONSE_SIZE);
+        let proto = StreamProtocol::new("/menara/test/models/1");
+        let req = ModelChunkRequest {
+            model: [9; 32],
+            offset: 1 << 40,
+            len: MAX_MODEL_CHUNK,
+        };
+        let mut buf = Vec::new();
+        c.write_request(&proto, &mut Cursor::new(&mut buf), req)
+            .await
+            .unwrap();
+        let got = c
+            .read_request(&proto, &mut Cursor::new(&buf))
+            .await
+            .unwrap();
+        assert_eq!(got, req);
+
+        // A full chunk with a proof of an eighth of its size fits.
+        let full = MAX_MODEL_CHUNK as usize + MAX_MODEL_CHUNK as usize / 8;
+        for res in [
+            ModelChunkResponse::Data(vec![3; full]),
+            ModelChunkResponse::NotFound,
+            ModelChunkResponse::Refused(RefusalReason::TooLarge),
+        ] {
+            let mut buf = Vec::new();
+            c.write_response(&proto, &mut Cursor::new(&mut buf), res.clone())
+                .await
+                .unwrap();
+            let got = c
+                .read_response(&proto, &mut Cursor::new(&buf))
+                .await
+                .unwrap();
+            assert_eq!(got, res);
+        }
+
+        // One byte over the frame limit is refused on its length prefix alone.
+        let mut data = (MAX_MODEL_RESPONSE_SIZE as u32 + 1).to_be_bytes().to_vec();
+        data.extend_from_slice(&[0u8; 16]);
+        let err = c
+            .read_response(&proto, &mut Cursor::new(&data))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            frame_too_large(&err).unwrap().limit,
+            MAX_MODEL_RESPONSE_SIZE as u64
+        );
     }
 }

@@ -26,8 +26,16 @@ pub struct NetworkConfig {
     /// Sync requests a peer may make per second (token bucket with a burst of the same size;
     /// default 10). Requests over the quota are refused and penalise the peer.
     pub requests_per_second: u32,
-    /// How long an outbound request may take, and how long the node has to answer an inbound
-    /// one (default 10 s).
+    /// Model-chunk requests from one peer the node may be working on at once (default 8); one
+    /// more is refused with `RateLimited` and penalises the peer. Separate from the sync quota.
+    pub max_model_requests_per_peer: usize,
+    /// Model-chunk requests from all peers the node may be working on at once (default 64);
+    /// one more is refused with `Busy`.
+    pub max_model_requests: usize,
+    /// How long an outbound request may take, and how long an inbound one may stay open
+    /// (default 10 s). The node has three quarters of it to answer an inbound request (the
+    /// rest is left for sending the answer); after that the request is refused as
+    /// `Unavailable`.
     pub request_timeout: Duration,
     /// Most connected peers (default 50); bootnodes are always dialled.
     pub max_peers: usize,
@@ -40,7 +48,7 @@ pub struct NetworkConfig {
     /// left, discovery looks for more peers (default 5 s).
     pub maintenance_interval: Duration,
     /// Capacity of the event channel to the node (default 4096). When full, gossip is dropped
-    /// (without penalty) and sync requests are answered with `Busy`.
+    /// (without penalty) and sync and model-chunk requests are answered with `Busy`.
     pub event_buffer: usize,
 }
 
@@ -60,6 +68,8 @@ impl NetworkConfig {
             max_response_size: 16 * 1024 * 1024,
             max_blocks_per_request: 128,
             requests_per_second: 10,
+            max_model_requests_per_peer: 8,
+            max_model_requests: 64,
             request_timeout: Duration::from_secs(10),
             max_peers: 50,
             discovery: true,
@@ -85,6 +95,9 @@ impl NetworkConfig {
         if self.max_peers == 0 || self.event_buffer == 0 {
             return bad("max_peers and event_buffer must be positive");
         }
+        if self.max_model_requests_per_peer == 0 || self.max_model_requests == 0 {
+            return bad("model request quotas must be positive");
+        }
         if self.request_timeout.is_zero() || self.maintenance_interval.is_zero() {
             return bad("timeouts and intervals must be positive");
         }
@@ -101,6 +114,10 @@ impl NetworkConfig {
 
     pub(crate) fn sync_protocol(&self) -> String {
         format!("/menara/{}/sync/1", self.chain_id)
+    }
+
+    pub(crate) fn models_protocol(&self) -> String {
+        format!("/menara/{}/models/1", self.chain_id)
     }
 
     pub(crate) fn kad_protocol(&self) -> String {

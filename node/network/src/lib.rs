@@ -7,6 +7,14 @@
 //!   calls [`NetworkHandle::validate`] with [`Validation::Accept`];
 //! - **request-response** on `/menara/<chain_id>/sync/1` for block sync (length-prefixed SCALE
 //!   frames with hard size limits, per-peer request quotas);
+//! - **request-response** on `/menara/<chain_id>/models/1` for chunks of model files: a
+//!   [`ModelChunkRequest`] names a model by its 32-byte id and a byte range of at most
+//!   [`MAX_MODEL_CHUNK`]; the answer is opaque to the network (the node puts the bytes and
+//!   their proof in [`ModelChunkResponse::Data`] and verifies what it receives, reporting a bad
+//!   chunk with [`Misbehaviour::BadModelChunk`]). Same framing as sync, a response limit of
+//!   [`MAX_MODEL_RESPONSE_SIZE`], and a quota of its own: a bounded number of chunk requests
+//!   in flight per peer ([`NetworkConfig::max_model_requests_per_peer`]) and in all
+//!   ([`NetworkConfig::max_model_requests`]);
 //! - **Kademlia** discovery (`/menara/<chain_id>/kad/1`) seeded by bootnodes, and **identify**
 //!   (peers of another chain are disconnected);
 //! - peer scores: misbehaviour lowers a peer's score, and below [`BAN_THRESHOLD`] the peer is
@@ -32,7 +40,7 @@ pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 use parity_scale_codec::{Decode, Encode};
 use tokio::sync::{mpsc, oneshot};
 
-pub use codec::MAX_REQUEST_SIZE;
+pub use codec::{MAX_MODEL_CHUNK, MAX_MODEL_RESPONSE_SIZE, MAX_REQUEST_SIZE};
 pub use config::NetworkConfig;
 pub use error::NetworkError;
 pub use key::load_or_create_node_key;
@@ -54,7 +62,29 @@ pub struct BlockResponse {
     pub head: u64,
 }
 
-/// Why a peer refused a sync request.
+/// Ask a peer for `len` bytes of model `model` starting at byte `offset`. `len` may be at most
+/// [`MAX_MODEL_CHUNK`]; a peer refuses a larger request with [`RefusalReason::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct ModelChunkRequest {
+    /// The model's id (its content root); the network does not interpret it.
+    pub model: [u8; 32],
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// The answer to a [`ModelChunkRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum ModelChunkResponse {
+    /// The requested range with whatever the node adds to prove it (opaque to the network).
+    /// Its encoding is bounded by [`MAX_MODEL_RESPONSE_SIZE`].
+    Data(Vec<u8>),
+    /// The responder does not have the model, or not that range of it.
+    NotFound,
+    /// The responder would not serve the request.
+    Refused(RefusalReason),
+}
+
+/// Why a peer refused a sync or model-chunk request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum RefusalReason {
     /// The requester exceeded its request quota.
@@ -63,6 +93,9 @@ pub enum RefusalReason {
     Busy,
     /// The responder's node did not answer (in time).
     Unavailable,
+    /// The request asks for more than the protocol allows in one response (a model chunk
+    /// over [`MAX_MODEL_CHUNK`]).
+    TooLarge,
 }
 
 /// The node's verdict on a gossip message.
@@ -97,6 +130,16 @@ pub enum Event {
         peer: PeerId,
         request: BlockRequest,
         respond: oneshot::Sender<BlockResponse>,
+    },
+    /// A peer asks for a chunk of a model file; send the answer on `respond` within three
+    /// quarters of [`NetworkConfig::request_timeout`] (dropping it, or answering late, refuses
+    /// the request with [`RefusalReason::Unavailable`]). `request.len` is at most [`MAX_MODEL_CHUNK`], and
+    /// a `Data` answer whose encoding exceeds [`MAX_MODEL_RESPONSE_SIZE`] is not sent (the
+    /// peer gets `Unavailable`).
+    ModelChunkRequest {
+        peer: PeerId,
+        request: ModelChunkRequest,
+        respond: oneshot::Sender<ModelChunkResponse>,
     },
     PeerConnected(PeerId),
     PeerDisconnected(PeerId),
@@ -142,6 +185,11 @@ pub(crate) enum Command {
         peer: PeerId,
         request: BlockRequest,
         reply: oneshot::Sender<Result<BlockResponse, NetworkError>>,
+    },
+    RequestModelChunk {
+        peer: PeerId,
+        request: ModelChunkRequest,
+        reply: oneshot::Sender<Result<ModelChunkResponse, NetworkError>>,
     },
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
@@ -241,7 +289,8 @@ impl NetworkHandle {
         })
     }
 
-    /// Penalise a peer (e.g. it served an invalid block). Below [`BAN_THRESHOLD`] it is
+    /// Penalise a peer (e.g. it served an invalid block, or a model chunk that failed
+    /// verification: [`Misbehaviour::BadModelChunk`]). Below [`BAN_THRESHOLD`] it is
     /// disconnected and banned for a while.
     pub fn report(&self, peer: PeerId, misbehaviour: Misbehaviour) -> Result<(), NetworkError> {
         self.send(Command::Report { peer, misbehaviour })
@@ -253,12 +302,38 @@ impl NetworkHandle {
         peer: PeerId,
         request: BlockRequest,
     ) -> Result<BlockResponse, NetworkError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::RequestBlocks {
+        self.request(peer, |reply| Command::RequestBlocks {
             peer,
             request,
             reply,
-        })?;
+        })
+        .await
+    }
+
+    /// Ask `peer` for a chunk of a model file. The peer's answer is returned as it is,
+    /// `NotFound` and `Refused` included; a `Data` answer is unverified (verify it, and
+    /// [`report`](Self::report) [`Misbehaviour::BadModelChunk`] if it fails). Fails after the
+    /// configured request timeout. Choose among [`peers`](Self::peers).
+    pub async fn request_model_chunk(
+        &self,
+        peer: PeerId,
+        request: ModelChunkRequest,
+    ) -> Result<ModelChunkResponse, NetworkError> {
+        self.request(peer, |reply| Command::RequestModelChunk {
+            peer,
+            request,
+            reply,
+        })
+        .await
+    }
+
+    async fn request<T>(
+        &self,
+        peer: PeerId,
+        command: impl FnOnce(oneshot::Sender<Result<T, NetworkError>>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(command(reply))?;
         // The request-response behaviour has its own timeout; this one is a safety net.
         let limit = self.request_timeout + std::time::Duration::from_secs(5);
         match tokio::time::timeout(limit, rx).await {

@@ -34,6 +34,9 @@ pub enum Misbehaviour {
     ExceededQuota,
     /// A frame over the size limit.
     OversizedMessage,
+    /// A model chunk that failed verification against the model's id (reported by the node);
+    /// weighted like an invalid block: three in quick succession ban the peer.
+    BadModelChunk,
     /// Something that warrants an immediate ban (e.g. provable equivocation).
     Fatal,
 }
@@ -48,6 +51,7 @@ impl Misbehaviour {
             Misbehaviour::Timeout => 5.0,
             Misbehaviour::ExceededQuota => 5.0,
             Misbehaviour::OversizedMessage => 50.0,
+            Misbehaviour::BadModelChunk => 50.0,
             Misbehaviour::Fatal => 1000.0,
         }
     }
@@ -223,6 +227,63 @@ impl PeerBook {
     }
 }
 
+/// Why [`InflightQuota::try_acquire`] said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QuotaExceeded {
+    /// The peer already has its share in flight.
+    Peer,
+    /// Every peer together has the global share in flight.
+    Global,
+}
+
+/// Bounds the inbound requests in flight (handed to the node, not yet answered), per peer and
+/// in all. Every successful [`try_acquire`](Self::try_acquire) is matched by one
+/// [`release`](Self::release).
+#[derive(Debug)]
+pub(crate) struct InflightQuota {
+    per_peer: usize,
+    global: usize,
+    by_peer: HashMap<PeerId, usize>,
+    total: usize,
+}
+
+impl InflightQuota {
+    pub(crate) fn new(per_peer: usize, global: usize) -> Self {
+        InflightQuota {
+            per_peer,
+            global,
+            by_peer: HashMap::new(),
+            total: 0,
+        }
+    }
+
+    pub(crate) fn try_acquire(&mut self, peer: PeerId) -> Result<(), QuotaExceeded> {
+        let count = self.by_peer.entry(peer).or_default();
+        if *count >= self.per_peer {
+            return Err(QuotaExceeded::Peer);
+        }
+        if self.total >= self.global {
+            if *count == 0 {
+                self.by_peer.remove(&peer);
+            }
+            return Err(QuotaExceeded::Global);
+        }
+        *count += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    pub(crate) fn release(&mut self, peer: PeerId) {
+        if let Some(count) = self.by_peer.get_mut(&peer) {
+            *count -= 1;
+            self.total -= 1;
+            if *count == 0 {
+                self.by_peer.remove(&peer);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +325,26 @@ mod tests {
         assert!(book.expired_bans(t0).is_empty());
         assert_eq!(book.expired_bans(t0 + Duration::from_secs(2)), vec![peer]);
         assert!(!book.is_banned(&peer, t0 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn inflight_quota_per_peer_and_global() {
+        let mut quota = InflightQuota::new(2, 3);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert_eq!(quota.try_acquire(a), Ok(()));
+        assert_eq!(quota.try_acquire(a), Ok(()));
+        assert_eq!(quota.try_acquire(a), Err(QuotaExceeded::Peer));
+        assert_eq!(quota.try_acquire(b), Ok(()));
+        assert_eq!(quota.try_acquire(b), Err(QuotaExceeded::Global));
+        quota.release(a);
+        assert_eq!(quota.try_acquire(b), Ok(()));
+        for peer in [a, b, b] {
+            quota.release(peer);
+        }
+        assert!(quota.by_peer.is_empty());
+        assert_eq!(quota.total, 0);
+        // A release without an acquire is ignored.
+        quota.release(a);
+        assert_eq!(quota.total, 0);
     }
 }

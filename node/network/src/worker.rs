@@ -20,9 +20,11 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    codec::{self, SyncCodec, SyncResponse},
-    BlockRequest, BlockResponse, Command, Event, GossipKind, Misbehaviour, NetworkConfig,
-    NetworkError, NetworkEvents, NetworkHandle, PeerInfo, RefusalReason, Shared, Validation,
+    codec::{self, ModelCodec, SyncCodec, SyncResponse},
+    peers::{InflightQuota, QuotaExceeded},
+    BlockRequest, BlockResponse, Command, Event, GossipKind, Misbehaviour, ModelChunkRequest,
+    ModelChunkResponse, NetworkConfig, NetworkError, NetworkEvents, NetworkHandle, PeerInfo,
+    RefusalReason, Shared, Validation,
 };
 
 /// Room for protobuf framing around a gossip payload.
@@ -40,20 +42,54 @@ pub(crate) struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    models: request_response::Behaviour<ModelCodec>,
 }
 
-struct PendingRequest {
+/// An outbound request waiting for its response; `context` is what the response is checked
+/// against.
+struct PendingRequest<T, C = ()> {
     peer: PeerId,
-    max: u32,
-    reply: oneshot::Sender<Result<BlockResponse, NetworkError>>,
+    context: C,
+    reply: oneshot::Sender<Result<T, NetworkError>>,
 }
 
-type NodeAnswer = (
-    PeerId,
-    ResponseChannel<SyncResponse>,
-    u32,
-    Option<BlockResponse>,
-);
+type PendingRequests<T, C = ()> = HashMap<OutboundRequestId, PendingRequest<T, C>>;
+
+/// An inbound request handed to the node, with the node's answer (`None`: it dropped the
+/// responder or did not answer in time).
+enum NodeAnswer {
+    Blocks {
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        max: u32,
+        answer: Option<BlockResponse>,
+    },
+    ModelChunk {
+        peer: PeerId,
+        channel: ResponseChannel<ModelChunkResponse>,
+        answer: Option<ModelChunkResponse>,
+    },
+}
+
+/// A request-response event as the protocol's own handler sees it: failures are already
+/// logged and penalised.
+enum RrOutcome<Req, Resp> {
+    Request {
+        peer: PeerId,
+        request: Req,
+        channel: ResponseChannel<Resp>,
+    },
+    Response {
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: Resp,
+    },
+    Failed {
+        request_id: OutboundRequestId,
+        error: NetworkError,
+    },
+    Nothing,
+}
 
 struct Worker {
     swarm: Swarm<Behaviour>,
@@ -68,8 +104,50 @@ struct Worker {
     bootnodes: Vec<(PeerId, Multiaddr)>,
     book: crate::peers::PeerBook,
     connected: HashSet<PeerId>,
-    pending_requests: HashMap<OutboundRequestId, PendingRequest>,
+    pending_requests: PendingRequests<BlockResponse, u32>,
+    pending_models: PendingRequests<ModelChunkResponse>,
+    model_quota: InflightQuota,
     node_answers: FuturesUnordered<BoxFuture<'static, NodeAnswer>>,
+}
+
+/// Resolves the pending request `id`, if the caller is still there.
+fn complete<T, C>(
+    pending: &mut PendingRequests<T, C>,
+    id: OutboundRequestId,
+    result: Result<T, NetworkError>,
+) {
+    if let Some(p) = pending.remove(&id) {
+        let _ = p.reply.send(result);
+    }
+}
+
+/// Forgets the requests whose caller gave up (its own timeout fired first).
+fn drop_abandoned<T, C>(pending: &mut PendingRequests<T, C>, protocol: &str) {
+    pending.retain(|_, p| {
+        let keep = !p.reply.is_closed();
+        if !keep {
+            tracing::debug!(peer = %p.peer, protocol, "request abandoned by the caller");
+        }
+        keep
+    });
+}
+
+fn fail_all<T, C>(pending: &mut PendingRequests<T, C>) {
+    for (_, p) in pending.drain() {
+        let _ = p.reply.send(Err(NetworkError::ServiceStopped));
+    }
+}
+
+fn send_response<C>(
+    behaviour: &mut request_response::Behaviour<C>,
+    channel: ResponseChannel<C::Response>,
+    response: C::Response,
+) where
+    C: request_response::Codec + Clone + Send + 'static,
+{
+    if behaviour.send_response(channel, response).is_err() {
+        tracing::debug!("response channel already closed");
+    }
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -91,7 +169,7 @@ pub(crate) async fn start(
 
     let keypair = crate::key::load_or_create_node_key(&config.node_key_path)?;
     let local_peer_id = keypair.public().to_peer_id();
-    tracing::info!(peer_id = %local_peer_id, "local node identity");
+    tracing::info!("🏷  local peer id {local_peer_id}");
 
     let tx_topic = IdentTopic::new(config.tx_topic());
     let consensus_topic = IdentTopic::new(config.consensus_topic());
@@ -100,6 +178,8 @@ pub(crate) async fn start(
         .map_err(|_| bad_protocol(config.kad_protocol()))?;
     let sync_protocol = StreamProtocol::try_from_owned(config.sync_protocol())
         .map_err(|_| bad_protocol(config.sync_protocol()))?;
+    let models_protocol = StreamProtocol::try_from_owned(config.models_protocol())
+        .map_err(|_| bad_protocol(config.models_protocol()))?;
 
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -130,6 +210,9 @@ pub(crate) async fn start(
 
     let mut kad_config = kad::Config::new(kad_protocol.clone());
     kad_config.set_query_timeout(Duration::from_secs(30));
+    // Kademlia's own periodic bootstrap fires at start-up, before any peer is known, and
+    // warns; bootstrapping happens when a bootnode connects and maintenance looks for peers.
+    kad_config.set_periodic_bootstrap_interval(None);
     let mut kad = kad::Behaviour::with_config(
         local_peer_id,
         kad::store::MemoryStore::new(local_peer_id),
@@ -138,15 +221,18 @@ pub(crate) async fn start(
     // Serve the DHT even without a confirmed external address (loopback, private networks).
     kad.set_mode(Some(kad::Mode::Server));
 
+    let rr_config = request_response::Config::default()
+        .with_request_timeout(config.request_timeout)
+        .with_max_concurrent_streams(100);
     let sync = request_response::Behaviour::with_codec(
-        SyncCodec {
-            max_request: codec::MAX_REQUEST_SIZE,
-            max_response: config.max_response_size,
-        },
+        SyncCodec::new(codec::MAX_REQUEST_SIZE, config.max_response_size),
         [(sync_protocol, ProtocolSupport::Full)],
-        request_response::Config::default()
-            .with_request_timeout(config.request_timeout)
-            .with_max_concurrent_streams(100),
+        rr_config.clone(),
+    );
+    let models = request_response::Behaviour::with_codec(
+        ModelCodec::new(codec::MAX_REQUEST_SIZE, codec::MAX_MODEL_RESPONSE_SIZE),
+        [(models_protocol, ProtocolSupport::Full)],
+        rr_config,
     );
 
     let max_peers = u32::try_from(config.max_peers).unwrap_or(u32::MAX);
@@ -164,6 +250,7 @@ pub(crate) async fn start(
         kad,
         gossipsub,
         sync,
+        models,
     };
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -257,6 +344,11 @@ pub(crate) async fn start(
         bootnodes,
         connected: HashSet::new(),
         pending_requests: HashMap::new(),
+        pending_models: HashMap::new(),
+        model_quota: InflightQuota::new(
+            config.max_model_requests_per_peer,
+            config.max_model_requests,
+        ),
         node_answers: FuturesUnordered::new(),
         config,
     };
@@ -282,9 +374,8 @@ impl Worker {
             }
         }
         tracing::info!("network service stopped");
-        for (_, pending) in self.pending_requests.drain() {
-            let _ = pending.reply.send(Err(NetworkError::ServiceStopped));
-        }
+        fail_all(&mut self.pending_requests);
+        fail_all(&mut self.pending_models);
     }
 
     fn emit(&self, event: Event) -> bool {
@@ -380,6 +471,7 @@ impl Worker {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Models(event)) => self.on_models(event),
             _ => {}
         }
     }
@@ -481,8 +573,14 @@ impl Worker {
         }
     }
 
-    fn on_sync(&mut self, event: request_response::Event<BlockRequest, SyncResponse>) {
-        use request_response::{Event as RrEvent, InboundFailure, Message, OutboundFailure};
+    /// The parts of a request-response event that do not depend on the protocol: failures are
+    /// mapped to errors, and the peer penalised when the failure is its fault.
+    fn on_rr_event<Req, Resp>(
+        &mut self,
+        event: request_response::Event<Req, Resp>,
+        protocol: &'static str,
+    ) -> RrOutcome<Req, Resp> {
+        use request_response::{Event as RrEvent, Message};
         match event {
             RrEvent::Message {
                 peer,
@@ -491,7 +589,11 @@ impl Worker {
                         request, channel, ..
                     },
                 ..
-            } => self.on_block_request(peer, request, channel),
+            } => RrOutcome::Request {
+                peer,
+                request,
+                channel,
+            },
             RrEvent::Message {
                 peer,
                 message:
@@ -500,85 +602,161 @@ impl Worker {
                         response,
                     },
                 ..
+            } => RrOutcome::Response {
+                peer,
+                request_id,
+                response,
+            },
+            RrEvent::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => RrOutcome::Failed {
+                request_id,
+                error: self.outbound_failure(peer, error),
+            },
+            RrEvent::InboundFailure { peer, error, .. } => {
+                self.inbound_failure(peer, error, protocol);
+                RrOutcome::Nothing
+            }
+            RrEvent::ResponseSent { .. } => RrOutcome::Nothing,
+        }
+    }
+
+    fn outbound_failure(
+        &mut self,
+        peer: PeerId,
+        error: request_response::OutboundFailure,
+    ) -> NetworkError {
+        use request_response::OutboundFailure;
+        match error {
+            OutboundFailure::Io(e) => {
+                if let Some(too_large) = codec::frame_too_large(&e) {
+                    let err = NetworkError::MessageTooLarge {
+                        size: usize::try_from(too_large.size).unwrap_or(usize::MAX),
+                        limit: usize::try_from(too_large.limit).unwrap_or(usize::MAX),
+                    };
+                    // Our own request over the limit is not the peer's fault.
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        self.penalise(peer, Misbehaviour::OversizedMessage);
+                    }
+                    err
+                } else if e.kind() == std::io::ErrorKind::InvalidData {
+                    self.penalise(peer, Misbehaviour::BadResponse);
+                    NetworkError::InvalidResponse {
+                        peer,
+                        reason: e.to_string(),
+                    }
+                } else {
+                    NetworkError::RequestFailed {
+                        peer,
+                        reason: e.to_string(),
+                    }
+                }
+            }
+            OutboundFailure::Timeout => {
+                self.penalise(peer, Misbehaviour::Timeout);
+                NetworkError::Timeout { peer }
+            }
+            other => NetworkError::RequestFailed {
+                peer,
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn inbound_failure(
+        &mut self,
+        peer: PeerId,
+        error: request_response::InboundFailure,
+        protocol: &'static str,
+    ) {
+        use request_response::InboundFailure;
+        match error {
+            InboundFailure::Io(e) if codec::frame_too_large(&e).is_some() => {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    self.penalise(peer, Misbehaviour::OversizedMessage);
+                }
+            }
+            InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.penalise(peer, Misbehaviour::BadResponse);
+            }
+            other => tracing::debug!(%peer, protocol, error = %other, "inbound request failed"),
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<BlockRequest, SyncResponse>) {
+        match self.on_rr_event(event, "sync") {
+            RrOutcome::Request {
+                peer,
+                request,
+                channel,
+            } => self.on_block_request(peer, request, channel),
+            RrOutcome::Response {
+                peer,
+                request_id,
+                response,
             } => {
-                let Some(pending) = self.pending_requests.remove(&request_id) else {
+                let Some(max) = self.pending_requests.get(&request_id).map(|p| p.context) else {
                     return;
                 };
                 let result = match response {
-                    SyncResponse::Blocks(response)
-                        if response.blocks.len() > pending.max as usize =>
-                    {
+                    SyncResponse::Blocks(response) if response.blocks.len() > max as usize => {
                         self.penalise(peer, Misbehaviour::BadResponse);
                         Err(NetworkError::InvalidResponse {
                             peer,
                             reason: format!(
-                                "{} blocks for a request of at most {}",
+                                "{} blocks for a request of at most {max}",
                                 response.blocks.len(),
-                                pending.max
                             ),
                         })
                     }
                     SyncResponse::Blocks(response) => Ok(response),
                     SyncResponse::Refused(reason) => Err(NetworkError::Refused { peer, reason }),
                 };
-                let _ = pending.reply.send(result);
+                complete(&mut self.pending_requests, request_id, result);
             }
-            RrEvent::OutboundFailure {
+            RrOutcome::Failed { request_id, error } => {
+                complete(&mut self.pending_requests, request_id, Err(error))
+            }
+            RrOutcome::Nothing => {}
+        }
+    }
+
+    fn on_models(&mut self, event: request_response::Event<ModelChunkRequest, ModelChunkResponse>) {
+        match self.on_rr_event(event, "models") {
+            RrOutcome::Request {
                 peer,
+                request,
+                channel,
+            } => self.on_model_request(peer, request, channel),
+            // Opaque to the network: the node verifies it and reports a bad chunk.
+            RrOutcome::Response {
                 request_id,
-                error,
+                response,
                 ..
-            } => {
-                let result = match error {
-                    OutboundFailure::Io(e) => {
-                        if let Some(too_large) = codec::frame_too_large(&e) {
-                            let err = NetworkError::MessageTooLarge {
-                                size: usize::try_from(too_large.size).unwrap_or(usize::MAX),
-                                limit: usize::try_from(too_large.limit).unwrap_or(usize::MAX),
-                            };
-                            // Our own request over the limit is not the peer's fault.
-                            if e.kind() == std::io::ErrorKind::InvalidData {
-                                self.penalise(peer, Misbehaviour::OversizedMessage);
-                            }
-                            err
-                        } else if e.kind() == std::io::ErrorKind::InvalidData {
-                            self.penalise(peer, Misbehaviour::BadResponse);
-                            NetworkError::InvalidResponse {
-                                peer,
-                                reason: e.to_string(),
-                            }
-                        } else {
-                            NetworkError::RequestFailed {
-                                peer,
-                                reason: e.to_string(),
-                            }
-                        }
-                    }
-                    OutboundFailure::Timeout => {
-                        self.penalise(peer, Misbehaviour::Timeout);
-                        NetworkError::Timeout { peer }
-                    }
-                    other => NetworkError::RequestFailed {
-                        peer,
-                        reason: other.to_string(),
-                    },
-                };
-                if let Some(pending) = self.pending_requests.remove(&request_id) {
-                    let _ = pending.reply.send(Err(result));
-                }
+            } => complete(&mut self.pending_models, request_id, Ok(response)),
+            RrOutcome::Failed { request_id, error } => {
+                complete(&mut self.pending_models, request_id, Err(error))
             }
-            RrEvent::InboundFailure { peer, error, .. } => match error {
-                InboundFailure::Io(e) if codec::frame_too_large(&e).is_some() => {
-                    if e.kind() == std::io::ErrorKind::InvalidData {
-                        self.penalise(peer, Misbehaviour::OversizedMessage);
-                    }
-                }
-                InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    self.penalise(peer, Misbehaviour::BadResponse);
-                }
-                other => tracing::debug!(%peer, error = %other, "inbound sync request failed"),
-            },
-            RrEvent::ResponseSent { .. } => {}
+            RrOutcome::Nothing => {}
+        }
+    }
+
+    /// Waits for the node's answer to an inbound request. The inbound stream itself is closed
+    /// after the request timeout, so the node gets three quarters of it: the rest is left for
+    /// sending the answer, or the `Unavailable` refusal.
+    fn node_answer<T: Send + 'static>(
+        &self,
+        answer: oneshot::Receiver<T>,
+    ) -> impl std::future::Future<Output = Option<T>> + Send + 'static {
+        let timeout = self.config.request_timeout * 3 / 4;
+        async move {
+            tokio::time::timeout(timeout, answer)
+                .await
+                .ok()
+                .and_then(Result::ok)
         }
     }
 
@@ -612,20 +790,117 @@ impl Worker {
             self.respond(channel, SyncResponse::Refused(RefusalReason::Busy));
             return;
         }
-        let timeout = self.config.request_timeout;
+        let answer = self.node_answer(answer);
         self.node_answers.push(
             async move {
-                let answer = tokio::time::timeout(timeout, answer)
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-                (peer, channel, max, answer)
+                NodeAnswer::Blocks {
+                    peer,
+                    channel,
+                    max,
+                    answer: answer.await,
+                }
             }
             .boxed(),
         );
     }
 
-    fn on_node_answer(&mut self, (peer, channel, max, answer): NodeAnswer) {
+    fn on_model_request(
+        &mut self,
+        peer: PeerId,
+        request: ModelChunkRequest,
+        channel: ResponseChannel<ModelChunkResponse>,
+    ) {
+        let refusal = if request.len > codec::MAX_MODEL_CHUNK {
+            Some(RefusalReason::TooLarge)
+        } else {
+            match self.model_quota.try_acquire(peer) {
+                Ok(()) => None,
+                Err(QuotaExceeded::Peer) => {
+                    self.penalise(peer, Misbehaviour::ExceededQuota);
+                    Some(RefusalReason::RateLimited)
+                }
+                Err(QuotaExceeded::Global) => Some(RefusalReason::Busy),
+            }
+        };
+        if let Some(reason) = refusal {
+            tracing::debug!(%peer, ?reason, len = request.len, "model chunk request refused");
+            self.respond_model(channel, ModelChunkResponse::Refused(reason));
+            return;
+        }
+        let (respond, answer) = oneshot::channel();
+        let event = Event::ModelChunkRequest {
+            peer,
+            request,
+            respond,
+        };
+        if !self.emit(event) {
+            self.model_quota.release(peer);
+            self.respond_model(channel, ModelChunkResponse::Refused(RefusalReason::Busy));
+            return;
+        }
+        let answer = self.node_answer(answer);
+        self.node_answers.push(
+            async move {
+                NodeAnswer::ModelChunk {
+                    peer,
+                    channel,
+                    answer: answer.await,
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    fn on_node_answer(&mut self, answer: NodeAnswer) {
+        match answer {
+            NodeAnswer::Blocks {
+                peer,
+                channel,
+                max,
+                answer,
+            } => self.on_blocks_answer(peer, channel, max, answer),
+            NodeAnswer::ModelChunk {
+                peer,
+                channel,
+                answer,
+            } => self.on_model_answer(peer, channel, answer),
+        }
+    }
+
+    fn on_model_answer(
+        &mut self,
+        peer: PeerId,
+        channel: ResponseChannel<ModelChunkResponse>,
+        answer: Option<ModelChunkResponse>,
+    ) {
+        use parity_scale_codec::Encode;
+        self.model_quota.release(peer);
+        let response = match answer {
+            Some(response) if response.encoded_size() > codec::MAX_MODEL_RESPONSE_SIZE => {
+                tracing::warn!(
+                    %peer,
+                    size = response.encoded_size(),
+                    limit = codec::MAX_MODEL_RESPONSE_SIZE,
+                    "model chunk answer over the response limit, not sent"
+                );
+                ModelChunkResponse::Refused(RefusalReason::Unavailable)
+            }
+            Some(response) => response,
+            None => {
+                tracing::debug!(%peer, "node did not answer a model chunk request");
+                ModelChunkResponse::Refused(RefusalReason::Unavailable)
+            }
+        };
+        self.respond_model(channel, response);
+    }
+
+    fn on_blocks_answer(
+        &mut self,
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        max: u32,
+        answer: Option<BlockResponse>,
+    ) {
         let response = match answer {
             Some(mut response) => {
                 // Serve what fits: at most `max` blocks and within the frame limit.
@@ -646,15 +921,31 @@ impl Worker {
     }
 
     fn respond(&mut self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
-        if self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_response(channel, response)
-            .is_err()
-        {
-            tracing::debug!("sync response channel already closed");
+        send_response(&mut self.swarm.behaviour_mut().sync, channel, response);
+    }
+
+    fn respond_model(
+        &mut self,
+        channel: ResponseChannel<ModelChunkResponse>,
+        response: ModelChunkResponse,
+    ) {
+        send_response(&mut self.swarm.behaviour_mut().models, channel, response);
+    }
+
+    /// Gives `reply` back unless `peer` is banned, in which case the request fails at once.
+    fn unless_banned<T>(
+        &self,
+        peer: PeerId,
+        reply: oneshot::Sender<Result<T, NetworkError>>,
+    ) -> Option<oneshot::Sender<Result<T, NetworkError>>> {
+        if self.book.is_banned(&peer, Instant::now()) {
+            let _ = reply.send(Err(NetworkError::RequestFailed {
+                peer,
+                reason: "peer is banned".into(),
+            }));
+            return None;
         }
+        Some(reply)
     }
 
     fn on_command(&mut self, command: Command) {
@@ -707,19 +998,37 @@ impl Worker {
                 request,
                 reply,
             } => {
-                if self.book.is_banned(&peer, Instant::now()) {
-                    let _ = reply.send(Err(NetworkError::RequestFailed {
-                        peer,
-                        reason: "peer is banned".into(),
-                    }));
+                let Some(reply) = self.unless_banned(peer, reply) else {
                     return;
-                }
+                };
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending_requests.insert(
                     id,
                     PendingRequest {
                         peer,
-                        max: request.max,
+                        context: request.max,
+                        reply,
+                    },
+                );
+            }
+            Command::RequestModelChunk {
+                peer,
+                request,
+                reply,
+            } => {
+                let Some(reply) = self.unless_banned(peer, reply) else {
+                    return;
+                };
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .models
+                    .send_request(&peer, request);
+                self.pending_models.insert(
+                    id,
+                    PendingRequest {
+                        peer,
+                        context: (),
                         reply,
                     },
                 );
@@ -757,14 +1066,8 @@ impl Worker {
             tracing::debug!(%peer, "ban expired");
             self.swarm.behaviour_mut().block_list.unblock_peer(peer);
         }
-        // Requests the caller gave up on (its own timeout fired first).
-        self.pending_requests.retain(|_, p| {
-            let keep = !p.reply.is_closed();
-            if !keep {
-                tracing::debug!(peer = %p.peer, "sync request abandoned by the caller");
-            }
-            keep
-        });
+        drop_abandoned(&mut self.pending_requests, "sync");
+        drop_abandoned(&mut self.pending_models, "models");
         if self.connected.is_empty() {
             for (peer, addr) in self.bootnodes.clone() {
                 if peer == self.shared.local_peer_id || self.book.is_banned(&peer, now) {

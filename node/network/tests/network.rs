@@ -6,10 +6,12 @@
 use std::{future::Future, time::Duration};
 
 use menara_network::{
-    BlockRequest, BlockResponse, Event, Misbehaviour, Multiaddr, Network, NetworkConfig,
-    NetworkError, NetworkEvents, NetworkHandle, PeerId, RefusalReason, Validation,
+    BlockRequest, BlockResponse, Event, Misbehaviour, ModelChunkRequest, ModelChunkResponse,
+    Multiaddr, Network, NetworkConfig, NetworkError, NetworkEvents, NetworkHandle, PeerId,
+    RefusalReason, Validation, MAX_MODEL_CHUNK,
 };
 use tempfile::TempDir;
+use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -643,4 +645,287 @@ async fn oversized_gossip_is_dropped_and_penalised() {
     })
     .await;
     b.no_gossip().await;
+}
+
+type ChunkResponder = oneshot::Sender<ModelChunkResponse>;
+
+fn chunk(len: u32) -> ModelChunkRequest {
+    ModelChunkRequest {
+        model: [7; 32],
+        offset: 1 << 33,
+        len,
+    }
+}
+
+/// Sends `request` from `handle` to `peer` in the background.
+fn request_chunk(
+    handle: &NetworkHandle,
+    peer: PeerId,
+    request: ModelChunkRequest,
+) -> tokio::task::JoinHandle<Result<ModelChunkResponse, NetworkError>> {
+    let handle = handle.clone();
+    tokio::spawn(async move { handle.request_model_chunk(peer, request).await })
+}
+
+impl Node {
+    /// The next model-chunk request the node is asked to answer.
+    async fn next_chunk_request(&mut self) -> (PeerId, ModelChunkRequest, ChunkResponder) {
+        self.next(|e| match e {
+            Event::ModelChunkRequest {
+                peer,
+                request,
+                respond,
+            } => Some((peer, request, respond)),
+            _ => None,
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_chunk_request_roundtrip() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    let mut b = Node::start(config(&dir, "b", vec![])).await;
+    let a = Node::start(config(&dir, "a", vec![b.addr()])).await;
+    wait_peer_count(&a.handle, 1).await;
+    let b_id = b.id();
+    // The connected peers are the candidates to ask.
+    let peers = a.handle.peers().await.unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].peer_id, b_id);
+
+    // The node sees the request and answers with opaque bytes.
+    let request = request_chunk(&a.handle, b_id, chunk(5));
+    let (peer, req, respond) = b.next_chunk_request().await;
+    assert_eq!(peer, a.id());
+    assert_eq!(req, chunk(5));
+    respond
+        .send(ModelChunkResponse::Data(b"chunk+proof".to_vec()))
+        .unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        ModelChunkResponse::Data(b"chunk+proof".to_vec())
+    );
+
+    // NotFound travels back as it is.
+    let request = request_chunk(&a.handle, b_id, chunk(1));
+    let (_, _, respond) = b.next_chunk_request().await;
+    respond.send(ModelChunkResponse::NotFound).unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        ModelChunkResponse::NotFound
+    );
+
+    // A full-size chunk with an eighth of proof fits the response limit.
+    let full = vec![0xab; (MAX_MODEL_CHUNK + MAX_MODEL_CHUNK / 8) as usize];
+    let request = request_chunk(&a.handle, b_id, chunk(MAX_MODEL_CHUNK));
+    let (_, req, respond) = b.next_chunk_request().await;
+    assert_eq!(req.len, MAX_MODEL_CHUNK);
+    respond
+        .send(ModelChunkResponse::Data(full.clone()))
+        .unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        ModelChunkResponse::Data(full)
+    );
+
+    // Block sync still works alongside, on its own protocol.
+    let request = {
+        let handle = a.handle.clone();
+        tokio::spawn(async move {
+            handle
+                .request_blocks(b_id, BlockRequest { from: 0, max: 1 })
+                .await
+        })
+    };
+    let respond = b
+        .next(|e| match e {
+            Event::BlockRequest { respond, .. } => Some(respond),
+            _ => None,
+        })
+        .await;
+    respond.send(BlockResponse::default()).unwrap();
+    assert!(request.await.unwrap().unwrap().blocks.is_empty());
+    assert_eq!(score_of(&a.handle, b_id).await.unwrap(), 0.0);
+    assert_eq!(score_of(&b.handle, a.id()).await.unwrap(), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_chunk_requests_over_the_cap_are_refused_without_asking_the_node() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    let mut b = Node::start(config(&dir, "b", vec![])).await;
+    let a = Node::start(config(&dir, "a", vec![b.addr()])).await;
+    wait_peer_count(&a.handle, 1).await;
+    let b_id = b.id();
+
+    for len in [MAX_MODEL_CHUNK + 1, u32::MAX] {
+        let response = a
+            .handle
+            .request_model_chunk(b_id, chunk(len))
+            .await
+            .unwrap();
+        assert_eq!(
+            response,
+            ModelChunkResponse::Refused(RefusalReason::TooLarge)
+        );
+    }
+    // The first request the node sees is the next, valid one.
+    let request = request_chunk(&a.handle, b_id, chunk(MAX_MODEL_CHUNK));
+    let (_, req, respond) = b.next_chunk_request().await;
+    assert_eq!(req.len, MAX_MODEL_CHUNK);
+    respond.send(ModelChunkResponse::NotFound).unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        ModelChunkResponse::NotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_model_chunk_requests_are_refused_as_unavailable() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    // B's node gets one second to answer; A waits five.
+    let mut cfg = config(&dir, "b", vec![]);
+    cfg.request_timeout = Duration::from_secs(1);
+    let mut b = Node::start(cfg).await;
+    let a = Node::start(config(&dir, "a", vec![b.addr()])).await;
+    wait_peer_count(&a.handle, 1).await;
+    let b_id = b.id();
+    let unavailable = ModelChunkResponse::Refused(RefusalReason::Unavailable);
+
+    // The node holds on to the responder and never answers.
+    let request = request_chunk(&a.handle, b_id, chunk(10));
+    let (_, _, respond) = b.next_chunk_request().await;
+    assert_eq!(request.await.unwrap().unwrap(), unavailable);
+    // Answering after the deadline changes nothing.
+    assert!(respond.send(ModelChunkResponse::NotFound).is_err());
+
+    // The node drops the responder.
+    let request = request_chunk(&a.handle, b_id, chunk(10));
+    let (_, _, respond) = b.next_chunk_request().await;
+    drop(respond);
+    assert_eq!(request.await.unwrap().unwrap(), unavailable);
+
+    // An answer over the response limit is not sent.
+    let request = request_chunk(&a.handle, b_id, chunk(10));
+    let (_, _, respond) = b.next_chunk_request().await;
+    let huge = vec![0; menara_network::MAX_MODEL_RESPONSE_SIZE];
+    respond.send(ModelChunkResponse::Data(huge)).unwrap();
+    assert_eq!(request.await.unwrap().unwrap(), unavailable);
+    // Nobody was penalised for any of this.
+    assert_eq!(score_of(&a.handle, b_id).await.unwrap(), 0.0);
+    assert_eq!(score_of(&b.handle, a.id()).await.unwrap(), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_chunk_quota_is_enforced_per_peer_and_in_all() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    let mut cfg = config(&dir, "b", vec![]);
+    cfg.max_model_requests_per_peer = 2;
+    cfg.max_model_requests = 3;
+    cfg.discovery = false;
+    let mut b = Node::start(cfg).await;
+    let b_id = b.id();
+    let mut cfg = config(&dir, "a", vec![b.addr()]);
+    cfg.discovery = false;
+    let a = Node::start(cfg).await;
+    let mut cfg = config(&dir, "c", vec![b.addr()]);
+    cfg.discovery = false;
+    let c = Node::start(cfg).await;
+    wait_peer_count(&b.handle, 2).await;
+    wait_peer_count(&a.handle, 1).await;
+    wait_peer_count(&c.handle, 1).await;
+
+    // A's third concurrent request is over its share.
+    let from_a: Vec<_> = (0..3)
+        .map(|i| request_chunk(&a.handle, b_id, chunk(i)))
+        .collect();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (peer, _, respond) = b.next_chunk_request().await;
+        assert_eq!(peer, a.id());
+        held.push(respond);
+    }
+    wait_until(|| {
+        let done = from_a.iter().filter(|r| r.is_finished()).count();
+        async move { done == 1 }
+    })
+    .await;
+    assert!(score_of(&b.handle, a.id()).await.unwrap() < 0.0);
+
+    // C's second is over the global share: refused as Busy, without penalty.
+    let from_c: Vec<_> = (0..2)
+        .map(|i| request_chunk(&c.handle, b_id, chunk(i)))
+        .collect();
+    let (peer, _, respond) = b.next_chunk_request().await;
+    assert_eq!(peer, c.id());
+    held.push(respond);
+    wait_until(|| {
+        let done = from_c.iter().filter(|r| r.is_finished()).count();
+        async move { done == 1 }
+    })
+    .await;
+    assert_eq!(score_of(&b.handle, c.id()).await.unwrap(), 0.0);
+
+    for respond in held {
+        respond
+            .send(ModelChunkResponse::Data(vec![1, 2, 3]))
+            .unwrap();
+    }
+    let mut outcomes = Vec::new();
+    for request in from_a.into_iter().chain(from_c) {
+        outcomes.push(request.await.unwrap().unwrap());
+    }
+    let data = ModelChunkResponse::Data(vec![1, 2, 3]);
+    let count = |r: &ModelChunkResponse| outcomes.iter().filter(|o| *o == r).count();
+    assert_eq!(count(&data), 3);
+    assert_eq!(
+        count(&ModelChunkResponse::Refused(RefusalReason::RateLimited)),
+        1
+    );
+    assert_eq!(count(&ModelChunkResponse::Refused(RefusalReason::Busy)), 1);
+
+    // Answered requests free their slots.
+    let request = request_chunk(&a.handle, b_id, chunk(9));
+    let (_, _, respond) = b.next_chunk_request().await;
+    respond.send(ModelChunkResponse::NotFound).unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        ModelChunkResponse::NotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_model_chunks_get_the_peer_banned() {
+    init_logs();
+    let dir = TempDir::new().unwrap();
+    let b = Node::start(config(&dir, "b", vec![])).await;
+    let mut a = Node::start(config(&dir, "a", vec![b.addr()])).await;
+    wait_peer_count(&a.handle, 1).await;
+    let b_id = b.id();
+
+    // Two bad chunks leave B connected, close to the threshold...
+    for _ in 0..2 {
+        a.handle.report(b_id, Misbehaviour::BadModelChunk).unwrap();
+    }
+    let score = score_of(&a.handle, b_id).await.unwrap();
+    assert!((-100.0..-90.0).contains(&score), "score {score}");
+    // ...the third bans it.
+    a.handle.report(b_id, Misbehaviour::BadModelChunk).unwrap();
+    let gone = a
+        .next(|e| match e {
+            Event::PeerDisconnected(p) => Some(p),
+            _ => None,
+        })
+        .await;
+    assert_eq!(gone, b_id);
+    let err = a
+        .handle
+        .request_model_chunk(b_id, chunk(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetworkError::RequestFailed { .. }), "{err}");
 }

@@ -117,6 +117,36 @@ pub struct TransactionOutcome {
     pub error: Option<String>,
 }
 
+/// Where a model download stands (`models_fetch`, `models_fetchStatus`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFetchStatus {
+    /// The model's content id.
+    pub id: H256,
+    /// What is happening.
+    pub state: ModelFetchState,
+    /// Bytes received and verified against the registered file root.
+    pub verified: u64,
+    /// The file's registered size.
+    pub total: u64,
+    /// Where the file is stored, once it is.
+    pub path: Option<String>,
+    /// Why the download failed.
+    pub error: Option<String>,
+}
+
+/// The state of a model download.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ModelFetchState {
+    /// Chunks are arriving from peers.
+    Downloading,
+    /// The file is in the store, its content id checked.
+    Done,
+    /// The download stopped; see `error`.
+    Failed,
+}
+
 /// Static facts about the node, for the `system_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfo {
@@ -181,4 +211,26 @@ pub trait NodeApi: Send + Sync + 'static {
     fn subscribe_new_heads(&self) -> broadcast::Receiver<Header>;
     /// Newly finalised headers.
     fn subscribe_finalized_heads(&self) -> broadcast::Receiver<Header>;
+    /// Whether this node's model store holds the file of model `id`.
+    fn model_file_held(&self, _id: &H256) -> bool {
+        false
+    }
+    /// Imports the model file at `path` (on the node's machine) into the model store; the
+    /// model must be registered on chain with the file's content id, file root and size.
+    /// Returns the content id.
+    fn import_model_file(&self, _path: &str) -> Result<H256, ApiError> {
+        Err(ApiError::InvalidArgument(
+            "this node keeps no model files".into(),
+        ))
+    }
+    /// Starts (or reports) the download of registered model `id` from peers.
+    fn fetch_model(&self, _id: &H256) -> Result<ModelFetchStatus, ApiError> {
+        Err(ApiError::InvalidArgument(
+            "this node keeps no model files".into(),
+        ))
+    }
+    /// The state of the latest download of model `id`, if one was started.
+    fn model_fetch_status(&self, _id: &H256) -> Option<ModelFetchStatus> {
+        None
+    }
 }

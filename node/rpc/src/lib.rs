@@ -25,6 +25,11 @@
 //! | `author_pendingExtrinsics` (unsafe) | – | `["0x.."]` |
 //! | `balances_getAccount` | account | `{"nonce": n, "free": "decimal"}` |
 //! | `balances_totalIssuance` | – | `"decimal"` |
+//! | `models_list` | startAfter?, limit? (≤ 100) | `[Model]` (see `models_get`) |
+//! | `models_get` | id | `{"id", "name", "version", "owner", "kind", "shape", "numericsVersion", "size", "fileRoot", "royaltyPerInference", "previous", "next", "deprecated", "heldLocally", ...}` or null |
+//! | `models_shares` / `models_claimable` | id, account | number / `"decimal"` |
+//! | `models_importFile` (unsafe) | path on the node's machine | content id |
+//! | `models_fetch` (unsafe) / `models_fetchStatus` | id | `ModelFetchStatus` / or null |
 pub mod api;
 pub mod client;
 pub mod error;
@@ -34,12 +39,13 @@ mod server;
 pub mod types;
 
 pub use api::{
-    ApiError, Health, NodeApi, PeerSummary, ReadProof, SystemInfo, TransactionOutcome,
-    TransactionStatus,
+    ApiError, Health, ModelFetchState, ModelFetchStatus, NodeApi, PeerSummary, ReadProof,
+    SystemInfo, TransactionOutcome, TransactionStatus,
 };
 pub use error::RpcError;
 pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
 pub use server::{
-    start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_PORT,
+    start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_PORT,
 };

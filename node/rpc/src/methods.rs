@@ -18,7 +18,17 @@ use tokio::sync::broadcast::{error::RecvError, Receiver};
 /// `author_pendingExtrinsics` is here (Substrate lists it as safe): on a public node it
 /// hands out the whole pool in one response, which is both a cheap amplification and a
 /// front-running feed. `--rpc-methods auto` (the default) keeps it on loopback.
-pub const UNSAFE_METHODS: &[&str] = &["author_pendingExtrinsics"];
+///
+/// `models_importFile` reads a path on the node's machine and `models_fetch` makes the node
+/// download files from peers: both only for the node's operator.
+pub const UNSAFE_METHODS: &[&str] = &[
+    "author_pendingExtrinsics",
+    "models_importFile",
+    "models_fetch",
+];
+
+/// Most models one `models_list` call returns.
+pub const MAX_MODELS_PER_PAGE: u32 = 100;
 
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
@@ -113,6 +123,35 @@ mod staking_json {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// JSON shape of a registered model (amounts as decimal strings, hashes as hex).
+fn model_json(v: &pallet_models::ModelView, held_locally: bool) -> serde_json::Value {
+    let i = &v.info;
+    serde_json::json!({
+        "id": v.id,
+        "name": String::from_utf8_lossy(&i.name),
+        "version": format!("{}.{}.{}", i.version.major, i.version.minor, i.version.patch),
+        "owner": i.owner.to_string(),
+        "kind": format!("{:?}", i.kind).to_lowercase(),
+        "shape": i.shape,
+        "numericsVersion": i.numerics_version,
+        "size": i.size,
+        "fileRoot": i.file_root,
+        "royaltyPerInference": i.royalty_per_inference.to_string(),
+        "royaltyChangedAt": i.royalty_changed_at,
+        "previous": i.previous,
+        "next": i.next,
+        "deprecated": i.deprecated,
+        "registeredAt": i.registered_at,
+        "deposit": i.deposit.to_string(),
+        "depositor": i.depositor.to_string(),
+        "royaltiesPaid": i.royalties_paid.to_string(),
+        "royaltiesUnclaimed": i.royalties_unclaimed.to_string(),
+        "holders": i.holders,
+        "totalShares": v.total_shares,
+        "heldLocally": held_locally,
+    })
 }
 
 /// All methods, over `api`. With `allow_unsafe` false, the [`UNSAFE_METHODS`] answer with
@@ -279,6 +318,47 @@ pub fn rpc_module(
     blocking(&mut m, "staking_epoch", &[], |api, _| {
         let s: pallet_staking::StakingSummary = runtime_query(api, b"staking_epoch", &[])?;
         Ok(staking_json::summary(&s))
+    })?;
+
+    // models_*: the model registry (runtime queries) and this node's model files.
+    blocking(&mut m, "models_list", &["startAfter", "limit"], |api, a| {
+        let start_after = a.opt_hash(0)?;
+        let limit = a.opt_u32(1)?.unwrap_or(MAX_MODELS_PER_PAGE);
+        if limit == 0 || limit > MAX_MODELS_PER_PAGE {
+            return Err(invalid_params(format!(
+                "invalid parameter `limit`: expected 1 to {MAX_MODELS_PER_PAGE}, got {limit}"
+            )));
+        }
+        let views: Vec<pallet_models::ModelView> =
+            runtime_query(api, b"models_list", &(start_after, limit).encode())?;
+        Ok(views
+            .iter()
+            .map(|v| model_json(v, api.model_file_held(&v.id)))
+            .collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "models_get", &["id"], |api, a| {
+        let id = a.hash(0)?;
+        let view: Option<pallet_models::ModelView> =
+            runtime_query(api, b"models_get", &id.encode())?;
+        Ok(view.map(|v| model_json(&v, api.model_file_held(&v.id))))
+    })?;
+    blocking(&mut m, "models_shares", &["id", "account"], |api, a| {
+        let (id, who) = (a.hash(0)?, a.account(1)?);
+        runtime_query::<u64>(api, b"models_shares", &(id, who).encode())
+    })?;
+    blocking(&mut m, "models_claimable", &["id", "account"], |api, a| {
+        let (id, who) = (a.hash(0)?, a.account(1)?);
+        let amount: u128 = runtime_query(api, b"models_claimable", &(id, who).encode())?;
+        Ok(amount.to_string())
+    })?;
+    blocking(&mut m, "models_importFile", &["path"], |api, a| {
+        api.import_model_file(&a.string(0)?).map_err(api_error)
+    })?;
+    blocking(&mut m, "models_fetch", &["id"], |api, a| {
+        api.fetch_model(&a.hash(0)?).map_err(api_error)
+    })?;
+    blocking(&mut m, "models_fetchStatus", &["id"], |api, a| {
+        Ok(api.model_fetch_status(&a.hash(0)?))
     })?;
 
     // Subscriptions.

@@ -172,6 +172,23 @@ impl Args {
             .collect()
     }
 
+    /// An optional `u32` (a JSON integer).
+    pub(crate) fn opt_u32(&self, i: usize) -> Res<Option<u32>> {
+        let Some(v) = self.get(i) else {
+            return Ok(None);
+        };
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                invalid_params(format!(
+                    "invalid parameter `{}`: expected an integer from 0 to {}, got {v}",
+                    self.name(i),
+                    u32::MAX
+                ))
+            })
+    }
+
     /// An optional block number: a JSON integer or a hex string such as `"0x1a"`.
     pub(crate) fn opt_block_number(&self, i: usize) -> Res<Option<BlockNumber>> {
         let Some(v) = self.get(i) else {

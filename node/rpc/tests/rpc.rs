@@ -715,3 +715,119 @@ async fn transaction_outcome_reports_failed_calls_and_unknown_hashes() {
         .unwrap_err();
     assert!(err.to_string().contains("hash"), "{err}");
 }
+
+/// One IP address cannot take every connection: past its share the server closes its new
+/// sockets at once, and clients from elsewhere still get in.
+#[tokio::test]
+async fn one_ip_cannot_take_every_connection() {
+    let (h, _node) = serve(RpcConfig {
+        max_connections: 10,
+        max_connections_per_ip: 3,
+        ..RpcConfig::default()
+    })
+    .await;
+    let hostile = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let mut held = Vec::new();
+    let mut upgraded = 0;
+    for _ in 0..8 {
+        let (status, stream) = fixture::raw_websocket(hostile, h.local_addr()).await;
+        if status == 101 {
+            upgraded += 1;
+        } else {
+            assert_eq!(status, 0, "refused sockets are closed without an answer");
+        }
+        held.push(stream);
+    }
+    assert_eq!(upgraded, 3, "the per-IP limit");
+    // Another address gets WebSocket and HTTP service.
+    let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
+    let _: Health = ws.request("system_health", rpc_params![]).await.unwrap();
+    let _: Health = http(&h)
+        .request("system_health", rpc_params![])
+        .await
+        .unwrap();
+    // Closing the hostile sockets gives the address its share back.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _s) = fixture::raw_websocket(hostile, h.local_addr()).await;
+    assert_eq!(status, 101);
+}
+
+/// WebSockets filling every slot do not lock HTTP clients out; idle WebSockets are closed
+/// after the idle timeout, and then WebSocket clients get in again.
+#[tokio::test]
+async fn websockets_cannot_starve_http_and_idle_ones_are_closed() {
+    let (h, _node) = serve(RpcConfig {
+        max_connections: 4,
+        max_connections_per_ip: 2,
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..RpcConfig::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for host in 2..4u8 {
+        for _ in 0..2 {
+            let (status, stream) =
+                fixture::raw_websocket(std::net::Ipv4Addr::new(127, 0, 0, host), h.local_addr())
+                    .await;
+            assert_eq!(status, 101);
+            held.push(stream);
+        }
+    }
+    // Every WebSocket slot is taken: a fifth WebSocket gets 429 ...
+    let (status, _s) =
+        fixture::raw_websocket(std::net::Ipv4Addr::new(127, 0, 0, 4), h.local_addr()).await;
+    assert_eq!(status, 429);
+    // ... while HTTP requests are served.
+    for _ in 0..3 {
+        let _: Health = http(&h)
+            .request("system_health", rpc_params![])
+            .await
+            .unwrap();
+    }
+    // Idle connections are closed by the server after the timeout.
+    for s in &mut held {
+        assert!(fixture::closed_by_server(s, Duration::from_secs(6)).await);
+    }
+    let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
+    let _: Health = ws.request("system_health", rpc_params![]).await.unwrap();
+}
+
+/// A subscriber that receives notifications is not idle; subscriptions per connection are
+/// bounded.
+#[tokio::test]
+async fn subscriptions_are_bounded_and_keep_a_connection_alive() {
+    let (h, node) = serve(RpcConfig {
+        max_subscriptions_per_connection: 2,
+        idle_timeout: Some(Duration::from_secs(1)),
+        ..RpcConfig::default()
+    })
+    .await;
+    let ws = WsClientBuilder::default().build(ws_url(&h)).await.unwrap();
+    let mut subs = Vec::new();
+    for _ in 0..2 {
+        subs.push(
+            ws.subscribe::<Header, _>(
+                "chain_subscribeNewHeads",
+                rpc_params![],
+                "chain_unsubscribeNewHeads",
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let third = ws
+        .subscribe::<Header, _>(
+            "chain_subscribeNewHeads",
+            rpc_params![],
+            "chain_unsubscribeNewHeads",
+        )
+        .await;
+    assert!(third.is_err(), "third subscription must be refused");
+    // Notifications every 300 ms keep the connection open past the 1 s idle timeout.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        node.push_block(Vec::new());
+    }
+    let _: Health = ws.request("system_health", rpc_params![]).await.unwrap();
+}

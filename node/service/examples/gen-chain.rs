@@ -26,19 +26,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::path::Path::new(base).join("chains").join(&spec.id),
     );
     let client = Client::open(&config, Arc::new(Metrics::new()))?;
-    let set = validator_set(&client)?;
     let chain = client.genesis_hash().0;
-    let signers: Vec<(u32, BlsSecretKey)> = ["Alice", "Bob", "Charlie", "Dave"]
+    let dev_validators: Vec<([u8; 32], BlsSecretKey)> = ["Alice", "Bob", "Charlie", "Dave"]
         .iter()
-        .filter_map(|n| {
-            let i = set.index_of(&keyring::dev_account(n).0)?;
-            Some((i, BlsSecretKey::from_seed(&keyring::dev_bls_seed(n))))
+        .map(|n| {
+            (
+                keyring::dev_account(n).0,
+                BlsSecretKey::from_seed(&keyring::dev_bls_seed(n)),
+            )
         })
         .collect();
     let alice = keyring::dev_signing_key("Alice");
     let alice_id = keyring::dev_account("Alice");
     let started = Instant::now();
     for _ in 0..blocks {
+        // The set changes at epoch boundaries (elections): read it for every block, and
+        // let the proposer of round 0 author the block, as live consensus would, so that
+        // no validator is jailed for authoring nothing.
+        let set = validator_set(&client)?;
+        let height = client.best().0 + 1;
+        let author_index = set.proposer(height, 0);
+        let author = set
+            .get(author_index)
+            .map(|v| menara_primitives::AccountId(v.id))
+            .ok_or("proposer outside the validator set")?;
         let first = client.account_next_index(&alice_id)?;
         for nonce in first..first + txs {
             let dest = menara_primitives::AccountId(*blake3::hash(&nonce.to_le_bytes()).as_bytes());
@@ -54,19 +65,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 call,
             ))?;
         }
-        let executed = client.build_block(alice_id, Duration::from_secs(10))?;
+        let executed = client.build_block(author, Duration::from_secs(10))?;
         let (height, hash) = (executed.block.header.number, executed.block.hash());
-        let votes: Vec<SignedVote> = signers
+        let votes: Vec<SignedVote> = dev_validators
             .iter()
-            .map(|(i, sk)| {
+            .filter_map(|(id, sk)| {
                 let vote = Vote {
                     height,
                     round: 0,
                     kind: VoteKind::Precommit,
                     block: Some(hash),
-                    validator: *i,
+                    validator: set.index_of(id)?,
                 };
-                SignedVote::sign(&chain, vote, sk)
+                Some(SignedVote::sign(&chain, vote, sk))
             })
             .collect();
         let cert = QuorumCertificate::from_votes(&set, &votes.iter().collect::<Vec<_>>())?;

@@ -1,4 +1,5 @@
 //! The chain: genesis, block building and import, queries, and the RPC-facing API.
+use crate::models::ModelFiles;
 use crate::{genesis, Metrics, NodeConfig};
 use menara_executor::{Executor, ExecutorConfig, ExecutorError, RuntimeInstance};
 use menara_primitives::{
@@ -7,8 +8,8 @@ use menara_primitives::{
     RuntimeVersion, TransactionValidity, ValidTransaction, ValidatorRecord, H256,
 };
 use menara_rpc::{
-    ApiError, Health, NodeApi, PeerSummary, ReadProof, SystemInfo, TransactionOutcome,
-    TransactionStatus,
+    ApiError, Health, ModelFetchStatus, NodeApi, PeerSummary, ReadProof, SystemInfo,
+    TransactionOutcome, TransactionStatus,
 };
 use menara_state_machine::{OverlayedChanges, StateReader};
 use menara_storage::{Database, StorageError};
@@ -16,6 +17,7 @@ use menara_txpool::Pool;
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -49,6 +51,9 @@ pub enum ClientError {
     /// No runtime code in state.
     #[error("no runtime code in state under `:code`")]
     NoCode,
+    /// The model store could not be opened.
+    #[error("model store: {0}")]
+    ModelStore(#[from] menara_model_store::Error),
 }
 
 /// Why a block was refused on import.
@@ -147,6 +152,13 @@ pub struct Client {
     /// Outcomes of recently included transactions, for wallets.
     outcomes: Mutex<lru::LruCache<H256, TransactionOutcome>>,
     metrics: Arc<Metrics>,
+    /// This node's validator account, to tell blocks it authored from imported ones.
+    local_author: Option<AccountId>,
+    /// Blocks committed, and how many of them this node authored (for the informant).
+    committed_blocks: AtomicU64,
+    authored_blocks: AtomicU64,
+    /// Model files held by this node, served to peers and fetched from them.
+    models: ModelFiles,
 }
 
 /// How many included transactions' outcomes are remembered.
@@ -187,6 +199,13 @@ impl Client {
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             )),
             metrics,
+            local_author: config.validator.as_ref().map(|k| k.account_id()),
+            committed_blocks: AtomicU64::new(0),
+            authored_blocks: AtomicU64::new(0),
+            models: ModelFiles::open(
+                &config.chain_path.join("models"),
+                config.test_corrupt_model_chunks,
+            )?,
         };
         let (best, _) = client.best();
         let (finalized, _) = client.finalized();
@@ -282,6 +301,15 @@ impl Client {
     }
 
     /// Whether the node is catching up.
+    /// Blocks committed since the node started, and how many of them it authored.
+    pub fn block_activity(&self) -> (u64, u64) {
+        (
+            self.committed_blocks.load(Ordering::Relaxed),
+            self.authored_blocks.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether the node is catching up with its peers.
     pub fn health_syncing(&self) -> bool {
         self.network.read().syncing
     }
@@ -676,8 +704,26 @@ impl Client {
         }
         let _ = self.new_heads.send(block.header.clone());
         let _ = self.finalized_heads.send(block.header.clone());
+        let took = started.elapsed();
+        self.committed_blocks.fetch_add(1, Ordering::Relaxed);
+        let authored = self.local_author == Some(block.header.author);
+        if authored {
+            self.authored_blocks.fetch_add(1, Ordering::Relaxed);
+        }
+        // One line per block, except while catching up (the informant reports sync progress).
+        if !self.health_syncing() {
+            tracing::info!(
+                target: "menara",
+                "{} #{} ({hash}) finalized: {} transaction{}, executed in {:.1} ms",
+                if authored { "✨ authored" } else { "📥 imported" },
+                block.header.number,
+                included.len(),
+                if included.len() == 1 { "" } else { "s" },
+                took.as_secs_f64() * 1000.0,
+            );
+        }
         self.metrics
-            .observe_block(started.elapsed().as_secs_f64(), included.len() as u64);
+            .observe_block(took.as_secs_f64(), included.len() as u64);
         self.metrics
             .set_heights(block.header.number, block.header.number);
         let (ready, future) = self.pool_status();
@@ -779,6 +825,28 @@ impl Client {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
+}
+
+impl Client {
+    /// The node's model files.
+    pub fn model_files(&self) -> &ModelFiles {
+        &self.models
+    }
+
+    /// The registry's record of model `id` (content id, file root, size), if registered.
+    fn registered_model(
+        &self,
+        id: &H256,
+    ) -> Result<Option<menara_model_store::ModelMeta>, ApiError> {
+        let raw = self.query_raw(b"models_get", &id.encode())?;
+        let view = Option::<pallet_models::ModelView>::decode_all(&mut &raw[..])
+            .map_err(|e| ApiError::Internal(format!("models_get answer: {e}")))?;
+        Ok(view.map(|v| menara_model_store::ModelMeta {
+            id: v.id.0,
+            file_root: v.info.file_root.0,
+            size: v.info.size,
+        }))
+    }
 }
 
 impl NodeApi for Client {
@@ -927,5 +995,48 @@ impl NodeApi for Client {
 
     fn subscribe_finalized_heads(&self) -> broadcast::Receiver<Header> {
         self.finalized_heads.subscribe()
+    }
+
+    fn model_file_held(&self, id: &H256) -> bool {
+        self.models.held(id)
+    }
+
+    fn import_model_file(&self, path: &str) -> Result<H256, ApiError> {
+        let path = std::path::Path::new(path);
+        let size = std::fs::metadata(path)
+            .map_err(|e| ApiError::InvalidArgument(format!("{}: {e}", path.display())))?
+            .len();
+        if size > menara_model_store::MAX_MODEL_BYTES {
+            return Err(ApiError::InvalidArgument(format!(
+                "{}: {size} bytes is more than the largest model ({} bytes)",
+                path.display(),
+                menara_model_store::MAX_MODEL_BYTES
+            )));
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| ApiError::InvalidArgument(format!("{}: {e}", path.display())))?;
+        let id = H256(
+            menara_model_store::content_id(&bytes)
+                .map_err(|e| ApiError::InvalidArgument(format!("{}: {e}", path.display())))?,
+        );
+        let meta = self.registered_model(&id)?.ok_or_else(|| {
+            ApiError::InvalidArgument(format!(
+                "model {id} is not registered on chain: register it first (`menara model publish`)"
+            ))
+        })?;
+        self.models.import(&bytes, &meta)?;
+        tracing::info!(target: "menara", "📦 model {id} imported ({size} bytes)");
+        Ok(id)
+    }
+
+    fn fetch_model(&self, id: &H256) -> Result<ModelFetchStatus, ApiError> {
+        let meta = self.registered_model(id)?.ok_or_else(|| {
+            ApiError::InvalidArgument(format!("model {id} is not registered on chain"))
+        })?;
+        self.models.start_fetch(meta)
+    }
+
+    fn model_fetch_status(&self, id: &H256) -> Option<ModelFetchStatus> {
+        self.models.status(id)
     }
 }

@@ -9,6 +9,7 @@ mod client;
 pub mod driver;
 mod genesis;
 mod metrics;
+pub mod models;
 pub mod worker;
 
 pub use client::{unix_millis, Client, ClientError, ExecutedBlock, ImportError, NetworkStatus};
@@ -76,6 +77,8 @@ pub struct NodeConfig {
     pub max_block_bytes: usize,
     /// Test-only: sign conflicting prevotes (to exercise slashing end to end).
     pub test_equivocate: bool,
+    /// Test-only: corrupt every model chunk served to peers (to exercise their checks).
+    pub test_corrupt_model_chunks: bool,
 }
 
 impl NodeConfig {
@@ -97,6 +100,7 @@ impl NodeConfig {
             max_block_transactions: 10_000,
             max_block_bytes: 4 * 1024 * 1024,
             test_equivocate: false,
+            test_corrupt_model_chunks: false,
         }
     }
 
@@ -152,7 +156,6 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
             let (handle, events) = Network::start(net_config.clone())
                 .await
                 .map_err(|e| anyhow_like::Error(format!("cannot start networking: {e}")))?;
-            tracing::info!(target: "menara", "🏷  local peer id {}", handle.local_peer_id());
             for addr in handle.listen_addrs() {
                 tracing::info!(target: "menara", "listening on {addr}");
             }
@@ -162,6 +165,7 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
                 networking: !alone,
                 ..NetworkStatus::default()
             });
+            client.model_files().set_network(handle.clone());
             (Some(handle), Some(events))
         }
         None => (None, None),
@@ -314,6 +318,17 @@ fn on_network_event(
                 let _ = respond.send(response);
             });
         }
+        NetEvent::ModelChunkRequest {
+            peer,
+            request,
+            respond,
+        } => {
+            let client = client.clone();
+            tokio::task::spawn_blocking(move || {
+                tracing::trace!(target: "menara", "serving model chunk at {} to {peer}", request.offset);
+                let _ = respond.send(client.model_files().serve(request));
+            });
+        }
         NetEvent::PeerConnected(peer) => {
             tracing::debug!(target: "menara", "peer connected: {peer}");
             // Ask whether it is ahead: a node catches up even when no validator is voting.
@@ -352,27 +367,45 @@ async fn shutdown_signal() {
 async fn informant(client: Arc<Client>) {
     const PERIOD: Duration = Duration::from_secs(5);
     let mut ticker = tokio::time::interval(PERIOD);
+    ticker.tick().await;
     let mut last_applied = client.metrics().transactions_applied();
+    let (mut last_committed, mut last_authored) = client.block_activity();
     loop {
         ticker.tick().await;
         let applied = client.metrics().transactions_applied();
         let tps = (applied.saturating_sub(last_applied)) as f64 / PERIOD.as_secs_f64();
         last_applied = applied;
+        let (committed, authored) = client.block_activity();
+        let state = informant_state(
+            client.health_syncing(),
+            committed.saturating_sub(last_committed),
+            authored.saturating_sub(last_authored),
+        );
+        (last_committed, last_authored) = (committed, authored);
         let (best, best_hash) = client.best();
         let (finalized, finalized_hash) = client.finalized();
         let (ready, future) = client.pool_status();
         let peers = menara_rpc::NodeApi::health(&*client).peers;
-        let state = if client.health_syncing() {
-            "⚙️  syncing"
-        } else {
-            "💤 idle"
-        };
         tracing::info!(
             target: "menara",
             "{state} best #{best} ({}), finalized #{finalized} ({}), {peers} peers, txpool {ready} ready / {future} future, {tps:.1} TPS",
             short(&best_hash),
             short(&finalized_hash),
         );
+    }
+}
+
+/// What the informant says the node is doing, from what happened in the last period:
+/// idle only when no block was committed at all.
+fn informant_state(syncing: bool, committed: u64, authored: u64) -> &'static str {
+    if syncing {
+        "⚙️  syncing"
+    } else if authored > 0 {
+        "✍️  authoring"
+    } else if committed > 0 {
+        "📥 importing"
+    } else {
+        "💤 idle"
     }
 }
 

@@ -70,6 +70,13 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Senders keep their nonces from earlier runs on the same chain: start from each
+    // one's next nonce, not from 0.
+    let mut first_nonce = Vec::with_capacity(senders.len());
+    for s in &senders {
+        first_nonce.push(client::account_next_index(&c, &keyring::account_of(s)).await?);
+    }
+
     // Pre-sign everything before the clock starts.
     let mut txs: Vec<Vec<u8>> = Vec::with_capacity((args.senders * args.per_sender) as usize);
     for n in 0..args.per_sender {
@@ -79,7 +86,13 @@ async fn main() -> anyhow::Result<()> {
                 dest,
                 value: (MEN / 1000).into(),
             });
-            txs.push(keyring::sign(s, &genesis, n as u64, 0, call));
+            txs.push(keyring::sign(
+                s,
+                &genesis,
+                first_nonce[i] + n as u64,
+                0,
+                call,
+            ));
         }
     }
     let total = txs.len();
