@@ -59,9 +59,12 @@ menara_setup() {
     # --- Rust toolchain ---------------------------------------------------------------
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     if ! command -v rustup >/dev/null 2>&1; then
-        local install_cmd="curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain $rust_version"
+        # rustup's installer script, from the Rust project's distribution server (the
+        # address sh.rustup.rs redirects to).
+        local installer=https://static.rust-lang.org/rustup/rustup-init.sh
+        local install_cmd="curl --proto '=https' --tlsv1.2 -sSf $installer | sh -s -- -y --profile minimal --default-toolchain $rust_version"
         echo "setup: installing rustup and Rust $rust_version" >&2
-        if ! curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        if ! curl --proto '=https' --tlsv1.2 -sSf "$installer" |
             sh -s -- -y --profile minimal --default-toolchain "$rust_version" >&2; then
             echo "setup: could not install Rust; run:" >&2
             echo "  $install_cmd" >&2
