@@ -108,6 +108,10 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, value_enum, default_value = "encoder")]
         kind: Kind,
+        /// Layer widths of an MLP (`--kind mlp`), e.g. `8192,8192,8192` (default
+        /// `64,128,128,16`); 16 layers of 8192 make a 1 GiB model.
+        #[arg(long, value_delimiter = ',')]
+        dims: Vec<usize>,
     },
     /// Print a model's content hash (Merkle root over its tensors).
     Hash {
@@ -269,11 +273,17 @@ fn main() -> Result<()> {
                 }))?
             );
         }
-        Cmd::RandomModel { seed, out, kind } => {
+        Cmd::RandomModel {
+            seed,
+            out,
+            kind,
+            dims,
+        } => {
             let m = match kind {
                 Kind::Encoder => random_encoder(seed, tiny_encoder_config())?,
                 Kind::Minilm => random_encoder(seed, gpu_verify::random::minilm_config())?,
-                Kind::Mlp => random_mlp(seed, &[64, 128, 128, 16], 1024)?,
+                Kind::Mlp if dims.is_empty() => random_mlp(seed, &[64, 128, 128, 16], 1024)?,
+                Kind::Mlp => random_mlp(seed, &dims, 1024)?,
             };
             let f = save_model(&out, &m)?;
             println!("{}", hex(&f.content_hash()));

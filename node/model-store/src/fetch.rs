@@ -63,7 +63,8 @@ struct PeerState {
 }
 
 /// Downloads every range of `download` from the peers of `source` and finishes it (content
-/// id checked, file moved into the store). `on_progress` is called after every verified
+/// id checked, file moved into the store; on tokio's blocking pool, so it must run inside a
+/// tokio runtime). `on_progress` is called after every verified
 /// range. Each range is verified before it is written; a peer that serves a bad slice is
 /// penalised and not asked again, and its range goes to another peer.
 pub async fn fetch<S: ChunkSource>(
@@ -172,5 +173,8 @@ pub async fn fetch<S: ChunkSource>(
     }
     // Answers still in flight are for ranges already verified elsewhere: drop them.
     drop(pending);
-    download.finish()
+    // Re-parsing and hashing a large file takes seconds: off the async workers.
+    tokio::task::spawn_blocking(move || download.finish())
+        .await
+        .map_err(|e| Error::Message(format!("finishing the download: {e}")))?
 }
