@@ -10,11 +10,13 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // libp2p's swarm repeats the local peer id at info level; the node prints it once.
+        // libp2p's swarm repeats the local peer id at info level (the node prints it once),
+        // and Kademlia warns that it has no peers to bootstrap from whenever a listen
+        // address appears before any peer is known (every start of a lone node).
         tracing_subscriber::EnvFilter::new(
             cli.log
                 .clone()
-                .unwrap_or_else(|| "info,libp2p_swarm=warn".into()),
+                .unwrap_or_else(|| "info,libp2p_swarm=warn,libp2p_kad=error".into()),
         )
     });
     tracing_subscriber::fmt()

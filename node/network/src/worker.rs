@@ -210,9 +210,6 @@ pub(crate) async fn start(
 
     let mut kad_config = kad::Config::new(kad_protocol.clone());
     kad_config.set_query_timeout(Duration::from_secs(30));
-    // Kademlia's own periodic bootstrap fires at start-up, before any peer is known, and
-    // warns; bootstrapping happens when a bootnode connects and maintenance looks for peers.
-    kad_config.set_periodic_bootstrap_interval(None);
     let mut kad = kad::Behaviour::with_config(
         local_peer_id,
         kad::store::MemoryStore::new(local_peer_id),
