@@ -81,10 +81,9 @@ impl Node {
     }
 
     fn kill9(&mut self) {
-        // SIGKILL: no chance to flush or clean up.
-        let _ = Command::new("kill")
-            .args(["-9", &self.child.id().to_string()])
-            .status();
+        // SIGKILL (what `Child::kill` sends on Unix): no chance to flush or clean up. No
+        // external `kill` binary: a minimal system may not have one.
+        self.child.kill().unwrap();
         let _ = self.child.wait();
     }
 }

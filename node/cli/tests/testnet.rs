@@ -128,9 +128,8 @@ impl Node {
 
     fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status();
+            // SIGKILL on Unix; no external `kill` binary needed.
+            child.kill().unwrap();
             let _ = child.wait();
         }
     }
