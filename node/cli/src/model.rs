@@ -36,8 +36,7 @@ fn parse_version(s: &str) -> anyhow::Result<Version> {
 /// What the registry records about a model file, computed with gpu-verify's code (the same
 /// the node and the runtime use): content id, file root, size, kind, shape.
 fn describe_file(bytes: &[u8]) -> anyhow::Result<(H256, ModelParams)> {
-    let id = menara_model_store::content_id(bytes)?;
-    let file = gpu_verify::format::ModelFile::from_bytes(bytes)?;
+    let (id, file) = menara_model_store::parse_model(bytes)?;
     let kind = ModelKind::from_code(file.kind)
         .ok_or_else(|| anyhow!("model kind {} is not one the registry knows", file.kind))?;
     let params = ModelParams {

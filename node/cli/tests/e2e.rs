@@ -582,6 +582,19 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+fn key_insert(base: &str, scheme: &str, suri: &str) -> Output {
+    menara(&[
+        "key",
+        "insert",
+        "--base-path",
+        base,
+        "--scheme",
+        scheme,
+        "--suri",
+        suri,
+    ])
+}
+
 #[test]
 fn key_and_database_commands_do_what_their_help_says() {
     let dir = tempfile::tempdir().unwrap();
@@ -630,16 +643,7 @@ fn key_and_database_commands_do_what_their_help_says() {
     let base = dir.path().join("validator");
     let b = base.to_str().unwrap();
     for (scheme, suri) in [("ed25519", "//Alice"), ("bls", "//Alice")] {
-        let out = menara(&[
-            "key",
-            "insert",
-            "--base-path",
-            b,
-            "--scheme",
-            scheme,
-            "--suri",
-            suri,
-        ]);
+        let out = key_insert(b, scheme, suri);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let account_file = base.join("keystore/account");
@@ -659,27 +663,9 @@ fn key_and_database_commands_do_what_their_help_says() {
         assert_eq!(mode(&base.join("keystore")), 0o700);
     }
     // A bad secret, or a different key over an existing one, changes nothing.
-    let out = menara(&[
-        "key",
-        "insert",
-        "--base-path",
-        b,
-        "--scheme",
-        "ed25519",
-        "--suri",
-        "0x12",
-    ]);
+    let out = key_insert(b, "ed25519", "0x12");
     assert!(!out.status.success());
-    let out = menara(&[
-        "key",
-        "insert",
-        "--base-path",
-        b,
-        "--scheme",
-        "ed25519",
-        "--suri",
-        "//Bob",
-    ]);
+    let out = key_insert(b, "ed25519", "//Bob");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
     assert_eq!(
@@ -743,16 +729,7 @@ async fn wallet_works_while_a_hostile_client_holds_rpc_connections() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     for scheme in ["ed25519", "bls"] {
-        let out = menara(&[
-            "key",
-            "insert",
-            "--base-path",
-            base.to_str().unwrap(),
-            "--scheme",
-            scheme,
-            "--suri",
-            "//Alice",
-        ]);
+        let out = key_insert(base.to_str().unwrap(), scheme, "//Alice");
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let rpc_port = free_port();

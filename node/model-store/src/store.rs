@@ -58,9 +58,15 @@ pub struct StoredModel {
 /// Parses `bytes` as a `.mvm` model with gpu-verify, checks that it is a model gpu-verify
 /// can run (encoder or MLP with consistent tensors), and returns its content id.
 pub fn content_id(bytes: &[u8]) -> Result<Hash> {
+    parse_model(bytes).map(|(id, _)| id)
+}
+
+/// [`content_id`] and the parsed file, for callers that also need its header (kind,
+/// shape): one parse instead of two.
+pub fn parse_model(bytes: &[u8]) -> Result<(Hash, ModelFile)> {
     let file = ModelFile::from_bytes(bytes)?;
     Model::from_file(&file)?;
-    Ok(file.content_hash())
+    Ok((file.content_hash(), file))
 }
 
 /// The content-addressed store of model files: one directory, files named by content id,

@@ -78,6 +78,11 @@ impl ModelFiles {
         if let Some(s) = self.fetches.lock().get(id) {
             return Some(s.clone());
         }
+        self.stored_status(id)
+    }
+
+    /// `done`, when the store holds `id`.
+    fn stored_status(&self, id: &H256) -> Option<ModelFetchStatus> {
         self.store.meta(&id.0).ok().map(|meta| ModelFetchStatus {
             id: *id,
             state: ModelFetchState::Done,
@@ -92,12 +97,8 @@ impl ModelFiles {
     /// or a download of it is running; returns where it stands.
     pub fn start_fetch(&self, meta: ModelMeta) -> Result<ModelFetchStatus, ApiError> {
         let id = H256(meta.id);
-        if self.held(&id) {
-            if let Some(done) = self.status(&id) {
-                if done.state == ModelFetchState::Done {
-                    return Ok(done);
-                }
-            }
+        if let Some(done) = self.stored_status(&id) {
+            return Ok(done);
         }
         let network = self.network.lock().clone().ok_or_else(|| {
             ApiError::InvalidArgument("this node has no network to fetch models from".into())
