@@ -12,6 +12,8 @@
 use alloc::format;
 use alloc::vec::Vec;
 
+use parity_scale_codec::{Decode, Encode};
+
 use crate::engine::{run_layer, ActData, Activation, Gemm};
 use crate::error::Error;
 use crate::model::Model;
@@ -81,8 +83,9 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
-/// A proof that a leaf sits at `index` in a tree of `leaf_count` leaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A proof that a leaf sits at `index` in a tree of `leaf_count` leaves (SCALE-encodable
+/// for the chain).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct MerkleProof {
     /// Leaf position.
     pub index: u32,

@@ -13,6 +13,8 @@
 //! * [`model`]: the typed models (BERT-style encoder, plain MLP) checked against the file.
 //! * [`engine`]: layer-by-layer execution over a pluggable [`engine::Gemm`] backend.
 //! * [`commit`]: per-layer output hashes, Merkle root, proofs and one-layer re-execution.
+//! * [`challenge`]: the GPU availability challenge (seeded sequential int8 workload, Merkle
+//!   root over per-step activation hashes, one-step audit for the chain).
 //!
 //! Without the `std` feature the crate is `no_std` (core + alloc) and builds for
 //! `wasm32-unknown-unknown`: the chain runtime uses it to settle disputes. The `std` feature
@@ -23,6 +25,7 @@
 
 extern crate alloc;
 
+pub mod challenge;
 pub mod commit;
 pub mod engine;
 pub mod error;

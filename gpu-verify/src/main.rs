@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use gpu_verify::challenge::{Challenge, ChallengeShape};
 use gpu_verify::commit::{settle_layer, LayerOpening, Verdict};
 use gpu_verify::cpu::CpuEngine;
 use gpu_verify::engine::{run, Activation, Gemm, RefGemm};
@@ -118,6 +119,64 @@ enum Cmd {
         #[arg(long)]
         model: PathBuf,
     },
+    /// Answer a GPU availability challenge: prints the Merkle root over the per-step
+    /// activation hashes, the shape, the total MACs and the elapsed time (JSON).
+    Challenge {
+        /// The 32-byte challenge seed: 64 hex digits, optionally prefixed with 0x.
+        #[arg(long)]
+        seed: String,
+        /// Shape preset: test, h100, h200, a100, l40s, rtx4090.
+        #[arg(long, default_value = "test")]
+        shape: String,
+        /// Override the preset's rows per activation.
+        #[arg(long)]
+        seq: Option<u32>,
+        /// Override the preset's width.
+        #[arg(long)]
+        width: Option<u32>,
+        /// Override the preset's number of steps.
+        #[arg(long)]
+        depth: Option<u32>,
+        #[arg(long, value_enum, default_value = "cpu")]
+        engine: EngineKind,
+    },
+}
+
+/// Parses a 32-byte seed written as 64 hex digits (optional `0x`).
+fn parse_seed(s: &str) -> Result<[u8; 32]> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--seed must be 64 hex digits (32 bytes), optionally prefixed with 0x; got `{s}`");
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&t[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(out)
+}
+
+fn challenge_shape(
+    name: &str,
+    seq: Option<u32>,
+    width: Option<u32>,
+    depth: Option<u32>,
+) -> Result<ChallengeShape> {
+    let Some(mut shape) = ChallengeShape::preset(name) else {
+        let names: Vec<&str> = ChallengeShape::PRESETS.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "unknown --shape `{name}` (expected one of {})",
+            names.join(", ")
+        );
+    };
+    shape.seq = seq.unwrap_or(shape.seq);
+    shape.width = width.unwrap_or(shape.width);
+    shape.depth = depth.unwrap_or(shape.depth);
+    shape.validate()?;
+    Ok(shape)
 }
 
 fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
@@ -291,6 +350,34 @@ fn main() -> Result<()> {
         Cmd::Hash { model } => {
             let (f, _) = load_model(&model)?;
             println!("{}", hex(&f.content_hash()));
+        }
+        Cmd::Challenge {
+            seed,
+            shape,
+            seq,
+            width,
+            depth,
+            engine: ek,
+        } => {
+            let seed = parse_seed(&seed)?;
+            let shape = challenge_shape(&shape, seq, width, depth)?;
+            let be = engine(ek)?;
+            let t0 = std::time::Instant::now();
+            let ch = Challenge::generate(&seed, shape)?;
+            // Only the root is printed: keep no checkpoint beyond x0.
+            let r = ch.run(be.as_ref(), u32::MAX)?;
+            let dt = t0.elapsed();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "root": format!("0x{}", hex(&r.root())),
+                    "shape": { "seq": shape.seq, "width": shape.width, "depth": shape.depth },
+                    "macs_per_step": shape.macs_per_step(),
+                    "total_macs": shape.total_macs(),
+                    "elapsed_ms": dt.as_millis() as u64,
+                    "elapsed": format!("{dt:.3?}"),
+                }))?
+            );
         }
     }
     Ok(())

@@ -161,3 +161,56 @@ fn bad_files_fail_cleanly() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn challenge_prints_root_and_rejects_bad_input() {
+    let seed = format!("0x{}", "ab".repeat(32));
+    let out = bin()
+        .args([
+            "challenge",
+            "--shape",
+            "test",
+            "--depth",
+            "5",
+            "--seed",
+            &seed,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shape = gpu_verify::challenge::ChallengeShape {
+        depth: 5,
+        ..gpu_verify::challenge::ChallengeShape::TEST
+    };
+    let root = gpu_verify::challenge::Challenge::generate(&[0xab; 32], shape)
+        .unwrap()
+        .run(&gpu_verify::engine::RefGemm, 1)
+        .unwrap()
+        .root();
+    assert_eq!(
+        v["root"].as_str().unwrap(),
+        format!("0x{}", gpu_verify::io::hex(&root))
+    );
+    assert_eq!(v["shape"]["depth"], 5);
+    assert_eq!(v["total_macs"], 5 * 4 * 32 * 32);
+    assert!(v["elapsed_ms"].is_u64());
+    for (args, msg) in [
+        (vec!["--seed", "0x12"], "64 hex digits"),
+        (vec!["--seed", &seed, "--shape", "v100"], "unknown --shape"),
+        (
+            vec!["--seed", &seed, "--width", "5000"],
+            "width exceeds 4096",
+        ),
+        (vec!["--seed", &seed, "--depth", "0"], "non-zero"),
+    ] {
+        let out = bin().arg("challenge").args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+}

@@ -35,6 +35,32 @@ pub const MODELS_SHARES: &[u8] = b"models_shares";
 /// `(H256 model id, AccountId) -> Balance`: royalties the account can claim now.
 pub const MODELS_CLAIMABLE: &[u8] = b"models_claimable";
 
+/// Randomness query: `() -> (BlockNumber, H256)`: the current block and the beacon after it.
+pub const RANDOMNESS_BEACON: &[u8] = b"randomness_beacon";
+
+/// Compute market queries (types in [`pallet_compute`]):
+/// `(Option<AccountId> start_after, u32 limit) -> Vec<ProviderView>`.
+pub const COMPUTE_PROVIDERS: &[u8] = b"compute_providers";
+/// `AccountId -> Option<ProviderView>`.
+pub const COMPUTE_PROVIDER: &[u8] = b"compute_provider";
+/// `(Option<u64> start_after, u32 limit) -> Vec<OrderView>`: open orders with their bids.
+pub const COMPUTE_ORDERS: &[u8] = b"compute_orders";
+/// `u64 -> Option<OrderView>`.
+pub const COMPUTE_ORDER: &[u8] = b"compute_order";
+/// `u64 -> Option<LeaseView>`: a lease as settlement now would leave it.
+pub const COMPUTE_LEASE: &[u8] = b"compute_lease";
+/// `(AccountId, u32 limit) -> Vec<LeaseView>`: leases the account is tenant or provider
+/// of, newest first.
+pub const COMPUTE_LEASES: &[u8] = b"compute_leases";
+/// `AccountId -> Vec<ChallengeView>`: open challenges addressed to a provider.
+pub const COMPUTE_CHALLENGES: &[u8] = b"compute_challenges";
+/// `u64 -> Option<ChallengeView>`.
+pub const COMPUTE_CHALLENGE: &[u8] = b"compute_challenge";
+/// `() -> ComputeSummary`.
+pub const COMPUTE_SUMMARY: &[u8] = b"compute_summary";
+/// `AccountId -> Balance`: payouts kept for the account (withdraw with `Withdraw`).
+pub const COMPUTE_PENDING: &[u8] = b"compute_pending";
+
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
     Some(match method {
@@ -57,6 +83,7 @@ fn build_genesis(input: &[u8]) -> Result<(), String> {
     Balances::build_genesis(&config.balances).map_err(|e| alloc::format!("{e:?}"))?;
     Session::build_genesis(&config.session)
         .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))?;
+    crate::Compute::build_genesis(&config.compute);
     if config.staking.validators.is_empty() && config.staking.delegations.is_empty() {
         // A set fixed by the session genesis alone (no bonded stake behind it).
         return Ok(());
@@ -146,6 +173,50 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
                 .map_err(|_| QueryError::BadArguments)?;
             Ok(Models::claimable(&id, &who).encode())
         }
+        COMPUTE_PROVIDERS => {
+            let (start, limit) = <(Option<AccountId>, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::providers(start, limit).encode())
+        }
+        COMPUTE_PROVIDER => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::provider(&who).encode())
+        }
+        COMPUTE_ORDERS => {
+            let (start, limit) = <(Option<u64>, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::orders(start, limit).encode())
+        }
+        COMPUTE_ORDER => {
+            let id = u64::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::order(id).encode())
+        }
+        COMPUTE_LEASE => {
+            let id = u64::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::lease(id).encode())
+        }
+        COMPUTE_LEASES => {
+            let (who, limit) = <(AccountId, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::leases_of(&who, limit).encode())
+        }
+        COMPUTE_CHALLENGES => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::open_challenges(&who).encode())
+        }
+        COMPUTE_CHALLENGE => {
+            let id = u64::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::challenge(id).encode())
+        }
+        COMPUTE_SUMMARY => Ok(crate::Compute::summary().encode()),
+        COMPUTE_PENDING => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Compute::pending(&who).encode())
+        }
+        RANDOMNESS_BEACON => Ok((System::block_number(), crate::Randomness::beacon()).encode()),
         _ => Err(QueryError::UnknownMethod),
     }
 }
@@ -195,6 +266,7 @@ mod tests {
                     validators: vec![validator(2), validator(1)],
                 },
                 staking: Default::default(),
+                compute: Default::default(),
             };
             let out = call(methods::BUILD_GENESIS, &config.encode()).unwrap();
             assert_eq!(
@@ -225,8 +297,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 4));
-        assert_eq!(SPEC_VERSION, 4);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 5));
+        assert_eq!(SPEC_VERSION, 5);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

@@ -4,7 +4,10 @@
 //! tip, call) → nonce → fee. Failing any of these means it is not included and nothing
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
-use crate::{fees, Balances, Models, Offences, RuntimeCall, Session, Staking, System, Transaction};
+use crate::{
+    fees, Balances, Compute, Models, Offences, Randomness, RuntimeCall, Session, Staking, System,
+    Transaction,
+};
 use alloc::vec::Vec;
 use menara_primitives::{
     ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
@@ -31,6 +34,9 @@ pub fn fee_for(len: usize, tip: Balance) -> Balance {
 /// Starts a block.
 pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
     System::initialize(ctx)?;
+    // The author's beacon signature must be valid, or the block is.
+    Randomness::on_initialize(ctx)?;
+    Compute::on_initialize();
     ExtrinsicIndex::kill();
     Ok(())
 }
@@ -62,6 +68,8 @@ pub fn finalize_block() {
         }
         Session::reset_authored();
     }
+    // Leases ending now, orders due, challenge deadlines, new challenges.
+    Compute::on_finalize(number);
     // Epoch ends: rewards, due slashes, the next validator set.
     Staking::on_finalize(number);
     ExtrinsicIndex::kill();
@@ -160,6 +168,8 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
         }
         RuntimeCall::Staking(call) => Staking::dispatch(origin, call),
         RuntimeCall::Models(call) => Models::dispatch(origin, call),
+        RuntimeCall::Randomness(call) => Randomness::dispatch(origin, call),
+        RuntimeCall::Compute(call) => Compute::dispatch(origin, call),
     }
 }
 

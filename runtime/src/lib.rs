@@ -22,7 +22,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 4;
+pub const SPEC_VERSION: u32 = 5;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -99,6 +99,42 @@ impl pallet_models::Config for Runtime {
     const MAX_MODEL_SIZE: u64 = 8 << 30;
 }
 
+impl pallet_randomness::Config for Runtime {
+    const PALLET_INDEX: u8 = 6;
+}
+
+impl pallet_compute::Config for Runtime {
+    const PALLET_INDEX: u8 = 7;
+    /// 100 MEN per GPU of weight 1: 400 MEN per H100, 3,200 MEN for eight.
+    const COLLATERAL_PER_GPU: Balance = 100 * menara_primitives::MEN;
+    /// 1 MEN.
+    const BID_DEPOSIT: Balance = menara_primitives::MEN;
+    const MAX_BIDS_PER_ORDER: u32 = 16;
+    /// One minute at one block a second.
+    const MIN_ESCROW_BLOCKS: menara_primitives::BlockNumber = 60;
+    /// About 115 days.
+    const MAX_LEASE_BLOCKS: menara_primitives::BlockNumber = 10_000_000;
+    const BID_WINDOW: menara_primitives::BlockNumber = 10;
+    const ORDER_TTL: menara_primitives::BlockNumber = 600;
+    const NOTICE_BLOCKS: menara_primitives::BlockNumber = 60;
+    /// As long as staked funds take to unbond (three 50-block epochs), and far longer
+    /// than a challenge takes to resolve (answer, draw, reveal: 21 blocks).
+    const UNBONDING_BLOCKS: menara_primitives::BlockNumber = 150;
+    /// About once every 100 blocks per lease (every 10 on chains with test challenges).
+    const CHALLENGE_PERIOD: menara_primitives::BlockNumber = 100;
+    /// Half the audit capacity, so every answered challenge finds room for its audit.
+    const MAX_CHALLENGES_PER_BLOCK: u32 = 2;
+    /// The deadline that separates the declared GPU from a CPU: about 10 s.
+    const ANSWER_BLOCKS: menara_primitives::BlockNumber = 10;
+    const REVEAL_BLOCKS: menara_primitives::BlockNumber = 10;
+    /// One audit re-executes one step (33.5 M multiply-adds for an H100 challenge): about
+    /// 64 ms in wasm (`challenge_audit` benchmark), so at most ~0.26 s of a block.
+    const MAX_AUDITS_PER_BLOCK: u32 = 4;
+    /// 10% of the collateral per failed challenge.
+    const CHALLENGE_SLASH_PER_MILL: u32 = 100;
+    const JAIL_BLOCKS: menara_primitives::BlockNumber = 600;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
@@ -111,9 +147,14 @@ pub type Offences = pallet_offences::Pallet<Runtime>;
 pub type Staking = pallet_staking::Pallet<Runtime>;
 /// The models pallet (model registry, versions, royalties) of this runtime.
 pub type Models = pallet_models::Pallet<Runtime>;
+/// The randomness pallet (the beacon) of this runtime.
+pub type Randomness = pallet_randomness::Pallet<Runtime>;
+/// The compute pallet (GPU market, leases, availability challenges) of this runtime.
+pub type Compute = pallet_compute::Pallet<Runtime>;
 
 pub use {
-    pallet_balances, pallet_models, pallet_offences, pallet_session, pallet_staking, pallet_system,
+    pallet_balances, pallet_compute, pallet_models, pallet_offences, pallet_randomness,
+    pallet_session, pallet_staking, pallet_system,
 };
 
 /// Every call of every pallet; the first byte selects the pallet.
@@ -141,6 +182,12 @@ pub enum RuntimeCall {
     /// Models pallet (model registry).
     #[codec(index = 5)]
     Models(pallet_models::Call),
+    /// Randomness pallet (no calls).
+    #[codec(index = 6)]
+    Randomness(pallet_randomness::Call),
+    /// Compute pallet (GPU market).
+    #[codec(index = 7)]
+    Compute(pallet_compute::Call),
 }
 
 impl RuntimeCall {
@@ -172,6 +219,12 @@ pub enum RuntimeEvent {
     /// Models pallet.
     #[codec(index = 5)]
     Models(pallet_models::Event),
+    /// Randomness pallet (no events).
+    #[codec(index = 6)]
+    Randomness(pallet_randomness::Event),
+    /// Compute pallet.
+    #[codec(index = 7)]
+    Compute(pallet_compute::Event),
 }
 
 impl RuntimeEvent {
@@ -196,4 +249,6 @@ pub struct GenesisConfig {
     pub session: pallet_session::GenesisConfig,
     /// Initial bonds and delegations (the genesis validators' self-bonds).
     pub staking: pallet_staking::GenesisConfig,
+    /// Compute market parameters (test challenges on development chains).
+    pub compute: pallet_compute::GenesisConfig,
 }

@@ -40,6 +40,20 @@ pub fn dev_bls_secret(name: &str) -> BlsSecretKey {
     BlsSecretKey::from_seed(&dev_bls_seed(name))
 }
 
+/// The beacon signature development validator `//name` gives as the author of block
+/// `number` of the chain with genesis `genesis_hash` (tests and tools that build blocks).
+pub fn dev_beacon(
+    name: &str,
+    genesis_hash: &menara_primitives::H256,
+    number: menara_primitives::BlockNumber,
+) -> menara_primitives::BeaconSignature {
+    menara_primitives::BeaconSignature(
+        dev_bls_secret(name)
+            .sign(&menara_primitives::beacon_message(genesis_hash, number))
+            .to_bytes(),
+    )
+}
+
 /// Reads a consensus secret: `//Name` (the development key [`dev_bls_secret`]) or a hex
 /// 32-byte seed (as `menara key generate --scheme bls` prints), given to `KeyGen`.
 pub fn parse_bls_secret(secret: &str) -> Result<BlsSecretKey, KeyError> {

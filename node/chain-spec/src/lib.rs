@@ -137,6 +137,10 @@ pub struct RuntimeGenesis {
     pub balances: Vec<(AccountId, String)>,
     /// Validators.
     pub validators: Vec<GenesisValidator>,
+    /// Every GPU class gets the tiny test challenge, which a CPU answers in milliseconds
+    /// (development and test chains only; see `pallet_compute::GenesisConfig`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_challenges: bool,
 }
 
 /// Genesis of a spec.
@@ -216,6 +220,7 @@ fn dev_keys_spec(name: &str, id: &str, chain_type: ChainType, validators: &[&str
                 .iter()
                 .map(|n| keyring::dev_genesis_validator(n, DEV_STAKE))
                 .collect(),
+            test_challenges: true,
         }),
     }
 }
@@ -386,6 +391,12 @@ impl ChainSpec {
                     })
                     .collect(),
                 delegations: Vec::new(),
+            },
+            compute: pallet_compute::GenesisConfig {
+                test_challenges: match &self.genesis {
+                    Genesis::RuntimeGenesis(g) => g.test_challenges,
+                    Genesis::Raw { .. } => false,
+                },
             },
         })
     }

@@ -70,6 +70,21 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub bls_key: Option<String>,
+    /// Run the compute provider worker: answer this account's availability challenges
+    /// (register first with `menara tx compute register`). It computes with CUDA when a GPU
+    /// and driver are present, else on the CPU. The account key comes from --provider-key,
+    /// else --validator-key, else the file `keystore/account` in the base path.
+    #[arg(long)]
+    pub provider: bool,
+    /// Secret of the provider's account key (ed25519): `//Name` or a hex seed.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MENARA_PROVIDER_KEY",
+        hide_env_values = true,
+        requires = "provider"
+    )]
+    pub provider_key: Option<String>,
     /// Peers to connect to first: multiaddrs ending in `/p2p/<peer id>`.
     #[arg(long, value_name = "MULTIADDR", num_args = 1..)]
     pub bootnodes: Vec<String>,
@@ -399,6 +414,179 @@ pub enum TxCommand {
     /// Model registry: deprecate, set royalty, transfer ownership or shares, claim, remove.
     #[command(subcommand)]
     Model(ModelTx),
+    /// Compute market: register as a GPU provider, order GPU time, bid, accept, top up,
+    /// close, withdraw.
+    #[command(subcommand)]
+    Compute(ComputeTx),
+}
+
+/// Compute market transactions; each is signed locally by `--from` and waits for finality.
+#[derive(Debug, Subcommand)]
+pub enum ComputeTx {
+    /// Register as a provider: what the node offers and the collateral held against it (at
+    /// least 100 MEN per GPU times the class weight: H200 5, H100 4, A100 3, L40S 2,
+    /// RTX4090 1). A failed availability challenge slashes it.
+    Register {
+        /// GPU class: H100, H200, A100, L40S or RTX4090.
+        #[arg(long, value_name = "CLASS")]
+        gpu: String,
+        /// Number of GPUs offered.
+        #[arg(long, value_name = "COUNT")]
+        gpu_count: u32,
+        /// Memory per GPU, GiB.
+        #[arg(long, value_name = "GIB")]
+        vram_gib: u32,
+        /// Region, e.g. `eu` (letters, digits and `-`, at most 16).
+        #[arg(long)]
+        region: String,
+        /// Models served: registered model ids, comma-separated.
+        #[arg(long, value_name = "MODEL IDS", value_delimiter = ',')]
+        models: Vec<String>,
+        /// Asking price per block for the whole offer, in MEN (bids set the real price).
+        #[arg(long, value_name = "MEN")]
+        price_per_block: String,
+        /// Collateral to hold, in MEN.
+        #[arg(long, value_name = "MEN")]
+        collateral: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Add collateral (e.g. after a slash, to keep bidding).
+    AddCollateral {
+        /// Amount in MEN.
+        #[arg(long, value_name = "MEN")]
+        amount: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Stop bidding and give running leases notice; the collateral unbonds (still
+    /// slashable) and is withdrawn with `withdraw-collateral` once the last lease closed.
+    Leave {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Take back the collateral and earnings of a provider that left, once unbonded.
+    WithdrawCollateral {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Order GPU time: the escrow (at least 60 blocks at the maximum price, or the whole
+    /// duration if shorter) is held and pays the provider block by block. Prints the order id.
+    Order {
+        /// GPU class: H100, H200, A100, L40S or RTX4090.
+        #[arg(long, value_name = "CLASS")]
+        gpu: String,
+        /// Number of GPUs.
+        #[arg(long, value_name = "COUNT")]
+        gpu_count: u32,
+        /// Minimum memory per GPU, GiB.
+        #[arg(long, value_name = "GIB")]
+        vram_gib: u32,
+        /// Region the provider must be in (default: any).
+        #[arg(long)]
+        region: Option<String>,
+        /// A registered model the provider must serve.
+        #[arg(long, value_name = "MODEL ID")]
+        model: Option<String>,
+        /// Highest price per block accepted, in MEN.
+        #[arg(long, value_name = "MEN")]
+        max_price_per_block: String,
+        /// Lease duration, in blocks.
+        #[arg(long, value_name = "BLOCKS")]
+        duration: u64,
+        /// Escrow to deposit, in MEN.
+        #[arg(long, value_name = "MEN")]
+        escrow: String,
+        /// Take the cheapest bid automatically 10 blocks after opening.
+        #[arg(long)]
+        auto_match: bool,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Cancel an open order: the escrow and every bid deposit are refunded.
+    CancelOrder {
+        /// The order id (or --order).
+        #[arg(value_name = "ID", required_unless_present = "order")]
+        id: Option<u64>,
+        /// The order id.
+        #[arg(long, value_name = "ID", conflicts_with = "id")]
+        order: Option<u64>,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Bid on an order as a provider (holds a 1 MEN deposit). Prints the bid id.
+    Bid {
+        #[arg(long, value_name = "ID")]
+        order: u64,
+        /// Price per block, in MEN (at most the order's maximum).
+        #[arg(long, value_name = "MEN")]
+        price_per_block: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Accept a bid on your order: the lease starts. Prints the lease id.
+    Accept {
+        #[arg(long, value_name = "ID")]
+        order: u64,
+        #[arg(long, value_name = "ID")]
+        bid: u64,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Add escrow to a running lease (anyone may).
+    TopUp {
+        #[arg(long, value_name = "ID")]
+        lease: u64,
+        /// Amount in MEN.
+        #[arg(long, value_name = "MEN")]
+        amount: String,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Close a lease: the tenant closes it at once (unspent escrow refunded); the provider
+    /// gives notice and it ends 60 blocks later.
+    Close {
+        #[arg(long, value_name = "ID")]
+        lease: u64,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Pay a running lease up to now (anyone may).
+    Settle {
+        #[arg(long, value_name = "ID")]
+        lease: u64,
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Withdraw a provider's earnings and any payouts kept for the signer.
+    Withdraw {
+        #[arg(long, value_name = "SECRET")]
+        from: String,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
 }
 
 /// Staking transactions; each is signed locally by `--from` and waits for finality.
@@ -519,6 +707,107 @@ pub enum StakingQuery {
     },
 }
 
+/// Compute market queries: human-readable lines, or the RPC's JSON with `--json`.
+#[derive(Debug, Subcommand)]
+pub enum ComputeQuery {
+    /// Registered providers: offer, collateral, GPUs leased, status, record.
+    Providers {
+        /// Start after this provider (the last of the previous page).
+        #[arg(long, value_name = "ADDRESS")]
+        start_after: Option<String>,
+        /// At most this many providers (1-100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// One provider.
+    Provider {
+        /// Account (0x...) or `//Name`.
+        account: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Open orders with their bids.
+    Orders {
+        /// Start after this order id (the last of the previous page).
+        #[arg(long, value_name = "ID")]
+        start_after: Option<u64>,
+        /// At most this many orders (1-100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// One open order with its bids.
+    Order {
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Leases an account is tenant or provider of, newest first.
+    Leases {
+        /// Account (0x...) or `//Name`.
+        account: String,
+        /// At most this many leases (1-100).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// One lease, settled as of the best block: price, blocks, escrow left, paid, state.
+    Lease {
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Open availability challenges of a provider.
+    Challenges {
+        /// Account (0x...) or `//Name`.
+        account: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// One challenge.
+    Challenge {
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Running leases, funds held by the market, slashes burned.
+    Summary {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
     /// Balance and nonce of an account.
@@ -554,6 +843,9 @@ pub enum QueryCommand {
         #[command(flatten)]
         rpc: RpcArgs,
     },
+    /// Compute market: providers, orders, leases, challenges, summary.
+    #[command(subcommand)]
+    Compute(ComputeQuery),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {

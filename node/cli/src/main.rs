@@ -1,5 +1,6 @@
 //! `menara`: the Menara node and wallet.
 mod cli;
+mod compute;
 mod model;
 mod node;
 mod units;

@@ -60,6 +60,7 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("menara-{}", std::process::id()));
+    config.provider = provider_key(&args, &base, validator.as_deref())?;
     config.validator = validator;
     config.test_equivocate = args.unsafe_test_equivocate;
     config.test_corrupt_model_chunks = args.unsafe_test_corrupt_model_chunks;
@@ -130,6 +131,36 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
     menara_service::run(config)
         .await
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// The provider's account key (`--provider`): --provider-key, else the validator's
+/// account, else the file `keystore/account` in the base path.
+fn provider_key(
+    args: &RunArgs,
+    base: &Path,
+    validator: Option<&ValidatorKeys>,
+) -> anyhow::Result<Option<ed25519_dalek::SigningKey>> {
+    if !args.provider {
+        return Ok(None);
+    }
+    if let Some(secret) = &args.provider_key {
+        return keyring::parse_secret(secret)
+            .map(Some)
+            .map_err(|e| anyhow!("--provider-key: {e}"));
+    }
+    if let Some(keys) = validator {
+        return Ok(Some(keys.account.clone()));
+    }
+    let path = base.join("keystore").join("account");
+    let secret = std::fs::read_to_string(&path).map_err(|e| {
+        anyhow!(
+            "--provider needs an account key: --provider-key, or the file {} ({e})",
+            path.display()
+        )
+    })?;
+    keyring::parse_secret(secret.trim())
+        .map(Some)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 /// The validator's keys: from flags, else from the keystore files in the base path.

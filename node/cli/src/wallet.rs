@@ -2,10 +2,12 @@
 use crate::cli::{KeyCommand, QueryCommand, Scheme, StakingQuery, StakingTx, TxCommand};
 use crate::units::{format_amount, parse_amount};
 use anyhow::{anyhow, bail, Context};
+use jsonrpsee::ws_client::WsClient;
 use menara_chain_spec::keyring;
-use menara_primitives::AccountId;
-use menara_rpc::{client, TransactionStatus};
-use menara_runtime::RuntimeCall;
+use menara_primitives::{queries, AccountId, EventRecord, Phase};
+use menara_rpc::{client, TransactionOutcome, TransactionStatus};
+use menara_runtime::{RuntimeCall, RuntimeEvent};
+use parity_scale_codec::Decode;
 use rand::RngCore;
 
 pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
@@ -247,6 +249,53 @@ pub(crate) async fn submit(
     tip: u128,
     wait: bool,
 ) -> anyhow::Result<()> {
+    submit_and_wait(rpc, secret, call, tip, wait)
+        .await
+        .map(|_| ())
+}
+
+/// Like [`submit`] (waiting for finality), and returns the events the call emitted, read
+/// from the including block's state.
+pub(crate) async fn submit_with_events(
+    rpc: &str,
+    secret: &str,
+    call: RuntimeCall,
+) -> anyhow::Result<Vec<RuntimeEvent>> {
+    let Some((c, outcome)) = submit_and_wait(rpc, secret, call, 0, true).await? else {
+        bail!("the transaction is final, but the node no longer knows where it was included: its events cannot be read");
+    };
+    transaction_events(&c, &outcome).await
+}
+
+/// The events the transaction at `outcome` emitted: the including block's events of its
+/// phase (`ApplyExtrinsic(index)`).
+async fn transaction_events(
+    c: &WsClient,
+    outcome: &TransactionOutcome,
+) -> anyhow::Result<Vec<RuntimeEvent>> {
+    let method = String::from_utf8_lossy(queries::EVENTS);
+    let raw = client::query(c, &method, &[], Some(outcome.block_hash))
+        .await
+        .context("reading the block's events")?;
+    let records = Vec::<EventRecord>::decode(&mut &raw[..])
+        .map_err(|e| anyhow!("the block's events do not decode: {e}"))?;
+    Ok(records
+        .iter()
+        .filter(|r| r.phase == Phase::ApplyExtrinsic(outcome.index))
+        .filter_map(RuntimeEvent::from_record)
+        .collect())
+}
+
+/// Signs and submits `call`; with `wait`, waits for finality and fails with the call's
+/// error if it failed. Returns the connection and where the transaction was included, when
+/// the node knows.
+async fn submit_and_wait(
+    rpc: &str,
+    secret: &str,
+    call: RuntimeCall,
+    tip: u128,
+    wait: bool,
+) -> anyhow::Result<Option<(WsClient, TransactionOutcome)>> {
     let secret = resolve_secret(secret).context("--from")?;
     let key = keyring::parse_secret(&secret).context("--from")?;
     let who = keyring::account_of(&key);
@@ -257,7 +306,7 @@ pub(crate) async fn submit(
     if !wait {
         let hash = client::submit(&c, &ext).await?;
         println!("submitted {hash} (nonce {nonce})");
-        return Ok(());
+        return Ok(None);
     }
     let mut watch = client::submit_and_watch(&c, &ext).await?;
     println!("submitted (nonce {nonce}), waiting for finality...");
@@ -275,11 +324,11 @@ pub(crate) async fn submit(
                     ),
                     Some(o) => {
                         println!("finalized in block #{} ({h}), transaction {tx_hash}", o.block_number);
-                        Ok(())
+                        Ok(Some((c, o)))
                     }
                     None => {
                         println!("finalized in block {h}, transaction {tx_hash}");
-                        Ok(())
+                        Ok(None)
                     }
                 };
             }
@@ -318,6 +367,7 @@ pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
         }
         TxCommand::Staking(cmd) => staking_tx(cmd).await,
         TxCommand::Model(cmd) => crate::model::tx(cmd).await,
+        TxCommand::Compute(cmd) => crate::compute::tx(cmd).await,
     }
 }
 
@@ -456,6 +506,7 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueryCommand::Staking(cmd) => staking_query(cmd).await,
+        QueryCommand::Compute(cmd) => crate::compute::query(cmd).await,
         QueryCommand::Model {
             what,
             start_after,

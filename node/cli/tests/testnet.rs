@@ -867,3 +867,218 @@ async fn a_published_model_is_fetched_from_peers_and_a_corrupting_peer_is_refuse
     let shown = wallet_ok(&["query", "model", &expected_id.to_string(), "--rpc", &rpc(2)]);
     assert!(shown.contains("\"heldLocally\": true"), "{shown}");
 }
+
+async fn compute_query<T: parity_scale_codec::Decode>(
+    c: &WsClient,
+    method: &str,
+    args: Vec<u8>,
+) -> T {
+    let out = client::query(c, method, &args, None).await.unwrap();
+    T::decode_all(&mut &out[..]).unwrap()
+}
+
+/// The number printed after `what` (`order 3` → 3).
+fn printed_id(out: &str, what: &str) -> u64 {
+    out.split_whitespace()
+        .skip_while(|w| *w != what)
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no `{what} <id>` in:\n{out}"))
+}
+
+/// The GPU market on a live network: //Dave's node runs the provider worker, registers,
+/// and wins //Ferdie's order; the chain challenges the lease, the worker answers and
+/// reveals (the runtime re-executes the audited step), the lease pays and //Dave withdraws.
+/// Then //Dave's node goes down: the next challenge goes unanswered, the lease closes, and
+/// //Ferdie is paid from //Dave's collateral.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_answers_challenges_earns_and_is_slashed_to_the_tenant_when_it_stops() {
+    use menara_runtime::pallet_compute::{CloseReason, LeaseState, LeaseView, ProviderView};
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _bootnode) = four_validators(dir.path(), &["--provider"]);
+    let c0 = nodes[0].connect().await;
+    wait_finalized(&c0, 2, Duration::from_secs(60), "start").await;
+    let rpc0 = format!("ws://127.0.0.1:{}", nodes[0].rpc_port);
+    let dave = keyring::dev_account("Dave");
+    let ferdie = keyring::dev_account("Ferdie");
+    assert!(
+        nodes[3].logs().contains("compute provider") && nodes[3].logs().contains("CPU"),
+        "the provider worker says which engine it uses:\n{}",
+        nodes[3].logs()
+    );
+
+    wallet_ok(&[
+        "tx",
+        "compute",
+        "register",
+        "--gpu",
+        "H100",
+        "--gpu-count",
+        "8",
+        "--vram-gib",
+        "80",
+        "--region",
+        "eu",
+        "--price-per-block",
+        "0.01",
+        "--collateral",
+        "4000",
+        "--from",
+        "//Dave",
+        "--rpc",
+        &rpc0,
+    ]);
+    let out = wallet_ok(&[
+        "tx",
+        "compute",
+        "order",
+        "--gpu",
+        "H100",
+        "--gpu-count",
+        "1",
+        "--vram-gib",
+        "40",
+        "--max-price-per-block",
+        "0.02",
+        "--duration",
+        "100000",
+        "--escrow",
+        "100",
+        "--from",
+        "//Ferdie",
+        "--rpc",
+        &rpc0,
+    ]);
+    let order = printed_id(&out, "order");
+    let out = wallet_ok(&[
+        "tx",
+        "compute",
+        "bid",
+        "--order",
+        &order.to_string(),
+        "--price-per-block",
+        "0.01",
+        "--from",
+        "//Dave",
+        "--rpc",
+        &rpc0,
+    ]);
+    let bid = printed_id(&out, "bid");
+    let out = wallet_ok(&[
+        "tx",
+        "compute",
+        "accept",
+        "--order",
+        &order.to_string(),
+        "--bid",
+        &bid.to_string(),
+        "--from",
+        "//Ferdie",
+        "--rpc",
+        &rpc0,
+    ]);
+    let lease = printed_id(&out, "lease");
+
+    // Challenges come about every 10 blocks on the local chain; the worker answers.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let p: Option<ProviderView> = compute_query(
+            &c0,
+            "compute_provider",
+            parity_scale_codec::Encode::encode(&dave),
+        )
+        .await;
+        if p.unwrap().provider.record.challenges_passed >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider passed no two challenges:\n{}",
+            nodes[3].logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let view: Option<LeaseView> = compute_query(
+        &c0,
+        "compute_lease",
+        parity_scale_codec::Encode::encode(&lease),
+    )
+    .await;
+    let view = view.unwrap().lease;
+    assert_eq!(view.state, LeaseState::Active);
+    assert!(view.paid > 0, "{view:?}");
+    assert!(
+        nodes[3].logs().contains("revealed step"),
+        "{}",
+        nodes[3].logs()
+    );
+
+    // Earnings are withdrawn.
+    let before = client::account(&c0, &dave).await.unwrap().free;
+    wallet_ok(&[
+        "tx",
+        "compute",
+        "settle",
+        "--lease",
+        &lease.to_string(),
+        "--from",
+        "//Dave",
+        "--rpc",
+        &rpc0,
+    ]);
+    wallet_ok(&[
+        "tx", "compute", "withdraw", "--from", "//Dave", "--rpc", &rpc0,
+    ]);
+    let after = client::account(&c0, &dave).await.unwrap().free;
+    assert!(after > before, "withdrawn earnings: {before} -> {after}");
+
+    // The provider's node stops: its next challenge goes unanswered.
+    let ferdie_before = client::account(&c0, &ferdie).await.unwrap().free;
+    nodes[3].kill9();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let closed = loop {
+        let view: Option<LeaseView> = compute_query(
+            &c0,
+            "compute_lease",
+            parity_scale_codec::Encode::encode(&lease),
+        )
+        .await;
+        let view = view.unwrap().lease;
+        if let LeaseState::Closed { reason, .. } = view.state {
+            break (reason, view);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease was never closed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(closed.0, CloseReason::ChallengeFailed, "{:?}", closed.1);
+    let p: Option<ProviderView> = compute_query(
+        &c0,
+        "compute_provider",
+        parity_scale_codec::Encode::encode(&dave),
+    )
+    .await;
+    let p = p.unwrap();
+    // 10% of the 4,000 MEN collateral, all to the tenant (the contract is worth more).
+    assert_eq!(p.provider.record.slashed, 400 * MEN);
+    assert_eq!(p.provider.record.leases_failed, 1);
+    assert_eq!(p.provider.collateral, 3_600 * MEN);
+    let ferdie_after = client::account(&c0, &ferdie).await.unwrap().free;
+    // Compensation (400 MEN), the forfeited bid deposit (1 MEN) and the unspent escrow.
+    assert!(
+        ferdie_after >= ferdie_before + 401 * MEN,
+        "tenant compensated: {ferdie_before} -> {ferdie_after}"
+    );
+    let out = wallet_ok(&[
+        "query",
+        "compute",
+        "lease",
+        &lease.to_string(),
+        "--rpc",
+        &rpc0,
+    ]);
+    assert!(out.contains("ChallengeFailed"), "{out}");
+}

@@ -25,6 +25,7 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<Vec<u8>>) {
                 .unwrap()],
         },
         staking: Default::default(),
+        compute: Default::default(),
     };
     let (_, overlay) = exec
         .call_once(
@@ -41,8 +42,9 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<Vec<u8>>) {
         number: 1,
         parent_hash: genesis,
         timestamp: 1,
-        author: keyring::dev_account("Bob"),
+        author: keyring::dev_account("Alice"),
         genesis_hash: genesis,
+        beacon: keyring::dev_beacon("Alice", &genesis, 1),
     };
     let txs = (0..TRANSFERS)
         .map(|n| {

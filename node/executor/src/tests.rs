@@ -23,6 +23,7 @@ fn genesis_state(exec: &Executor) -> InMemoryState {
         )]),
         session: session_config(&["Alice", "Bob"]),
         staking: Default::default(),
+        compute: Default::default(),
     };
     let (out, overlay) = exec
         .call_once(
@@ -94,6 +95,7 @@ fn transfers_in_wasm_change_balances_and_bad_transactions_change_nothing() {
         timestamp: 1,
         author: bob,
         genesis_hash: genesis,
+        beacon: keyring::dev_beacon("Bob", &genesis, 1),
     };
     let r: Result<(), String> = inst.call_decode(methods::INITIALIZE_BLOCK, &ctx).unwrap();
     r.unwrap();
@@ -178,6 +180,7 @@ fn wasm_and_native_runtime_make_identical_changes() {
         timestamp: 1,
         author: keyring::dev_account("Bob"),
         genesis_hash: genesis,
+        beacon: keyring::dev_beacon("Bob", &genesis, 1),
     };
     let txs: Vec<Vec<u8>> = (0..20u64)
         .map(|n| {
@@ -496,6 +499,7 @@ fn wasm_genesis_refuses_bad_validator_sets_with_a_clear_message() {
         balances: balances.clone(),
         session: pallet_session::GenesisConfig::default(),
         staking: Default::default(),
+        compute: Default::default(),
     };
     let err = build_genesis(&exec, &config).err().unwrap();
     assert!(err.contains("validator set is empty"), "{err}");
@@ -569,6 +573,7 @@ fn validators_query_and_equivocation_reports_work_in_wasm_as_natively() {
         timestamp: 1,
         author: keyring::dev_account("Bob"),
         genesis_hash: genesis,
+        beacon: keyring::dev_beacon("Bob", &genesis, 1),
     };
     let report = |nonce, proof| {
         keyring::sign(

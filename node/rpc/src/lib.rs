@@ -30,6 +30,16 @@
 //! | `models_shares` / `models_claimable` | id, account | number / `"decimal"` |
 //! | `models_importFile` (unsafe) | path on the node's machine | content id |
 //! | `models_fetch` (unsafe) / `models_fetchStatus` | id | `ModelFetchStatus` / or null |
+//! | `compute_providers` | startAfter? (account), limit? (≤ 100) | `[ProviderJson]` (see [`types::ProviderJson`]) |
+//! | `compute_provider` | account | `{"account", "offer": {"gpu": "H100", "gpuCount", "vramGib", "region"}, "collateral", "requiredCollateral", "status", "record", ...}` or null |
+//! | `compute_orders` | startAfter? (order id), limit? (≤ 100) | `[OrderJson]`: open orders with their bids |
+//! | `compute_order` | id | `{"id", "tenant", "resources", "maxPricePerBlock", "duration", "escrow", "bids", ...}` or null |
+//! | `compute_leases` | account, limit? (≤ 100) | `[LeaseJson]`: leases it is tenant or provider of, newest first |
+//! | `compute_lease` | id | `{"id", "tenant", "provider", "pricePerBlock", "start", "end", "dryAt", "escrow", "paid", "state", "closeReason", ...}` or null |
+//! | `compute_challenges` | account | `[ChallengeJson]`: open challenges of a provider |
+//! | `compute_challenge` | id | `{"id", "lease", "provider", "seed", "shape", "answerBy", "state", "auditStep", ...}` or null |
+//! | `compute_summary` | – | `{"activeLeases", "totalHeld", "totalBurned"}` |
+//! | `compute_pending` | account | `"decimal"`: payouts kept for the account |
 pub mod api;
 pub mod client;
 pub mod error;

@@ -3,7 +3,8 @@ use crate::api::{NodeApi, TransactionStatus};
 use crate::error::{api_error, internal, invalid_params, RpcError, METHOD_NOT_FOUND};
 use crate::params::Args;
 use crate::types::{
-    AccountJson, BlockJson, Bytes, MethodsJson, ProofEntryJson, ReadProofJson, SignedBlock,
+    AccountJson, BlockJson, Bytes, ChallengeJson, ComputeSummaryJson, LeaseJson, MethodsJson,
+    OrderJson, ProofEntryJson, ProviderJson, ReadProofJson, SignedBlock,
 };
 use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
@@ -29,6 +30,10 @@ pub const UNSAFE_METHODS: &[&str] = &[
 
 /// Most models one `models_list` call returns.
 pub const MAX_MODELS_PER_PAGE: u32 = 100;
+
+/// Most items one `compute_providers`, `compute_orders` or `compute_leases` call returns
+/// (the runtime's page size).
+pub const MAX_COMPUTE_PER_PAGE: u32 = pallet_compute::MAX_LIST;
 
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
@@ -123,6 +128,17 @@ mod staking_json {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// The optional page size at `i`: 1 to `max`, `max` when not given.
+fn limit(a: &Args, i: usize, max: u32) -> Res<u32> {
+    let limit = a.opt_u32(i)?.unwrap_or(max);
+    if limit == 0 || limit > max {
+        return Err(invalid_params(format!(
+            "invalid parameter `limit`: expected 1 to {max}, got {limit}"
+        )));
+    }
+    Ok(limit)
 }
 
 /// JSON shape of a registered model (amounts as decimal strings, hashes as hex).
@@ -359,6 +375,78 @@ pub fn rpc_module(
     })?;
     blocking(&mut m, "models_fetchStatus", &["id"], |api, a| {
         Ok(api.model_fetch_status(&a.hash(0)?))
+    })?;
+
+    // compute_*: the compute market (runtime queries; types in `crate::types`).
+    blocking(
+        &mut m,
+        "compute_providers",
+        &["startAfter", "limit"],
+        |api, a| {
+            let start_after = a.opt_account(0)?;
+            let limit = limit(a, 1, MAX_COMPUTE_PER_PAGE)?;
+            let views: Vec<pallet_compute::ProviderView> =
+                runtime_query(api, b"compute_providers", &(start_after, limit).encode())?;
+            Ok(views.iter().map(ProviderJson::from).collect::<Vec<_>>())
+        },
+    )?;
+    blocking(&mut m, "compute_provider", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let view: Option<pallet_compute::ProviderView> =
+            runtime_query(api, b"compute_provider", &who.encode())?;
+        Ok(view.as_ref().map(ProviderJson::from))
+    })?;
+    blocking(
+        &mut m,
+        "compute_orders",
+        &["startAfter", "limit"],
+        |api, a| {
+            let start_after = a.opt_id(0)?;
+            let limit = limit(a, 1, MAX_COMPUTE_PER_PAGE)?;
+            let views: Vec<pallet_compute::OrderView> =
+                runtime_query(api, b"compute_orders", &(start_after, limit).encode())?;
+            Ok(views.iter().map(OrderJson::from).collect::<Vec<_>>())
+        },
+    )?;
+    blocking(&mut m, "compute_order", &["id"], |api, a| {
+        let id = a.id(0)?;
+        let view: Option<pallet_compute::OrderView> =
+            runtime_query(api, b"compute_order", &id.encode())?;
+        Ok(view.as_ref().map(OrderJson::from))
+    })?;
+    blocking(&mut m, "compute_leases", &["account", "limit"], |api, a| {
+        let who = a.account(0)?;
+        let limit = limit(a, 1, MAX_COMPUTE_PER_PAGE)?;
+        let views: Vec<pallet_compute::LeaseView> =
+            runtime_query(api, b"compute_leases", &(who, limit).encode())?;
+        Ok(views.iter().map(LeaseJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "compute_lease", &["id"], |api, a| {
+        let id = a.id(0)?;
+        let view: Option<pallet_compute::LeaseView> =
+            runtime_query(api, b"compute_lease", &id.encode())?;
+        Ok(view.as_ref().map(LeaseJson::from))
+    })?;
+    blocking(&mut m, "compute_challenges", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let views: Vec<pallet_compute::ChallengeView> =
+            runtime_query(api, b"compute_challenges", &who.encode())?;
+        Ok(views.iter().map(ChallengeJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "compute_challenge", &["id"], |api, a| {
+        let id = a.id(0)?;
+        let view: Option<pallet_compute::ChallengeView> =
+            runtime_query(api, b"compute_challenge", &id.encode())?;
+        Ok(view.as_ref().map(ChallengeJson::from))
+    })?;
+    blocking(&mut m, "compute_summary", &[], |api, _| {
+        let s: pallet_compute::ComputeSummary = runtime_query(api, b"compute_summary", &[])?;
+        Ok(ComputeSummaryJson::from(&s))
+    })?;
+    blocking(&mut m, "compute_pending", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let amount: u128 = runtime_query(api, b"compute_pending", &who.encode())?;
+        Ok(amount.to_string())
     })?;
 
     // Subscriptions.

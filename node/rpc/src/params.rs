@@ -134,6 +134,37 @@ impl Args {
         self.hex32_of(i, v, "an account id").map(AccountId)
     }
 
+    /// An optional account id.
+    pub(crate) fn opt_account(&self, i: usize) -> Res<Option<AccountId>> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(v) => self
+                .hex32_of(i, v, "an account id")
+                .map(|b| Some(AccountId(b))),
+        }
+    }
+
+    /// A required `u64` id (a JSON integer).
+    pub(crate) fn id(&self, i: usize) -> Res<u64> {
+        let v = self.required(i)?;
+        self.u64_of(i, v)
+    }
+
+    /// An optional `u64` id (a JSON integer).
+    pub(crate) fn opt_id(&self, i: usize) -> Res<Option<u64>> {
+        self.get(i).map(|v| self.u64_of(i, v)).transpose()
+    }
+
+    fn u64_of(&self, i: usize, v: &Value) -> Res<u64> {
+        v.as_u64().ok_or_else(|| {
+            invalid_params(format!(
+                "invalid parameter `{}`: expected an id (an integer from 0 to {}), got {v}",
+                self.name(i),
+                u64::MAX
+            ))
+        })
+    }
+
     /// A required array of hex byte strings, at most `max` long.
     pub(crate) fn bytes_list(&self, i: usize, max: usize) -> Res<Vec<Vec<u8>>> {
         let v = self.required(i)?;

@@ -50,6 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .get(author_index)
             .map(|v| menara_primitives::AccountId(v.id))
             .ok_or("proposer outside the validator set")?;
+        let author_bls = dev_validators
+            .iter()
+            .find(|(id, _)| *id == author.0)
+            .map(|(_, sk)| sk.clone())
+            .ok_or("proposer is not a development validator")?;
         let first = client.account_next_index(&alice_id)?;
         for nonce in first..first + txs {
             let dest = menara_primitives::AccountId(*blake3::hash(&nonce.to_le_bytes()).as_bytes());
@@ -65,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 call,
             ))?;
         }
-        let executed = client.build_block(author, Duration::from_secs(10))?;
+        let executed = client.build_block(author, &author_bls, Duration::from_secs(10))?;
         let (height, hash) = (executed.block.header.number, executed.block.hash());
         let votes: Vec<SignedVote> = dev_validators
             .iter()

@@ -1,11 +1,13 @@
 //! The chain: genesis, block building and import, queries, and the RPC-facing API.
 use crate::models::ModelFiles;
 use crate::{genesis, Metrics, NodeConfig};
+use menara_crypto::BlsSecretKey;
 use menara_executor::{Executor, ExecutorConfig, ExecutorError, RuntimeInstance};
 use menara_primitives::{
     extrinsics_root, methods, queries, well_known_keys, AccountId, AccountInfo,
-    ApplyExtrinsicResult, Block, BlockContext, BlockNumber, Header, InvalidTransaction, QueryError,
-    RuntimeVersion, TransactionValidity, ValidTransaction, ValidatorRecord, H256,
+    ApplyExtrinsicResult, BeaconSignature, Block, BlockContext, BlockNumber, Header,
+    InvalidTransaction, QueryError, RuntimeVersion, TransactionValidity, ValidTransaction,
+    ValidatorRecord, H256,
 };
 use menara_rpc::{
     ApiError, Health, ModelFetchStatus, NodeApi, PeerSummary, ReadProof, SystemInfo,
@@ -408,6 +410,7 @@ impl Client {
         parent_hash: H256,
         timestamp: u64,
         author: AccountId,
+        beacon: BeaconSignature,
     ) -> BlockContext {
         BlockContext {
             number,
@@ -415,7 +418,19 @@ impl Client {
             timestamp,
             author,
             genesis_hash: self.genesis_hash,
+            beacon,
         }
+    }
+
+    /// The beacon signature the author of block `number` gives with its consensus key.
+    pub fn beacon_signature(&self, bls: &BlsSecretKey, number: BlockNumber) -> BeaconSignature {
+        BeaconSignature(
+            bls.sign(&menara_primitives::beacon_message(
+                &self.genesis_hash,
+                number,
+            ))
+            .to_bytes(),
+        )
     }
 
     fn initialize(
@@ -436,19 +451,22 @@ impl Client {
     pub fn author_block(
         &self,
         author: AccountId,
+        bls: &BlsSecretKey,
         deadline: Duration,
     ) -> Result<Block, ClientError> {
-        let executed = self.build_block(author, deadline)?;
+        let executed = self.build_block(author, bls, deadline)?;
         let block = executed.block.clone();
         self.commit_executed(executed, None)?;
         Ok(block)
     }
 
     /// Builds a block on the best block from the pool's ready transactions, spending at most
-    /// `deadline` applying them, without committing it.
+    /// `deadline` applying them, without committing it. `bls` is the author's consensus
+    /// key, which signs the block's beacon contribution.
     pub fn build_block(
         &self,
         author: AccountId,
+        bls: &BlsSecretKey,
         deadline: Duration,
     ) -> Result<ExecutedBlock, ClientError> {
         let started = Instant::now();
@@ -463,6 +481,7 @@ impl Client {
             parent_hash,
             unix_millis().max(parent_timestamp + 1),
             author,
+            self.beacon_signature(bls, best + 1),
         );
         let code = self.runtime_code()?;
         let mut inst = self
@@ -508,6 +527,7 @@ impl Client {
             extrinsics_root: extrinsics_root(&extrinsics),
             timestamp: ctx.timestamp,
             author,
+            beacon: ctx.beacon,
         };
         Ok(ExecutedBlock {
             block: Block { header, extrinsics },
@@ -556,7 +576,7 @@ impl Client {
         let mut inst = self.instance()?;
         self.initialize(
             &mut inst,
-            &self.block_context(h.number, h.parent_hash, h.timestamp, h.author),
+            &self.block_context(h.number, h.parent_hash, h.timestamp, h.author, h.beacon),
         )?;
         let mut outcomes = Vec::with_capacity(block.extrinsics.len());
         for (index, ext) in block.extrinsics.iter().enumerate() {

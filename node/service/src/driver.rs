@@ -174,7 +174,10 @@ impl Driver {
         let jobs = Worker::spawn(
             client.clone(),
             network.clone(),
-            config.keys.as_ref().map(|k| k.account_id()),
+            config
+                .keys
+                .as_ref()
+                .map(|k| (k.account_id(), k.bls.clone())),
             config.block_time,
             inputs.clone(),
         );

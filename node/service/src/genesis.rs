@@ -63,6 +63,7 @@ pub fn genesis_block(state_root: H256) -> Block {
             extrinsics_root: H256::zero(),
             timestamp: 0,
             author: AccountId::default(),
+            beacon: Default::default(),
         },
         extrinsics: Vec::new(),
     }

@@ -10,6 +10,7 @@ pub mod driver;
 mod genesis;
 mod metrics;
 pub mod models;
+pub mod provider;
 pub mod worker;
 
 pub use client::{unix_millis, Client, ClientError, ExecutedBlock, ImportError, NetworkStatus};
@@ -79,6 +80,8 @@ pub struct NodeConfig {
     pub test_equivocate: bool,
     /// Test-only: corrupt every model chunk served to peers (to exercise their checks).
     pub test_corrupt_model_chunks: bool,
+    /// Run the compute provider worker for this account key (`--provider`).
+    pub provider: Option<ed25519_dalek::SigningKey>,
 }
 
 impl NodeConfig {
@@ -101,6 +104,7 @@ impl NodeConfig {
             max_block_bytes: 4 * 1024 * 1024,
             test_equivocate: false,
             test_corrupt_model_chunks: false,
+            provider: None,
         }
     }
 
@@ -178,6 +182,9 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
         } else {
             tracing::warn!(target: "menara", "{who} is not in the validator set; following only");
         }
+    }
+    if let Some(key) = &config.provider {
+        provider::start(client.clone(), key.clone()).map_err(anyhow_like::Error)?;
     }
     let (driver, inputs) = Driver::start(
         client.clone(),

@@ -5,7 +5,7 @@ use crate::client::{unix_millis, ExecutedBlock};
 use crate::driver::{certificate_matches, validator_set, Input, SyncedBlock};
 use crate::Client;
 use menara_consensus::{Event, QuorumCertificate};
-use menara_crypto::BlsCrypto;
+use menara_crypto::{BlsCrypto, BlsSecretKey};
 use menara_network::{BlockRequest, BlockResponse, Misbehaviour, NetworkHandle, PeerId};
 use menara_primitives::{AccountId, Block, H256};
 use parity_scale_codec::{DecodeAll, Encode};
@@ -70,7 +70,8 @@ pub enum Job {
 pub struct Worker {
     client: Arc<Client>,
     network: Option<NetworkHandle>,
-    author: Option<AccountId>,
+    /// The account blocks are authored as and the consensus key that signs their beacon.
+    author: Option<(AccountId, BlsSecretKey)>,
     block_time: Duration,
     inputs: mpsc::UnboundedSender<Input>,
     /// Blocks executed on the best block, by hash, waiting for a decision.
@@ -85,7 +86,7 @@ impl Worker {
     pub fn spawn(
         client: Arc<Client>,
         network: Option<NetworkHandle>,
-        author: Option<AccountId>,
+        author: Option<(AccountId, BlsSecretKey)>,
         block_time: Duration,
         inputs: mpsc::UnboundedSender<Input>,
     ) -> mpsc::UnboundedSender<Job> {
@@ -176,7 +177,9 @@ impl Worker {
     }
 
     async fn build(&mut self, height: u64, round: u32) {
-        let Some(author) = self.author else { return };
+        let Some((author, bls)) = self.author.clone() else {
+            return;
+        };
         let (best, best_hash) = self.client.best();
         if best + 1 != height {
             return;
@@ -199,7 +202,8 @@ impl Worker {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let client = self.client.clone();
         let deadline = self.block_time / 2;
-        match tokio::task::spawn_blocking(move || client.build_block(author, deadline)).await {
+        match tokio::task::spawn_blocking(move || client.build_block(author, &bls, deadline)).await
+        {
             Ok(Ok(executed)) => {
                 let hash = executed.block.hash();
                 let bytes = executed.block.encode();

@@ -48,7 +48,9 @@ fn authored_blocks_import_elsewhere_and_tampered_ones_do_not() {
             a.submit_transaction(transfer(&a, "Dave", 1, alice, MEN))
                 .unwrap();
         }
-        let block = a.author_block(alice, BLOCK_DEADLINE).unwrap();
+        let block = a
+            .author_block(alice, &keyring::dev_bls_secret("Alice"), BLOCK_DEADLINE)
+            .unwrap();
         assert_eq!(block.extrinsics.len(), 5, "round {round}");
         blocks.push(block);
     }
@@ -57,7 +59,9 @@ fn authored_blocks_import_elsewhere_and_tampered_ones_do_not() {
     // Dave's nonce-1 transfer becomes ready once nonce 0 arrives.
     a.submit_transaction(transfer(&a, "Dave", 0, alice, MEN))
         .unwrap();
-    let block = a.author_block(alice, BLOCK_DEADLINE).unwrap();
+    let block = a
+        .author_block(alice, &keyring::dev_bls_secret("Alice"), BLOCK_DEADLINE)
+        .unwrap();
     assert_eq!(block.extrinsics.len(), 2);
     blocks.push(block);
     assert_eq!(a.account(&dave).unwrap().nonce, 2);
@@ -123,7 +127,8 @@ fn pool_refuses_bad_transactions_with_reasons_and_state_is_only_for_best() {
     let err = c.submit_transaction(vec![1, 2, 3]).unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
     let genesis_block = c.block_hash(Some(0)).unwrap().unwrap();
-    c.author_block(alice, BLOCK_DEADLINE).unwrap();
+    c.author_block(alice, &keyring::dev_bls_secret("Alice"), BLOCK_DEADLINE)
+        .unwrap();
     let err = c
         .submit_transaction(transfer(&c, "Alice", 0, eve, MEN))
         .unwrap_err();

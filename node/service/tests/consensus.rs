@@ -168,7 +168,13 @@ async fn sync_imports_only_blocks_with_valid_certificates() {
     let chain = a.genesis_hash().0;
     let alice = keyring::dev_account("Alice");
     for _ in 0..3 {
-        let executed = a.build_block(alice, Duration::from_secs(5)).unwrap();
+        let executed = a
+            .build_block(
+                alice,
+                &keyring::dev_bls_secret("Alice"),
+                Duration::from_secs(5),
+            )
+            .unwrap();
         let hash = executed.block.hash();
         let n = executed.block.header.number;
         let cert = certificate(&set, &chain, n, hash, &["Alice", "Charlie", "Dave"]);
@@ -277,7 +283,11 @@ async fn an_equivocation_seen_on_gossip_is_reported_to_the_runtime() {
     };
     // Included in a block, the runtime checks it and records the offence.
     let executed = client
-        .build_block(keyring::dev_account("Alice"), Duration::from_secs(5))
+        .build_block(
+            keyring::dev_account("Alice"),
+            &keyring::dev_bls_secret("Alice"),
+            Duration::from_secs(5),
+        )
         .unwrap();
     assert!(executed.block.extrinsics.contains(&report));
     client.commit_executed(executed, None).unwrap();

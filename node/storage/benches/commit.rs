@@ -24,6 +24,7 @@ fn commit(db: &Database, cs: &ChangeSet) {
         extrinsics_root: extrinsics_root(&[]),
         timestamp: number,
         author: AccountId([1; 32]),
+        beacon: Default::default(),
     };
     db.commit_block(
         &Block {

@@ -39,6 +39,7 @@ fn block_on(db: &Database, root: H256, extrinsics: Vec<Vec<u8>>) -> Block {
         extrinsics_root: extrinsics_root(&extrinsics),
         timestamp: 1_000 * number,
         author: AccountId([7; 32]),
+        beacon: Default::default(),
     };
     Block { header, extrinsics }
 }

@@ -71,6 +71,7 @@ fn with_chain<R>(f: impl FnOnce() -> R) -> R {
                 timestamp: number * 1000,
                 author: acc(1),
                 genesis_hash: genesis,
+                beacon: Default::default(),
             })
             .unwrap();
         }

@@ -215,6 +215,7 @@ mod tests {
             timestamp: 1000 * number,
             author: AccountId([1; 32]),
             genesis_hash: genesis,
+            beacon: Default::default(),
         }
     }
 

@@ -52,6 +52,8 @@ pub struct BlockContext {
     pub author: AccountId,
     /// The chain's genesis hash, which transactions sign.
     pub genesis_hash: H256,
+    /// The author's beacon signature (the header's `beacon`).
+    pub beacon: crate::BeaconSignature,
 }
 
 /// Why a transaction cannot be included at all (it pays no fee and changes nothing).

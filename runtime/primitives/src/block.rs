@@ -1,5 +1,5 @@
 //! Blocks and headers.
-use crate::{blake3_256, AccountId, BlockNumber, Moment, H256};
+use crate::{blake3_256, AccountId, BlockNumber, Moment, BLS_SIGNATURE_LEN, H256};
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, Encode};
 
@@ -20,6 +20,63 @@ pub struct Header {
     pub timestamp: Moment,
     /// The validator that authored the block.
     pub author: AccountId,
+    /// The author's BLS signature over [`beacon_message`] (chain and height): the block's
+    /// contribution to the randomness beacon, checked by the runtime. Zero for genesis.
+    pub beacon: BeaconSignature,
+}
+
+/// A block author's BLS12-381 signature (compressed G2) over [`beacon_message`].
+///
+/// BLS signatures are unique per key and message, so the author cannot pick among values:
+/// it can only withhold its block.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct BeaconSignature(pub [u8; BLS_SIGNATURE_LEN]);
+
+impl Default for BeaconSignature {
+    fn default() -> Self {
+        BeaconSignature([0; BLS_SIGNATURE_LEN])
+    }
+}
+
+impl core::fmt::Debug for BeaconSignature {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "0x")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+impl serde::Serialize for BeaconSignature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&alloc::format!("{self:?}"))
+    }
+}
+
+#[cfg(feature = "std")]
+impl<'de> serde::Deserialize<'de> for BeaconSignature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = alloc::string::String::deserialize(d)?;
+        let bytes =
+            hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)?;
+        let arr: [u8; BLS_SIGNATURE_LEN] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("expected a 96-byte BLS signature"))?;
+        Ok(BeaconSignature(arr))
+    }
+}
+
+/// What the author of block `number` of the chain with genesis `genesis_hash` signs for
+/// the beacon. Fixed by chain and height alone, so the signature is the only value the
+/// author could give.
+pub fn beacon_message(genesis_hash: &H256, number: BlockNumber) -> Vec<u8> {
+    let mut m = Vec::with_capacity(14 + 32 + 8);
+    m.extend_from_slice(b"menara/beacon/");
+    m.extend_from_slice(&genesis_hash.0);
+    m.extend_from_slice(&number.to_le_bytes());
+    m
 }
 
 impl Header {

@@ -16,7 +16,7 @@ pub mod transaction;
 pub mod trie;
 
 pub use api::*;
-pub use block::{extrinsics_root, Block, Header};
+pub use block::{beacon_message, extrinsics_root, BeaconSignature, Block, Header};
 pub use crypto::{AccountId, Signature};
 pub use hash::{blake3_256, H256};
 pub use transaction::{signing_payload, SignedTransaction};
