@@ -43,6 +43,9 @@ fn main() {
         "runtime/primitives",
         "runtime/support",
         "pallets",
+        // The wasm links gpu-verify's no_std core (challenge audits, disputes).
+        "gpu-verify/core",
+        "Cargo.toml",
         "Cargo.lock",
     ] {
         println!(

@@ -16,22 +16,16 @@
 //! * [`challenge`]: the GPU availability challenge (seeded sequential int8 workload, Merkle
 //!   root over per-step activation hashes, one-step audit for the chain).
 //!
-//! Without the `std` feature the crate is `no_std` (core + alloc) and builds for
-//! `wasm32-unknown-unknown`: the chain runtime uses it to settle disputes. The `std` feature
-//! adds the threaded CPU engine, file I/O, the MiniLM importer and the CLI; `cuda` adds the
-//! CUDA engine (driver and NVRTC loaded at run time).
+//! These six modules live in the `no_std` crate `gpu-verify-core` (what the chain runtime
+//! links into wasm) and are re-exported here. This crate adds, with the `std` feature, the
+//! threaded CPU engine, file I/O, the MiniLM importer, random test models and the CLI;
+//! `cuda` adds the CUDA engine (driver and NVRTC loaded at run time).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
-pub mod challenge;
-pub mod commit;
-pub mod engine;
-pub mod error;
-pub mod format;
-pub mod model;
-pub mod numerics;
+pub use gpu_verify_core::{challenge, commit, engine, error, format, model, numerics};
 
 #[cfg(feature = "std")]
 pub mod cpu;

@@ -39,7 +39,7 @@
 //! Every block the beacon ([`pallet_randomness`]) picks leases to challenge: on average one
 //! challenge per lease every `CHALLENGE_PERIOD` blocks, at most
 //! `MAX_CHALLENGES_PER_BLOCK` per block (so the pass does not grow with the number of
-//! leases). A challenge is a gpu-verify workload (`gpu_verify::challenge`) derived from a
+//! leases). A challenge is a gpu-verify workload (`gpu_verify_core::challenge`) derived from a
 //! seed drawn from the beacon and sized for the lease's GPU class: `depth` dependent steps
 //! of an integer matrix product. Within `ANSWER_BLOCKS` the provider must post the Merkle
 //! root over all step outputs, a deadline sized so that only the declared hardware meets
@@ -78,7 +78,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use gpu_verify::challenge::{self as workload, AuditVerdict, ChallengeShape, StepOpening};
+use gpu_verify_core::challenge::{self as workload, AuditVerdict, ChallengeShape, StepOpening};
 use menara_primitives::{AccountId, Balance, BlockNumber, H256};
 use menara_support::codec::{Compact, Decode, Encode};
 use menara_support::{

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
-use gpu_verify::challenge::Challenge as Workload;
-use gpu_verify::engine::RefGemm;
+use gpu_verify_core::challenge::Challenge as Workload;
+use gpu_verify_core::engine::RefGemm;
 use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
 use proptest::prelude::*;
 
