@@ -123,13 +123,14 @@ impl pallet_compute::Config for Runtime {
     /// About once every 100 blocks per lease (every 10 on chains with test challenges).
     const CHALLENGE_PERIOD: menara_primitives::BlockNumber = 100;
     /// Half the audit capacity, so every answered challenge finds room for its audit.
-    const MAX_CHALLENGES_PER_BLOCK: u32 = 2;
+    const MAX_CHALLENGES_PER_BLOCK: u32 = 8;
     /// The deadline that separates the declared GPU from a CPU: about 10 s.
     const ANSWER_BLOCKS: menara_primitives::BlockNumber = 10;
     const REVEAL_BLOCKS: menara_primitives::BlockNumber = 10;
-    /// One audit re-executes one step (33.5 M multiply-adds for an H100 challenge): about
-    /// 64 ms in wasm (`challenge_audit` benchmark), so at most ~0.26 s of a block.
-    const MAX_AUDITS_PER_BLOCK: u32 = 4;
+    /// One audit re-executes one step (33.5 M multiply-adds for an H100 challenge, the
+    /// product on the host): about 8.5 ms (`challenge_audit` benchmark), so at most
+    /// ~0.14 s of a block.
+    const MAX_AUDITS_PER_BLOCK: u32 = 16;
     /// 10% of the collateral per failed challenge.
     const CHALLENGE_SLASH_PER_MILL: u32 = 100;
     const JAIL_BLOCKS: menara_primitives::BlockNumber = 600;

@@ -584,11 +584,24 @@ pub fn audit_step(
     root: &Hash,
     opening: &StepOpening,
 ) -> Result<AuditVerdict, Error> {
+    audit_step_with(seed, shape, step, root, opening, &RefGemm)
+}
+
+/// [`audit_step`] with the step's matrix product on `gemm` (the chain runtime passes one
+/// backed by a host function; any correct backend gives the same verdict).
+pub fn audit_step_with(
+    seed: &[u8; 32],
+    shape: ChallengeShape,
+    step: u32,
+    root: &Hash,
+    opening: &StepOpening,
+    gemm: &dyn Gemm,
+) -> Result<AuditVerdict, Error> {
     check_step(shape, step)?;
     if let Some(v) = precheck(shape, step, opening) {
         return Ok(v);
     }
-    Challenge::generate(seed, shape)?.audit(step, root, opening, &RefGemm)
+    Challenge::generate(seed, shape)?.audit(step, root, opening, gemm)
 }
 
 /// The step the chain audits, from 32 random bytes: `1 + (u64 mod depth)` where `u64` is

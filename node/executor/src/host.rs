@@ -279,6 +279,51 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     linker.func_wrap(
         "env",
+        "ext_compute_gemm_i8",
+        |mut caller: Caller<'_, HostState>,
+         x: u32,
+         m: u32,
+         k: u32,
+         w: u32,
+         n: u32,
+         out: u32|
+         -> HostResult<u32> {
+            // At most 16 MiB per operand: a challenge step is 32 KiB × 1 MiB → 128 KiB.
+            const MAX: u64 = 16 << 20;
+            let (mk, nk, mn4) = (
+                m as u64 * k as u64,
+                n as u64 * k as u64,
+                m as u64 * n as u64 * 4,
+            );
+            if mk > MAX || nk > MAX || mn4 > MAX {
+                return Ok(0);
+            }
+            let x = read_bytes(&mut caller, x, mk as u32, MAX as u32)?;
+            let w = read_bytes(&mut caller, w, nk as u32, MAX as u32)?;
+            let x: Vec<i8> = x.into_iter().map(|b| b as i8).collect();
+            let w: Vec<i8> = w.into_iter().map(|b| b as i8).collect();
+            let mut result = vec![0i32; (m as usize) * (n as usize)];
+            if k as usize > gpu_verify_core::numerics::MAX_DOT_LEN
+                || gpu_verify_core::engine::Gemm::gemm(
+                    &gpu_verify_core::engine::RefGemm,
+                    &x,
+                    m as usize,
+                    k as usize,
+                    &w,
+                    n as usize,
+                    &mut result,
+                )
+                .is_err()
+            {
+                return Ok(0);
+            }
+            let bytes: Vec<u8> = result.iter().flat_map(|v| v.to_le_bytes()).collect();
+            write_bytes(&mut caller, out, &bytes)?;
+            Ok(1)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
         "ext_logging_log",
         |mut caller: Caller<'_, HostState>,
          level: u32,

@@ -43,10 +43,10 @@ impl Config for Bench {
     const NOTICE_BLOCKS: BlockNumber = 60;
     const UNBONDING_BLOCKS: BlockNumber = 1_000;
     const CHALLENGE_PERIOD: BlockNumber = 100;
-    const MAX_CHALLENGES_PER_BLOCK: u32 = 2;
+    const MAX_CHALLENGES_PER_BLOCK: u32 = 8;
     const ANSWER_BLOCKS: BlockNumber = 10;
     const REVEAL_BLOCKS: BlockNumber = 10;
-    const MAX_AUDITS_PER_BLOCK: u32 = 4;
+    const MAX_AUDITS_PER_BLOCK: u32 = 16;
     const CHALLENGE_SLASH_PER_MILL: u32 = 100;
     const JAIL_BLOCKS: BlockNumber = 1_000;
 }
@@ -90,8 +90,9 @@ fn state_with(leases: u32) -> InMemoryState {
             .unwrap();
         }
         for l in 0..leases {
-            // Durations spread so that a few leases end at every block.
-            let duration = 1_000 + (l as u64 % 5_000);
+            // Distinct durations: exactly one lease ends at each block from 2,001 on, so
+            // both benched states close the same one lease in the benched block.
+            let duration = 2_000 + l as u64;
             let order = Compute::open_order(
                 &tenant,
                 Resources {
@@ -145,11 +146,11 @@ fn bench(c: &mut Criterion) {
                 OverlayedChanges::new,
                 |mut overlay| {
                     io::with_externalities(&mut Ext::new(&state, &mut overlay), || {
-                        // Block 1,002: leases of duration 1,001 end here (1 in 5,000),
-                        // and challenges are drawn (capped per block).
-                        pallet_system::storage::Number::put(&1_002u64);
+                        // Block 2,002: one lease ends here (duration 2,001), and
+                        // challenges are drawn (8, the cap, in both states).
+                        pallet_system::storage::Number::put(&2_002u64);
                         Compute::on_initialize();
-                        Compute::on_finalize(1_002);
+                        Compute::on_finalize(2_002);
                     })
                 },
                 BatchSize::SmallInput,

@@ -45,8 +45,9 @@
 //! root over all step outputs, a deadline sized so that only the declared hardware meets
 //! it. The beacon of the block *after* the answer then picks one step to audit; within
 //! `REVEAL_BLOCKS` the provider posts that step's input with Merkle openings, and the
-//! runtime re-executes the step itself with gpu-verify's `no_std` code (at most
-//! `MAX_AUDITS_PER_BLOCK` audits per block bound the block's work). A step skipped or
+//! runtime re-executes the step itself with gpu-verify's `no_std` code, the step's integer
+//! matrix product on the host (`io::compute::gemm_i8`; at most `MAX_AUDITS_PER_BLOCK`
+//! audits per block bound the block's work). A step skipped or
 //! faked is caught with probability 1/depth per challenge; a provider without the GPU
 //! cannot answer in time without skipping most steps.
 //!
@@ -1716,7 +1717,8 @@ impl<T: Config> Pallet<T> {
         let audits = AuditsInBlock::get_or_default();
         ensure!(audits < T::MAX_AUDITS_PER_BLOCK, Error::BlockAuditLimit);
         AuditsInBlock::put(&audits.saturating_add(1));
-        let verdict = workload::audit_step(&c.seed.0, c.shape, step, &root.0, opening);
+        let verdict =
+            workload::audit_step_with(&c.seed.0, c.shape, step, &root.0, opening, &HostGemm);
         match verdict {
             Ok(AuditVerdict::Honest) => {
                 Self::finish_challenge(id, c, ChallengeState::Passed);
@@ -2053,6 +2055,37 @@ impl<T: Config> Pallet<T> {
     /// Everything this pallet holds ([`storage::TotalHeld`]).
     pub fn total_held() -> Balance {
         TotalHeld::get_or_default()
+    }
+}
+
+/// gpu-verify's GEMM on the host (`io::compute::gemm_i8`): an audit's matrix product runs
+/// natively instead of in wasm, with the same exact integer result.
+struct HostGemm;
+
+impl gpu_verify_core::engine::Gemm for HostGemm {
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), gpu_verify_core::Error> {
+        gpu_verify_core::engine::check_gemm_shape(x, m, k, w, n, out)?;
+        let (Ok(m32), Ok(k32), Ok(n32)) = (u32::try_from(m), u32::try_from(k), u32::try_from(n))
+        else {
+            return Err(gpu_verify_core::Error::Input(
+                "GEMM shape beyond u32".into(),
+            ));
+        };
+        if io::compute::gemm_i8(x, m32, k32, w, n32, out) {
+            Ok(())
+        } else {
+            Err(gpu_verify_core::Error::Input(
+                "GEMM refused by the host".into(),
+            ))
+        }
     }
 }
 

@@ -63,6 +63,14 @@ mod ffi {
             sig_ptr: u32,
         ) -> u32;
         pub fn ext_crypto_bls12381_verify_pop(pk_ptr: u32, pop_ptr: u32) -> u32;
+        pub fn ext_compute_gemm_i8(
+            x_ptr: u32,
+            m: u32,
+            k: u32,
+            w_ptr: u32,
+            n: u32,
+            out_ptr: u32,
+        ) -> u32;
         pub fn ext_logging_log(
             level: u32,
             target_ptr: u32,
@@ -246,6 +254,50 @@ pub mod hashing {
             };
             out
         }
+    }
+}
+
+/// Exact integer arithmetic too heavy for wasm, done by the host (like signature checks:
+/// integers give the same result everywhere, so this is as deterministic as the runtime).
+pub mod compute {
+    /// `out[i][j] = sum_t x[i][t] * w[j][t]` for `x: [m, k]`, `w: [n, k]`, `out: [m, n]`
+    /// (gpu-verify's reference GEMM). `false`, with `out` untouched, when the buffers do not
+    /// match the shape or `k` exceeds gpu-verify's `MAX_DOT_LEN` (where i32 could overflow).
+    pub fn gemm_i8(x: &[i8], m: u32, k: u32, w: &[i8], n: u32, out: &mut [i32]) -> bool {
+        #[cfg(feature = "std")]
+        {
+            gemm_i8_native(x, m, k, w, n, out)
+        }
+        #[cfg(not(feature = "std"))]
+        unsafe {
+            // The host checks the shape against the buffers it reads.
+            if x.len() != (m as usize).saturating_mul(k as usize)
+                || w.len() != (n as usize).saturating_mul(k as usize)
+                || out.len() != (m as usize).saturating_mul(n as usize)
+            {
+                return false;
+            }
+            super::ffi::ext_compute_gemm_i8(
+                x.as_ptr() as u32,
+                m,
+                k,
+                w.as_ptr() as u32,
+                n,
+                out.as_mut_ptr() as u32,
+            ) == 1
+        }
+    }
+
+    /// The host's side of [`gemm_i8`] (also what the executor calls).
+    #[cfg(feature = "std")]
+    pub fn gemm_i8_native(x: &[i8], m: u32, k: u32, w: &[i8], n: u32, out: &mut [i32]) -> bool {
+        use gpu_verify_core::engine::Gemm;
+        if k as usize > gpu_verify_core::numerics::MAX_DOT_LEN {
+            return false;
+        }
+        gpu_verify_core::engine::RefGemm
+            .gemm(x, m as usize, k as usize, w, n as usize, out)
+            .is_ok()
     }
 }
 
