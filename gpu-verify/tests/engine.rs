@@ -274,3 +274,26 @@ fn gpu_matches_cpu_bytes_or_skips() {
         run(&m, &x, &gpu).unwrap().commitment
     );
 }
+
+#[test]
+fn a_gemm_whose_sums_could_overflow_is_refused_by_every_backend() {
+    use gpu_verify::engine::Gemm;
+    let k = gpu_verify::numerics::MAX_DOT_LEN + 1;
+    let (x, w) = (vec![1i8; k], vec![1i8; k]);
+    let mut out = vec![0i32; 1];
+    assert!(matches!(
+        RefGemm.gemm(&x, 1, k, &w, 1, &mut out),
+        Err(Error::Input(_))
+    ));
+    let cpu = CpuEngine::new(1).unwrap();
+    assert!(matches!(
+        cpu.gemm(&x, 1, k, &w, 1, &mut out),
+        Err(Error::Input(_))
+    ));
+    assert_eq!(out, vec![0]);
+    let k = gpu_verify::numerics::MAX_DOT_LEN;
+    RefGemm
+        .gemm(&vec![-127; k], 1, k, &vec![-127; k], 1, &mut out)
+        .unwrap();
+    assert_eq!(out, vec![(k as i32) * 127 * 127]);
+}

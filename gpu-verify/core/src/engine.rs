@@ -146,6 +146,12 @@ pub fn check_gemm_shape(
     n: usize,
     out: &[i32],
 ) -> Result<(), Error> {
+    if k > crate::numerics::MAX_DOT_LEN {
+        return Err(Error::Input(format!(
+            "GEMM inner dimension {k} exceeds {} (i32 sums could overflow)",
+            crate::numerics::MAX_DOT_LEN
+        )));
+    }
     if x.len() != m * k || w.len() != n * k || out.len() != m * n {
         return Err(Error::Input(format!(
             "GEMM buffers do not match shape m={m} k={k} n={n}"

@@ -303,17 +303,16 @@ pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let x: Vec<i8> = x.into_iter().map(|b| b as i8).collect();
             let w: Vec<i8> = w.into_iter().map(|b| b as i8).collect();
             let mut result = vec![0i32; (m as usize) * (n as usize)];
-            if k as usize > gpu_verify_core::numerics::MAX_DOT_LEN
-                || gpu_verify_core::engine::Gemm::gemm(
-                    &gpu_verify_core::engine::RefGemm,
-                    &x,
-                    m as usize,
-                    k as usize,
-                    &w,
-                    n as usize,
-                    &mut result,
-                )
-                .is_err()
+            if gpu_verify_core::engine::Gemm::gemm(
+                &gpu_verify_core::engine::RefGemm,
+                &x,
+                m as usize,
+                k as usize,
+                &w,
+                n as usize,
+                &mut result,
+            )
+            .is_err()
             {
                 return Ok(0);
             }

@@ -1486,19 +1486,7 @@ impl<T: Config> Pallet<T> {
 
     /// Pays `lease` up to `min(now, dry_at)`; returns the amount paid. O(1).
     fn settle(lease: &mut Lease, n: BlockNumber) -> Balance {
-        let until = n.min(lease.dry_at);
-        if until <= lease.settled_at {
-            return 0;
-        }
-        let blocks = (until - lease.settled_at) as Balance;
-        // dry_at guarantees price * blocks <= escrow; min() keeps it so regardless.
-        let pay = lease
-            .price_per_block
-            .saturating_mul(blocks)
-            .min(lease.escrow);
-        lease.escrow -= pay;
-        lease.paid = lease.paid.saturating_add(pay);
-        lease.settled_at = until;
+        let pay = accrue(lease, n);
         if pay > 0 {
             Self::update_provider(&lease.provider, |p| {
                 p.earnings = p.earnings.saturating_add(pay);
@@ -1774,7 +1762,7 @@ impl<T: Config> Pallet<T> {
         let Some(mut p) = Providers::get(&provider) else {
             return;
         };
-        let slash = mul_per_mill(p.collateral, T::CHALLENGE_SLASH_PER_MILL);
+        let slash = pallet_staking::math::per_mill(p.collateral, T::CHALLENGE_SLASH_PER_MILL);
         p.collateral -= slash;
         p.record.slashed = p.record.slashed.saturating_add(slash);
         if !matches!(p.status, ProviderStatus::Leaving { .. }) {
@@ -1996,16 +1984,7 @@ impl<T: Config> Pallet<T> {
         let mut lease = Leases::get(&id)?;
         if lease.state == LeaseState::Active {
             // A read-only settlement: the provider's earnings are not written back.
-            let until = now::<T>().min(lease.dry_at);
-            if until > lease.settled_at {
-                let pay = lease
-                    .price_per_block
-                    .saturating_mul((until - lease.settled_at) as Balance)
-                    .min(lease.escrow);
-                lease.escrow -= pay;
-                lease.paid = lease.paid.saturating_add(pay);
-                lease.settled_at = until;
-            }
+            accrue(&mut lease, now::<T>());
         }
         Some(LeaseView { id, lease })
     }
@@ -2089,6 +2068,25 @@ impl gpu_verify_core::engine::Gemm for HostGemm {
     }
 }
 
+/// Moves what `lease` owes up to `min(n, dry_at)` from its escrow to its `paid` total and
+/// returns it (the provider's earnings are the caller's business).
+fn accrue(lease: &mut Lease, n: BlockNumber) -> Balance {
+    let until = n.min(lease.dry_at);
+    if until <= lease.settled_at {
+        return 0;
+    }
+    let blocks = (until - lease.settled_at) as Balance;
+    // dry_at guarantees price * blocks <= escrow; min() keeps it so regardless.
+    let pay = lease
+        .price_per_block
+        .saturating_mul(blocks)
+        .min(lease.escrow);
+    lease.escrow -= pay;
+    lease.paid = lease.paid.saturating_add(pay);
+    lease.settled_at = until;
+    pay
+}
+
 /// `min(end, from + floor(escrow / price))`.
 fn dry_at(from: BlockNumber, end: BlockNumber, escrow: Balance, price: Balance) -> BlockNumber {
     if price == 0 {
@@ -2097,12 +2095,6 @@ fn dry_at(from: BlockNumber, end: BlockNumber, escrow: Balance, price: Balance) 
     let blocks = escrow / price;
     let blocks = BlockNumber::try_from(blocks).unwrap_or(BlockNumber::MAX);
     from.saturating_add(blocks).min(end)
-}
-
-fn mul_per_mill(amount: Balance, per_mill: u32) -> Balance {
-    // amount / 1000 * p + (amount % 1000) * p / 1000: exact floor without overflow.
-    let p = per_mill.min(1_000) as Balance;
-    (amount / 1_000) * p + (amount % 1_000) * p / 1_000
 }
 
 fn u64_of(bytes: &[u8; 32]) -> u64 {

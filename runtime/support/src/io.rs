@@ -292,9 +292,6 @@ pub mod compute {
     #[cfg(feature = "std")]
     pub fn gemm_i8_native(x: &[i8], m: u32, k: u32, w: &[i8], n: u32, out: &mut [i32]) -> bool {
         use gpu_verify_core::engine::Gemm;
-        if k as usize > gpu_verify_core::numerics::MAX_DOT_LEN {
-            return false;
-        }
         gpu_verify_core::engine::RefGemm
             .gemm(x, m as usize, k as usize, w, n as usize, out)
             .is_ok()
