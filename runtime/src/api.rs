@@ -60,6 +60,24 @@ pub const COMPUTE_CHALLENGE: &[u8] = b"compute_challenge";
 pub const COMPUTE_SUMMARY: &[u8] = b"compute_summary";
 /// `AccountId -> Balance`: payouts kept for the account (withdraw with `Withdraw`).
 pub const COMPUTE_PENDING: &[u8] = b"compute_pending";
+/// Inference queries (types in [`pallet_inference`]):
+/// `JobId -> Option<JobView>`.
+pub const INFERENCE_JOB: &[u8] = b"inference_job";
+/// `(AccountId, u32) -> Vec<JobView>`: the latest jobs of a client or provider, newest
+/// first.
+pub const INFERENCE_JOBS: &[u8] = b"inference_jobs";
+/// `AccountId -> Vec<JobView>`: jobs waiting for a provider's commitment.
+pub const INFERENCE_PROVIDER_JOBS: &[u8] = b"inference_providerJobs";
+/// `AccountId -> Vec<JobView>`: sampled jobs waiting for a verifier's answer.
+pub const INFERENCE_VERIFIER_JOBS: &[u8] = b"inference_verifierJobs";
+/// `AccountId -> Option<VerifierView>`.
+pub const INFERENCE_VERIFIER: &[u8] = b"inference_verifier";
+/// `ModelId -> Vec<PriceView>`: providers with a price for a model.
+pub const INFERENCE_PRICES: &[u8] = b"inference_prices";
+/// `() -> InferenceSummary`.
+pub const INFERENCE_SUMMARY: &[u8] = b"inference_summary";
+/// `AccountId -> Balance`: payouts kept for the account (withdraw with `Withdraw`).
+pub const INFERENCE_PENDING: &[u8] = b"inference_pending";
 
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
@@ -84,6 +102,7 @@ fn build_genesis(input: &[u8]) -> Result<(), String> {
     Session::build_genesis(&config.session)
         .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))?;
     crate::Compute::build_genesis(&config.compute);
+    crate::Inference::build_genesis(&config.inference);
     if config.staking.validators.is_empty() && config.staking.delegations.is_empty() {
         // A set fixed by the session genesis alone (no bonded stake behind it).
         return Ok(());
@@ -216,6 +235,31 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
                 AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
             Ok(crate::Compute::pending(&who).encode())
         }
+        INFERENCE_JOB => {
+            let id = u64::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Inference::job(id).encode())
+        }
+        INFERENCE_JOBS => {
+            let (who, limit) = <(AccountId, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Inference::jobs_of(&who, limit).encode())
+        }
+        INFERENCE_PROVIDER_JOBS | INFERENCE_VERIFIER_JOBS | INFERENCE_VERIFIER
+        | INFERENCE_PENDING => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(match method.as_slice() {
+                INFERENCE_PROVIDER_JOBS => crate::Inference::provider_jobs(&who).encode(),
+                INFERENCE_VERIFIER_JOBS => crate::Inference::verifier_jobs(&who).encode(),
+                INFERENCE_VERIFIER => crate::Inference::verifier(&who).encode(),
+                _ => crate::Inference::pending(&who).encode(),
+            })
+        }
+        INFERENCE_PRICES => {
+            let model = H256::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Inference::prices(&model).encode())
+        }
+        INFERENCE_SUMMARY => Ok(crate::Inference::summary().encode()),
         RANDOMNESS_BEACON => Ok((System::block_number(), crate::Randomness::beacon()).encode()),
         _ => Err(QueryError::UnknownMethod),
     }
@@ -267,6 +311,7 @@ mod tests {
                 },
                 staking: Default::default(),
                 compute: Default::default(),
+                inference: Default::default(),
             };
             let out = call(methods::BUILD_GENESIS, &config.encode()).unwrap();
             assert_eq!(

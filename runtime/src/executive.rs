@@ -5,7 +5,7 @@
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
 use crate::{
-    fees, Balances, Compute, Models, Offences, Randomness, RuntimeCall, Session, Staking, System,
+    fees, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall, Session, Staking, System,
     Transaction,
 };
 use alloc::vec::Vec;
@@ -31,12 +31,36 @@ pub fn fee_for(len: usize, tip: Balance) -> Balance {
         .saturating_add(tip)
 }
 
+/// Dispute work a call makes the runtime do (see [`fees::WORK_FEE`]); zero for most.
+pub fn call_work(call: &RuntimeCall) -> u64 {
+    match call {
+        RuntimeCall::Inference(call) => Inference::call_work(call),
+        _ => 0,
+    }
+}
+
+/// Whether a call belongs to the large transaction class (up to
+/// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's tensors.
+pub fn is_large_call(call: &RuntimeCall) -> bool {
+    matches!(
+        call,
+        RuntimeCall::Inference(pallet_inference::Call::Challenge { .. })
+    )
+}
+
+/// The fee of a transaction of `len` bytes, `tip`, doing `work` units of dispute work.
+pub fn fee_with_work(len: usize, tip: Balance, work: u64) -> Balance {
+    fee_for(len, tip).saturating_add(fees::WORK_FEE.saturating_mul(work as Balance))
+}
+
 /// Starts a block.
 pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
     System::initialize(ctx)?;
     // The author's beacon signature must be valid, or the block is.
     Randomness::on_initialize(ctx)?;
     Compute::on_initialize();
+    // Sampling of the jobs committed in the block before, from this block's beacon.
+    Inference::on_initialize(ctx.number);
     ExtrinsicIndex::kill();
     Ok(())
 }
@@ -68,6 +92,8 @@ pub fn finalize_block() {
         }
         Session::reset_authored();
     }
+    // Jobs not committed in time, challenge windows closing now.
+    Inference::on_finalize(number);
     // Leases ending now, orders due, challenge deadlines, new challenges.
     Compute::on_finalize(number);
     // Epoch ends: rewards, due slashes, the next validator set.
@@ -78,14 +104,23 @@ pub fn finalize_block() {
 struct Checked {
     tx: Transaction,
     fee: Balance,
+    work: u64,
     account_nonce: u64,
 }
 
 fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransaction> {
-    if bytes.len() > fees::MAX_EXTRINSIC_SIZE {
+    if bytes.len() > fees::MAX_LARGE_EXTRINSIC_SIZE {
         return Err(InvalidTransaction::ExhaustsResources);
     }
     let tx = Transaction::decode_all(&mut &bytes[..]).map_err(|_| InvalidTransaction::Malformed)?;
+    if bytes.len() > fees::MAX_EXTRINSIC_SIZE && !is_large_call(&tx.call) {
+        return Err(InvalidTransaction::ExhaustsResources);
+    }
+    let work = call_work(&tx.call);
+    if work > <crate::Runtime as pallet_inference::Config>::MAX_DISPUTE_WORK_PER_BLOCK {
+        // Would never fit a block.
+        return Err(InvalidTransaction::ExhaustsResources);
+    }
     let payload = tx.payload(genesis_hash);
     if !io::crypto::ed25519_verify(&tx.signature.0, &payload, &tx.signer.0) {
         return Err(InvalidTransaction::BadSignature);
@@ -94,13 +129,14 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
     if tx.nonce < account_nonce {
         return Err(InvalidTransaction::Stale);
     }
-    let fee = fee_for(bytes.len(), tx.tip);
+    let fee = fee_with_work(bytes.len(), tx.tip, work);
     if !Balances::can_pay_fee(&tx.signer, fee) {
         return Err(InvalidTransaction::CannotPayFees);
     }
     Ok(Checked {
         tx,
         fee,
+        work,
         account_nonce,
     })
 }
@@ -111,10 +147,15 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let Checked {
         tx,
         fee,
+        work,
         account_nonce,
     } = check(bytes, &genesis_hash)?;
     if tx.nonce > account_nonce {
         return Err(InvalidTransaction::Future);
+    }
+    // The block's dispute work is bounded: a dispute that does not fit waits for the next.
+    if work > 0 && !Inference::reserve_work(work) {
+        return Err(InvalidTransaction::BlockFull);
     }
     let index = ExtrinsicIndex::get_or_default();
     System::set_phase(Phase::ApplyExtrinsic(index));
@@ -170,6 +211,7 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
         RuntimeCall::Models(call) => Models::dispatch(origin, call),
         RuntimeCall::Randomness(call) => Randomness::dispatch(origin, call),
         RuntimeCall::Compute(call) => Compute::dispatch(origin, call),
+        RuntimeCall::Inference(call) => Inference::dispatch(origin, call),
     }
 }
 
@@ -182,6 +224,7 @@ pub fn validate_transaction(genesis_hash: &H256, bytes: &[u8]) -> TransactionVal
         tx,
         fee,
         account_nonce,
+        ..
     } = check(bytes, &genesis)?;
     Ok(ValidTransaction {
         sender: tx.signer,
@@ -194,7 +237,7 @@ pub fn validate_transaction(genesis_hash: &H256, bytes: &[u8]) -> TransactionVal
 /// The fee an encoded transaction would pay, if it decodes.
 pub fn query_fee(bytes: &[u8]) -> Option<Balance> {
     let tx = Transaction::decode_all(&mut &bytes[..]).ok()?;
-    Some(fee_for(bytes.len(), tx.tip))
+    Some(fee_with_work(bytes.len(), tx.tip, call_work(&tx.call)))
 }
 
 /// Encoded events of the current block.

@@ -22,7 +22,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 5;
+pub const SPEC_VERSION: u32 = 6;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -43,6 +43,14 @@ pub mod fees {
     pub const BYTE_FEE: Balance = 1_000_000;
     /// Largest accepted encoded transaction.
     pub const MAX_EXTRINSIC_SIZE: usize = 64 * 1024;
+    /// Largest accepted encoded transaction of the large class (inference disputes,
+    /// which carry one layer's tensors): fits a block (4 MiB) and an RPC request (hex).
+    pub const MAX_LARGE_EXTRINSIC_SIZE: usize = 3 * 1024 * 1024;
+    /// Fee per unit of dispute work (one multiply-accumulate or one byte hashed while
+    /// re-executing a layer; [`crate::Inference`]'s `call_work`). The `dispute` benchmark
+    /// measures ~0.9 ns per unit in the runtime, so a unit costs about what a byte of
+    /// transaction costs per nanosecond of a 64 KiB transaction's handling.
+    pub const WORK_FEE: Balance = 10_000;
 }
 
 /// The runtime's configuration of its pallets.
@@ -136,6 +144,38 @@ impl pallet_compute::Config for Runtime {
     const JAIL_BLOCKS: menara_primitives::BlockNumber = 600;
 }
 
+impl pallet_inference::Config for Runtime {
+    const PALLET_INDEX: u8 = 8;
+    /// 512 token ids, or 16 KiB of MLP rows.
+    const MAX_INPUT_BYTES: u32 = 16 * 1024;
+    /// 20 s for the provider to run and commit a job.
+    const COMMIT_BLOCKS: menara_primitives::BlockNumber = 20;
+    /// Time for sampling (1 block), the verifiers and any other challenger.
+    const CHALLENGE_WINDOW: menara_primitives::BlockNumber = 30;
+    /// One job in ten is re-executed.
+    const DEFAULT_SAMPLE_PER_MILL: u32 = 100;
+    /// A quarter of the sampled jobs go to two verifiers (lazy verifiers get caught).
+    const DEFAULT_DOUBLE_PER_MILL: u32 = 250;
+    /// 5% of the price pays for verification.
+    const VERIFY_FEE_PER_MILL: u32 = 50;
+    /// Half the collateral for a proven wrong output.
+    const CHEAT_SLASH_PER_MILL: u32 = 500;
+    /// 1% of the collateral, to the client, for a missed commitment.
+    const MISS_SLASH_PER_MILL: u32 = 10;
+    /// 1 MEN.
+    const CHALLENGE_BOND: Balance = menara_primitives::MEN;
+    /// A right challenger earns a fifth of the slash.
+    const CHALLENGER_SHARE_PER_MILL: u32 = 200;
+    /// 100 MEN.
+    const MIN_VERIFIER_BOND: Balance = 100 * menara_primitives::MEN;
+    const VERIFIER_MISS_PER_MILL: u32 = 10;
+    const VERIFIER_WRONG_PER_MILL: u32 = 200;
+    const VERIFIER_UNBONDING: menara_primitives::BlockNumber = 150;
+    /// About 0.25 s of a block: eight disputes over MiniLM's largest layer at 128 tokens
+    /// (`dispute` benchmark).
+    const MAX_DISPUTE_WORK_PER_BLOCK: u64 = 300_000_000;
+}
+
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;
 /// The balances pallet of this runtime.
@@ -152,9 +192,11 @@ pub type Models = pallet_models::Pallet<Runtime>;
 pub type Randomness = pallet_randomness::Pallet<Runtime>;
 /// The compute pallet (GPU market, leases, availability challenges) of this runtime.
 pub type Compute = pallet_compute::Pallet<Runtime>;
+/// The inference pallet (jobs, verifiers, one-layer disputes) of this runtime.
+pub type Inference = pallet_inference::Pallet<Runtime>;
 
 pub use {
-    pallet_balances, pallet_compute, pallet_models, pallet_offences, pallet_randomness,
+    pallet_balances, pallet_compute, pallet_inference, pallet_models, pallet_offences, pallet_randomness,
     pallet_session, pallet_staking, pallet_system,
 };
 
@@ -189,6 +231,9 @@ pub enum RuntimeCall {
     /// Compute pallet (GPU market).
     #[codec(index = 7)]
     Compute(pallet_compute::Call),
+    /// Inference pallet (verified inference jobs).
+    #[codec(index = 8)]
+    Inference(pallet_inference::Call),
 }
 
 impl RuntimeCall {
@@ -226,6 +271,9 @@ pub enum RuntimeEvent {
     /// Compute pallet.
     #[codec(index = 7)]
     Compute(pallet_compute::Event),
+    /// Inference pallet.
+    #[codec(index = 8)]
+    Inference(pallet_inference::Event),
 }
 
 impl RuntimeEvent {
@@ -252,4 +300,6 @@ pub struct GenesisConfig {
     pub staking: pallet_staking::GenesisConfig,
     /// Compute market parameters (test challenges on development chains).
     pub compute: pallet_compute::GenesisConfig,
+    /// Inference parameters (sampling rates).
+    pub inference: pallet_inference::GenesisConfig,
 }

@@ -7,6 +7,8 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use parity_scale_codec::{Decode, Encode};
+
 use crate::commit::{activation_hash, Commitment};
 use crate::error::Error;
 use crate::model::{Block, Encoder, Linear, Mlp, Model};
@@ -19,18 +21,23 @@ use crate::numerics::{
 pub const MAX_BATCH: usize = 4096;
 
 /// The payload of an activation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum ActData {
     /// Token ids (encoder input; `cols == 1`).
+    #[codec(index = 1)]
     Tokens(Vec<u32>),
     /// int8 values, row-major.
+    #[codec(index = 2)]
     I8(Vec<i8>),
     /// int16 values, row-major.
+    #[codec(index = 3)]
     I16(Vec<i16>),
 }
 
 /// A batch of rows: `lens[s]` rows belong to sequence `s`; each row has `cols` values.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// SCALE-encodable so a dispute can carry a layer's input; decoded values are untrusted
+/// until [`Activation::check_shape`] passes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Activation {
     /// Rows per sequence.
     pub lens: Vec<u32>,
@@ -208,22 +215,59 @@ pub fn run_layer(
     match model {
         Model::Encoder(e) => {
             let nb = e.blocks.len();
-            if layer == 0 {
-                embed_layer(e, input)
+            let step = if layer == 0 {
+                EncoderStep::Embed
             } else if layer <= 2 * nb {
                 let b = &e.blocks[(layer - 1) / 2];
-                let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
                 if layer % 2 == 1 {
-                    attention_layer(e, b, input, h, be)
+                    EncoderStep::Attention(b)
                 } else {
-                    ffn_layer(b, input, h, be)
+                    EncoderStep::Ffn(b)
                 }
             } else {
-                let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
-                Ok(pool_layer(input, h, e.cfg.hidden))
-            }
+                EncoderStep::Pool
+            };
+            encoder_step(e, step, input, be)
         }
         Model::Mlp(m) => mlp_layer(m, layer, input, be),
+    }
+}
+
+/// One committed layer of an encoder, with the block it runs (if any).
+pub(crate) enum EncoderStep<'a> {
+    /// Layer 0: embeddings and their layer norm.
+    Embed,
+    /// Self-attention half of a block.
+    Attention(&'a crate::model::Block),
+    /// Feed-forward half of a block.
+    Ffn(&'a crate::model::Block),
+    /// Mean pooling and normalisation.
+    Pool,
+}
+
+/// Runs one encoder step. Only the parts of `e` the step reads need to be real: the
+/// embedding tables for [`EncoderStep::Embed`], the configuration otherwise.
+pub(crate) fn encoder_step(
+    e: &Encoder,
+    step: EncoderStep<'_>,
+    input: &Activation,
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
+    input.check_shape()?;
+    match step {
+        EncoderStep::Embed => embed_layer(e, input),
+        EncoderStep::Attention(b) => {
+            let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
+            attention_layer(e, b, input, h, be)
+        }
+        EncoderStep::Ffn(b) => {
+            let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
+            ffn_layer(b, input, h, be)
+        }
+        EncoderStep::Pool => {
+            let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
+            Ok(pool_layer(input, h, e.cfg.hidden))
+        }
     }
 }
 
@@ -501,7 +545,20 @@ fn mlp_layer(
     input: &Activation,
     be: &dyn Gemm,
 ) -> Result<Activation, Error> {
-    let lin = &m.layers[layer];
+    let relu = layer + 1 < m.layers.len();
+    mlp_step(&m.layers[layer], relu, m.max_rows, layer, input, be)
+}
+
+/// Runs MLP layer `layer` (weights `lin`, ReLU unless it is the last) on its input.
+pub(crate) fn mlp_step(
+    lin: &crate::model::Linear,
+    relu: bool,
+    max_rows: usize,
+    layer: usize,
+    input: &Activation,
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
+    input.check_shape()?;
     let x = match &input.data {
         ActData::I8(v) if input.cols as usize == lin.k => v,
         _ => {
@@ -512,13 +569,12 @@ fn mlp_layer(
         }
     };
     let rows = input.rows();
-    if rows > m.max_rows {
+    if rows > max_rows {
         return Err(Error::InputTooLong {
             len: rows,
-            max: m.max_rows,
+            max: max_rows,
         });
     }
-    let relu = layer + 1 < m.layers.len();
     let acc = linear_acc(lin, x, rows, be)?;
     let out: Vec<i8> = acc
         .chunks_exact(lin.n)

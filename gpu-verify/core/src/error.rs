@@ -2,7 +2,7 @@
 use alloc::string::String;
 
 /// Everything that can go wrong, from a corrupt model file to an absent GPU.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// The model file ends before a field it announces.
     #[error("model file truncated while reading {0}")]

@@ -67,7 +67,8 @@ impl DType {
         }
     }
 
-    fn from_u8(v: u8) -> Option<Self> {
+    /// The element type with wire code `v`.
+    pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             1 => DType::I8,
             2 => DType::U8,
@@ -168,6 +169,19 @@ impl Tensor {
     }
 }
 
+/// Leaf 0 of a model's content hash: the format and numerics versions, kind and parameters.
+pub fn header_leaf(kind: u32, params: &[u32; N_PARAMS]) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(b"menara/gpu-verify/header/v1");
+    h.update(&FORMAT_VERSION.to_le_bytes());
+    h.update(&NUMERICS_VERSION.to_le_bytes());
+    h.update(&kind.to_le_bytes());
+    for p in params {
+        h.update(&p.to_le_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
 /// A parsed model file: architecture header plus tensors sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelFile {
@@ -255,7 +269,10 @@ impl ModelFile {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&NUMERICS_VERSION.to_le_bytes());
-        out.extend_from_slice(&self.header_bytes());
+        out.extend_from_slice(&self.kind.to_le_bytes());
+        for p in &self.params {
+            out.extend_from_slice(&p.to_le_bytes());
+        }
         out.extend_from_slice(&(self.tensors.len() as u32).to_le_bytes());
         for t in &self.tensors {
             out.extend_from_slice(&(t.name.len() as u16).to_le_bytes());
@@ -271,14 +288,6 @@ impl ModelFile {
         out
     }
 
-    fn header_bytes(&self) -> Vec<u8> {
-        let mut h = Vec::with_capacity(4 + 4 * N_PARAMS);
-        h.extend_from_slice(&self.kind.to_le_bytes());
-        for p in &self.params {
-            h.extend_from_slice(&p.to_le_bytes());
-        }
-        h
-    }
 
     /// Parses and validates a model file. Refuses truncated, oversized or inconsistent input.
     pub fn from_bytes(buf: &[u8]) -> Result<Self, Error> {
@@ -367,12 +376,7 @@ impl ModelFile {
     /// followed by one leaf per tensor in name order. The chain's model registry stores it.
     pub fn content_hash(&self) -> Hash {
         let mut leaves = Vec::with_capacity(self.tensors.len() + 1);
-        let mut h = blake3::Hasher::new();
-        h.update(b"menara/gpu-verify/header/v1");
-        h.update(&FORMAT_VERSION.to_le_bytes());
-        h.update(&NUMERICS_VERSION.to_le_bytes());
-        h.update(&self.header_bytes());
-        leaves.push(*h.finalize().as_bytes());
+        leaves.push(header_leaf(self.kind, &self.params));
         leaves.extend(self.tensors.iter().map(Tensor::hash));
         merkle_root(&leaves)
     }

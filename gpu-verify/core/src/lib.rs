@@ -12,6 +12,8 @@
 //! * [`engine`]: layer-by-layer execution over a pluggable [`engine::Gemm`] backend, with
 //!   the single-threaded reference backend [`engine::RefGemm`].
 //! * [`commit`]: per-layer output hashes, Merkle root, proofs and one-layer re-execution.
+//! * [`layer`]: one layer of a registered model opened against its content id, and the
+//!   one-step dispute that re-executes it.
 //! * [`challenge`]: the GPU availability challenge (seeded sequential int8 workload, Merkle
 //!   root over per-step activation hashes, one-step audit for the chain).
 #![no_std]
@@ -24,6 +26,7 @@ pub mod commit;
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod layer;
 pub mod model;
 pub mod numerics;
 

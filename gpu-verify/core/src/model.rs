@@ -225,7 +225,7 @@ fn scalar_requant(name: &str, m: i64, s: i64) -> Result<Requant, Error> {
 }
 
 impl Linear {
-    fn load(f: &ModelFile, p: &str, n: usize, k: usize) -> Result<Self, Error> {
+    pub(crate) fn load(f: &ModelFile, p: &str, n: usize, k: usize) -> Result<Self, Error> {
         if k == 0 || k > MAX_DOT_LEN || n == 0 {
             return Err(Error::Invalid(format!(
                 "`{p}`: bad linear shape [{n}, {k}]"
@@ -339,9 +339,9 @@ impl Model {
     }
 }
 
-impl Encoder {
-    fn from_file(f: &ModelFile) -> Result<Self, Error> {
-        let p = f.params;
+impl EncoderConfig {
+    /// Reads and checks the encoder hyper-parameters from a header's parameters.
+    pub fn from_params(p: &[u32; N_PARAMS]) -> Result<Self, Error> {
         let cfg = EncoderConfig {
             vocab: p[0] as usize,
             hidden: p[1] as usize,
@@ -378,33 +378,111 @@ impl Encoder {
         if p[10..].iter().any(|&x| x != 0) {
             return bad("reserved parameters must be zero");
         }
-        let (h, i) = (cfg.hidden, cfg.intermediate);
+        Ok(cfg)
+    }
+}
+
+/// Names of the tensors of encoder block `l` (29, sorted), as [`Block::load`] reads them.
+pub fn block_tensor_names(l: usize) -> Vec<String> {
+    let b = block_prefix(l);
+    let mut names: Vec<String> = [
+        "ctx.m", "ctx.s", "f1.b", "f1.m", "f1.s", "f1.w", "f2.b", "f2.m", "f2.s", "f2.w",
+        "gelu.m", "gelu.s", "inf.m", "inf.s", "inq.m", "inq.s", "ln1.b", "ln1.g", "ln2.b",
+        "ln2.g", "o.b", "o.m", "o.s", "o.w", "qkv.b", "qkv.m", "qkv.s", "qkv.w", "rq",
+    ]
+    .iter()
+    .map(|s| format!("{b}.{s}"))
+    .collect();
+    names.sort();
+    names
+}
+
+/// Names of the encoder's embedding tensors (12, sorted).
+pub fn embedding_tensor_names() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "emb.word.q",
+        "emb.word.m",
+        "emb.word.s",
+        "emb.pos.q",
+        "emb.pos.m",
+        "emb.pos.s",
+        "emb.type.q",
+        "emb.type.m",
+        "emb.type.s",
+        "emb.ln.g",
+        "emb.ln.b",
+        "emb.ln.p",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.sort();
+    names
+}
+
+/// The embedding half of an encoder (word, position and type tables and their layer norm).
+pub(crate) struct Embeddings {
+    pub(crate) word: Embedding,
+    pub(crate) pos: Embedding,
+    pub(crate) typ: Embedding,
+    pub(crate) emb_ln: LayerNorm,
+}
+
+impl Embeddings {
+    /// Loads the embedding tensors (from a whole or a partial file).
+    pub(crate) fn load(f: &ModelFile, cfg: &EncoderConfig) -> Result<Self, Error> {
+        let h = cfg.hidden;
         let word = Embedding::load(f, "emb.word", cfg.vocab, h)?;
         let pos = Embedding::load(f, "emb.pos", cfg.max_positions, h)?;
         let typ = Embedding::load(f, "emb.type", 1, h)?;
         let ep = tensor(f, "emb.ln.p", DType::I64, &[2])?.to_i64();
         let emb_ln = LayerNorm::load(f, "emb.ln", h, ep[0], ep[1])?;
+        Ok(Embeddings {
+            word,
+            pos,
+            typ,
+            emb_ln,
+        })
+    }
+}
+
+impl Block {
+    /// Loads block `l` of an encoder (from a whole or a partial file).
+    pub(crate) fn load(f: &ModelFile, l: usize, cfg: &EncoderConfig) -> Result<Self, Error> {
+        let (h, i) = (cfg.hidden, cfg.intermediate);
+        let b = block_prefix(l);
+        let s = tensor(f, &format!("{b}.rq"), DType::I64, &[BLOCK_SCALARS])?.to_i64();
+        let rq = |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
+        Ok(Block {
+            in_qkv: load_rq(f, &format!("{b}.inq"), h)?,
+            ctx: load_rq(f, &format!("{b}.ctx"), h)?,
+            in_f1: load_rq(f, &format!("{b}.inf"), h)?,
+            gelu: load_rq(f, &format!("{b}.gelu"), i)?,
+            qkv: Linear::load(f, &format!("{b}.qkv"), 3 * h, h)?,
+            o: Linear::load(f, &format!("{b}.o"), h, h)?,
+            f1: Linear::load(f, &format!("{b}.f1"), i, h)?,
+            f2: Linear::load(f, &format!("{b}.f2"), h, i)?,
+            score: rq(0, "score")?,
+            res1: rq(2, "res1")?,
+            res2: rq(4, "res2")?,
+            ln1: LayerNorm::load(f, &format!("{b}.ln1"), h, s[6], s[7])?,
+            ln2: LayerNorm::load(f, &format!("{b}.ln2"), h, s[8], s[9])?,
+        })
+    }
+}
+
+impl Encoder {
+    fn from_file(f: &ModelFile) -> Result<Self, Error> {
+        let cfg = EncoderConfig::from_params(&f.params)?;
+        let Embeddings {
+            word,
+            pos,
+            typ,
+            emb_ln,
+        } = Embeddings::load(f, &cfg)?;
         let mut blocks = Vec::with_capacity(cfg.layers);
         for l in 0..cfg.layers {
-            let b = block_prefix(l);
-            let s = tensor(f, &format!("{b}.rq"), DType::I64, &[BLOCK_SCALARS])?.to_i64();
-            let rq =
-                |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
-            blocks.push(Block {
-                in_qkv: load_rq(f, &format!("{b}.inq"), h)?,
-                ctx: load_rq(f, &format!("{b}.ctx"), h)?,
-                in_f1: load_rq(f, &format!("{b}.inf"), h)?,
-                gelu: load_rq(f, &format!("{b}.gelu"), i)?,
-                qkv: Linear::load(f, &format!("{b}.qkv"), 3 * h, h)?,
-                o: Linear::load(f, &format!("{b}.o"), h, h)?,
-                f1: Linear::load(f, &format!("{b}.f1"), i, h)?,
-                f2: Linear::load(f, &format!("{b}.f2"), h, i)?,
-                score: rq(0, "score")?,
-                res1: rq(2, "res1")?,
-                res2: rq(4, "res2")?,
-                ln1: LayerNorm::load(f, &format!("{b}.ln1"), h, s[6], s[7])?,
-                ln2: LayerNorm::load(f, &format!("{b}.ln2"), h, s[8], s[9])?,
-            });
+            blocks.push(Block::load(f, l, &cfg)?);
         }
         let vocab_text = match f.get("tokenizer.vocab") {
             Some(t) if t.dtype == DType::U8 && t.shape.len() == 1 => Some(t.data.clone()),

@@ -141,6 +141,14 @@ pub struct RuntimeGenesis {
     /// (development and test chains only; see `pallet_compute::GenesisConfig`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test_challenges: bool,
+    /// Share of inference jobs re-executed by verifiers, per thousand (default: the
+    /// runtime's, 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_per_mill: Option<u32>,
+    /// Share of sampled jobs given to two verifiers, per thousand (default: the runtime's,
+    /// 250).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub double_per_mill: Option<u32>,
 }
 
 /// Genesis of a spec.
@@ -221,6 +229,10 @@ fn dev_keys_spec(name: &str, id: &str, chain_type: ChainType, validators: &[&str
                 .map(|n| keyring::dev_genesis_validator(n, DEV_STAKE))
                 .collect(),
             test_challenges: true,
+            // Half the jobs checked, half of those twice: development and test chains
+            // show the whole verification path within a few jobs.
+            sample_per_mill: Some(500),
+            double_per_mill: Some(500),
         }),
     }
 }
@@ -397,6 +409,13 @@ impl ChainSpec {
                     Genesis::RuntimeGenesis(g) => g.test_challenges,
                     Genesis::Raw { .. } => false,
                 },
+            },
+            inference: match &self.genesis {
+                Genesis::RuntimeGenesis(g) => pallet_inference::GenesisConfig {
+                    sample_per_mill: g.sample_per_mill,
+                    double_per_mill: g.double_per_mill,
+                },
+                Genesis::Raw { .. } => Default::default(),
             },
         })
     }

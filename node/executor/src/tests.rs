@@ -24,6 +24,7 @@ fn genesis_state(exec: &Executor) -> InMemoryState {
         session: session_config(&["Alice", "Bob"]),
         staking: Default::default(),
         compute: Default::default(),
+        inference: Default::default(),
     };
     let (out, overlay) = exec
         .call_once(
@@ -500,6 +501,7 @@ fn wasm_genesis_refuses_bad_validator_sets_with_a_clear_message() {
         session: pallet_session::GenesisConfig::default(),
         staking: Default::default(),
         compute: Default::default(),
+        inference: Default::default(),
     };
     let err = build_genesis(&exec, &config).err().unwrap();
     assert!(err.contains("validator set is empty"), "{err}");

@@ -329,7 +329,7 @@ impl Client {
     /// Validates a transaction gossiped by a peer and adds it to the pool. `Ok(true)`: new
     /// and valid (forward it); `Ok(false)`: already known or not useful now; `Err`: invalid.
     pub fn submit_gossiped(&self, ext: Vec<u8>) -> Result<bool, ApiError> {
-        if ext.len() > menara_runtime::fees::MAX_EXTRINSIC_SIZE {
+        if ext.len() > menara_runtime::fees::MAX_LARGE_EXTRINSIC_SIZE {
             return Err(ApiError::InvalidTransaction("too large".into()));
         }
         if self.pool.contains(&menara_primitives::blake3_256(&ext)) {
@@ -504,7 +504,9 @@ impl Client {
                     included.push((hash, ext));
                     outcomes.push(outcome);
                 }
-                Ok(Err(InvalidTransaction::Future)) => {}
+                // Not yet (an earlier nonce is missing) or not in this block (its work
+                // does not fit): both stay in the pool.
+                Ok(Err(InvalidTransaction::Future | InvalidTransaction::BlockFull)) => {}
                 Ok(Err(reason)) => invalid.push((hash, reason)),
                 Err(e) => {
                     // The runtime trapped on this transaction: drop it and carry on with a

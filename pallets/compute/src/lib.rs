@@ -2035,11 +2035,42 @@ impl<T: Config> Pallet<T> {
     pub fn total_held() -> Balance {
         TotalHeld::get_or_default()
     }
+
+    // ---- For the inference pallet ----
+
+    /// The collateral of `who` if it is an active provider that declared `model`.
+    pub fn serving_collateral(who: &AccountId, model: &ModelId) -> Option<Balance> {
+        let p = Providers::get(who)?;
+        (p.status == ProviderStatus::Active && p.models.contains(model)).then_some(p.collateral)
+    }
+
+    /// Slashes `per_mill` of `provider`'s collateral on another pallet's verdict (the
+    /// inference pallet's disputes and missed deadlines): the amount leaves this pallet's
+    /// custody but stays held, and the caller must account for it (pay it out or burn it).
+    /// `jail` keeps the provider from new bids and jobs for `JAIL_BLOCKS`. Returns the
+    /// amount (zero for an unknown provider).
+    pub fn take_collateral(provider: &AccountId, per_mill: u32, jail: bool) -> Balance {
+        let Some(mut p) = Providers::get(provider) else {
+            return 0;
+        };
+        let slash = pallet_staking::math::per_mill(p.collateral, per_mill);
+        p.collateral -= slash;
+        p.record.slashed = p.record.slashed.saturating_add(slash);
+        if jail && !matches!(p.status, ProviderStatus::Leaving { .. }) {
+            p.status = ProviderStatus::Jailed {
+                until: now::<T>().saturating_add(T::JAIL_BLOCKS),
+            };
+        }
+        Providers::insert(provider, &p);
+        TotalHeld::mutate(|t| *t = t.saturating_sub(slash));
+        slash
+    }
 }
 
-/// gpu-verify's GEMM on the host (`io::compute::gemm_i8`): an audit's matrix product runs
-/// natively instead of in wasm, with the same exact integer result.
-struct HostGemm;
+/// gpu-verify's GEMM on the host (`io::compute::gemm_i8`): the product of an audit or a
+/// dispute runs natively instead of in wasm, with the same exact integer result. Shared
+/// with the inference pallet's one-layer disputes.
+pub struct HostGemm;
 
 impl gpu_verify_core::engine::Gemm for HostGemm {
     fn gemm(

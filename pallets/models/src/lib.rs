@@ -760,6 +760,26 @@ impl<T: Config> Pallet<T> {
     /// Deprecated models are paid too (jobs submitted before the deprecation settle).
     pub fn pay_royalty(payer: &AccountId, id: &ModelId, amount: Balance) -> Result<(), Error> {
         ensure!(amount > 0, Error::ZeroAmount);
+        ensure!(Models::contains_key(id), Error::UnknownModel);
+        // Holding first: if crediting then fails (overflow), the dispatch's storage
+        // transaction rolls the hold back.
+        Balances::<T>::hold(payer, amount)?;
+        Self::credit(id, amount, *payer)
+    }
+
+    /// [`Pallet::pay_royalty`] with funds another pallet already holds (an inference
+    /// job's escrow): they stay held and move into this pallet's custody; the caller
+    /// lowers its own held total by `amount`.
+    pub fn credit_royalty_held(
+        id: &ModelId,
+        amount: Balance,
+        payer: &AccountId,
+    ) -> Result<(), Error> {
+        ensure!(amount > 0, Error::ZeroAmount);
+        Self::credit(id, amount, *payer)
+    }
+
+    fn credit(id: &ModelId, amount: Balance, payer: AccountId) -> Result<(), Error> {
         let mut info = Models::get(id).ok_or(Error::UnknownModel)?;
         let paid = info
             .royalties_paid
@@ -772,15 +792,13 @@ impl<T: Config> Pallet<T> {
         let total_held = TotalHeld::get_or_default()
             .checked_add(amount)
             .ok_or(Error::Overflow)?;
-        // The last fallible step: after it, nothing can fail.
-        Balances::<T>::hold(payer, amount)?;
         info.royalties_paid = paid;
         info.royalties_unclaimed = unclaimed;
         Models::insert(id, &info);
         TotalHeld::put(&total_held);
         Self::deposit_event(Event::RoyaltyPaid {
             id: *id,
-            payer: *payer,
+            payer,
             amount,
         });
         Ok(())

@@ -73,6 +73,8 @@ pub enum InvalidTransaction {
     ExhaustsResources,
     /// The call is not allowed from a signed transaction.
     BadOrigin,
+    /// The block has no room left for the transaction's work; it may fit the next one.
+    BlockFull,
 }
 
 impl InvalidTransaction {
@@ -88,6 +90,9 @@ impl InvalidTransaction {
             InvalidTransaction::CannotPayFees => "insufficient balance to pay the transaction fee",
             InvalidTransaction::ExhaustsResources => "transaction too large",
             InvalidTransaction::BadOrigin => "call not allowed in a signed transaction",
+            InvalidTransaction::BlockFull => {
+                "the block has no room left for this transaction's work; it waits for the next"
+            }
         }
     }
 }
