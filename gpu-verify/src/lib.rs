@@ -25,7 +25,7 @@
 
 extern crate alloc;
 
-pub use gpu_verify_core::{challenge, commit, engine, error, format, model, numerics};
+pub use gpu_verify_core::{challenge, commit, engine, error, format, layer, model, numerics};
 
 #[cfg(feature = "std")]
 pub mod cpu;

@@ -47,10 +47,10 @@ pub mod fees {
     /// which carry one layer's tensors): fits a block (4 MiB) and an RPC request (hex).
     pub const MAX_LARGE_EXTRINSIC_SIZE: usize = 3 * 1024 * 1024;
     /// Fee per unit of dispute work (one multiply-accumulate or one byte hashed while
-    /// re-executing a layer; [`crate::Inference`]'s `call_work`). The `dispute` benchmark
-    /// measures ~0.9 ns per unit in the runtime, so a unit costs about what a byte of
-    /// transaction costs per nanosecond of a 64 KiB transaction's handling.
-    pub const WORK_FEE: Balance = 10_000;
+    /// re-executing a layer; the inference pallet's `call_work`). A block's whole work
+    /// budget (`MAX_DISPUTE_WORK_PER_BLOCK`) costs what a block full of bytes (4 MiB at
+    /// `BYTE_FEE`) costs: both scarce resources are priced alike at capacity.
+    pub const WORK_FEE: Balance = 8_000;
 }
 
 /// The runtime's configuration of its pallets.
@@ -171,10 +171,19 @@ impl pallet_inference::Config for Runtime {
     const VERIFIER_MISS_PER_MILL: u32 = 10;
     const VERIFIER_WRONG_PER_MILL: u32 = 200;
     const VERIFIER_UNBONDING: menara_primitives::BlockNumber = 150;
-    /// About 0.25 s of a block: eight disputes over MiniLM's largest layer at 128 tokens
-    /// (`dispute` benchmark).
-    const MAX_DISPUTE_WORK_PER_BLOCK: u64 = 300_000_000;
+    /// About 0.26 s of a block at the 0.52 ns per unit the `dispute` benchmark measures in
+    /// wasm: three disputes over MiniLM's largest layer at 128 tokens (153 M units, 80 ms).
+    const MAX_DISPUTE_WORK_PER_BLOCK: u64 = 500_000_000;
 }
+
+// A provider or verifier must stay slashable for as long as a job it took part in can
+// still be disputed: their unbonding outlasts a job's whole life.
+const _: () = {
+    use pallet_inference::Config as I;
+    let job_life = <Runtime as I>::COMMIT_BLOCKS + <Runtime as I>::CHALLENGE_WINDOW;
+    assert!(<Runtime as pallet_compute::Config>::UNBONDING_BLOCKS > job_life);
+    assert!(<Runtime as I>::VERIFIER_UNBONDING > <Runtime as I>::CHALLENGE_WINDOW);
+};
 
 /// The system pallet of this runtime.
 pub type System = pallet_system::Pallet<Runtime>;

@@ -153,20 +153,34 @@ impl Tensor {
             .collect()
     }
 
-    /// Hash of the tensor's descriptor and data (a Merkle leaf of the content hash).
+    /// Hash of the tensor's descriptor and data (a Merkle leaf of the content hash): the
+    /// BLAKE3 hash of [`tensor_hash_prefix`] followed by the data.
     pub fn hash(&self) -> Hash {
         let mut h = blake3::Hasher::new();
-        h.update(b"menara/gpu-verify/tensor/v1");
-        h.update(&(self.name.len() as u64).to_le_bytes());
-        h.update(self.name.as_bytes());
-        h.update(&[self.dtype as u8, self.shape.len() as u8]);
-        for d in &self.shape {
-            h.update(&d.to_le_bytes());
-        }
-        h.update(&(self.data.len() as u64).to_le_bytes());
+        h.update(&tensor_hash_prefix(
+            self.name.as_bytes(),
+            self.dtype as u8,
+            &self.shape,
+            self.data.len() as u64,
+        ));
         h.update(&self.data);
         *h.finalize().as_bytes()
     }
+}
+
+/// What a tensor's hash input holds before its data: domain tag, name, dtype, shape and
+/// data length. Row openings ([`crate::layer::SlicedTensor`]) locate rows after it.
+pub fn tensor_hash_prefix(name: &[u8], dtype: u8, shape: &[u32], data_len: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(27 + 8 + name.len() + 2 + 4 * shape.len() + 8);
+    p.extend_from_slice(b"menara/gpu-verify/tensor/v1");
+    p.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    p.extend_from_slice(name);
+    p.extend_from_slice(&[dtype, shape.len() as u8]);
+    for d in shape {
+        p.extend_from_slice(&d.to_le_bytes());
+    }
+    p.extend_from_slice(&data_len.to_le_bytes());
+    p
 }
 
 /// Leaf 0 of a model's content hash: the format and numerics versions, kind and parameters.
@@ -287,7 +301,6 @@ impl ModelFile {
         }
         out
     }
-
 
     /// Parses and validates a model file. Refuses truncated, oversized or inconsistent input.
     pub fn from_bytes(buf: &[u8]) -> Result<Self, Error> {

@@ -18,10 +18,11 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use blake3::hazmat::HasherExt;
 use parity_scale_codec::{Decode, Encode};
 
 use crate::commit::{activation_hash, Hash, MerkleProof};
-use crate::engine::{encoder_step, mlp_step, Activation, EncoderStep, Gemm};
+use crate::engine::{encoder_step, mlp_step, ActData, Activation, EncoderStep, Gemm};
 use crate::error::Error;
 use crate::format::{header_leaf, DType, ModelFile, Tensor, MAX_NDIM, N_PARAMS};
 use crate::model::{
@@ -118,6 +119,226 @@ impl OpenedTensor {
     }
 }
 
+/// Name of the one tensor opened by rows rather than whole: the word-embedding table,
+/// which for real vocabularies (MiniLM: 30,522 x 384) is too large for a transaction, while
+/// a job reads only the rows of its tokens.
+pub const SLICED_TENSOR: &str = "emb.word.q";
+
+/// A tensor opened at some rows only, proven against its leaf hash through the BLAKE3 tree
+/// of its hash input ([`crate::format::tensor_hash_prefix`] followed by the data): the
+/// 1 KiB chunks that hold the rows, and the chaining value of every maximal subtree that
+/// holds none of them, left to right (what BLAKE3 verified streaming sends).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SlicedTensor {
+    /// Name (UTF-8).
+    pub name: Vec<u8>,
+    /// Element type code ([`DType`]).
+    pub dtype: u8,
+    /// Dimensions, outermost first (rows first).
+    pub shape: Vec<u32>,
+    /// Opened chunks of the hash input: (chunk index, its bytes), increasing.
+    pub chunks: Vec<(u64, Vec<u8>)>,
+    /// Chaining values of the subtrees without an opened chunk, left to right.
+    pub subtrees: Vec<[u8; 32]>,
+    /// Proof of the tensor's leaf.
+    pub proof: MerkleProof,
+}
+
+const CHUNK: u64 = blake3::CHUNK_LEN as u64;
+
+enum TreeNode {
+    Cv([u8; 32]),
+    Root(Hash),
+}
+
+impl SlicedTensor {
+    fn geometry(&self) -> Result<(u64, u64, u64), Error> {
+        let dtype = DType::from_u8(self.dtype)
+            .ok_or_else(|| Error::Invalid(format!("unknown dtype {}", self.dtype)))?;
+        if self.shape.is_empty() || self.shape.len() as u64 > MAX_NDIM {
+            return Err(Error::Invalid(
+                "a sliced tensor needs 1..=4 dimensions".into(),
+            ));
+        }
+        let numel = self
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .ok_or_else(|| Error::Invalid("tensor size overflows".into()))?;
+        let data_len = numel
+            .checked_mul(dtype.size() as u64)
+            .ok_or_else(|| Error::Invalid("tensor size overflows".into()))?;
+        let row_bytes = data_len / self.shape[0].max(1) as u64;
+        let prefix =
+            crate::format::tensor_hash_prefix(&self.name, self.dtype, &self.shape, data_len).len()
+                as u64;
+        Ok((prefix, data_len, row_bytes))
+    }
+
+    /// Opens rows `rows` of `t` (with `proof` for its leaf).
+    pub fn open(t: &Tensor, rows: &[u32], proof: MerkleProof) -> Result<Self, Error> {
+        let mut input = crate::format::tensor_hash_prefix(
+            t.name.as_bytes(),
+            t.dtype as u8,
+            &t.shape,
+            t.data.len() as u64,
+        );
+        let prefix = input.len() as u64;
+        input.extend_from_slice(&t.data);
+        let n_rows = *t
+            .shape
+            .first()
+            .ok_or_else(|| Error::Invalid("cannot slice a scalar".into()))?;
+        let row_bytes = t.data.len() as u64 / n_rows.max(1) as u64;
+        let mut wanted: Vec<u64> = Vec::new();
+        for &r in rows {
+            if r >= n_rows {
+                return Err(Error::Input(format!(
+                    "row {r} out of range ({n_rows} rows)"
+                )));
+            }
+            let start = prefix + r as u64 * row_bytes;
+            let end = start + row_bytes;
+            wanted.extend(start / CHUNK..=(end.max(start + 1) - 1) / CHUNK);
+        }
+        if wanted.is_empty() {
+            return Err(Error::Input("no rows to open".into()));
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = SlicedTensor {
+            name: t.name.as_bytes().to_vec(),
+            dtype: t.dtype as u8,
+            shape: t.shape.clone(),
+            chunks: Vec::new(),
+            subtrees: Vec::new(),
+            proof,
+        };
+        out.collect(&input, 0, input.len() as u64, &wanted);
+        Ok(out)
+    }
+
+    fn collect(&mut self, input: &[u8], offset: u64, len: u64, wanted: &[u64]) {
+        let (first, last) = (offset / CHUNK, (offset + len - 1) / CHUNK);
+        let any = wanted.iter().any(|&c| c >= first && c <= last);
+        let bytes = &input[offset as usize..(offset + len) as usize];
+        if !any {
+            // A subtree without a wanted chunk (never the root: `open` wants a row).
+            let mut h = blake3::Hasher::new();
+            h.set_input_offset(offset);
+            h.update(bytes);
+            self.subtrees.push(h.finalize_non_root());
+        } else if len <= CHUNK {
+            self.chunks.push((first, bytes.to_vec()));
+        } else {
+            let left = blake3::hazmat::left_subtree_len(len);
+            self.collect(input, offset, left, wanted);
+            self.collect(input, offset + left, len - left, wanted);
+        }
+    }
+
+    fn rebuild(
+        &self,
+        offset: u64,
+        len: u64,
+        root: bool,
+        next_chunk: &mut usize,
+        next_subtree: &mut usize,
+    ) -> Result<TreeNode, Error> {
+        let bad = |m: &str| Error::Proof(format!("sliced tensor: {m}"));
+        let has_chunk = self
+            .chunks
+            .get(*next_chunk)
+            .is_some_and(|(c, _)| c.saturating_mul(CHUNK) < offset + len);
+        if let Some((c, _)) = self.chunks.get(*next_chunk) {
+            if c.saturating_mul(CHUNK) < offset {
+                return Err(bad("chunks out of order"));
+            }
+        }
+        if !has_chunk {
+            if root {
+                return Err(bad("no chunk opened"));
+            }
+            let cv = *self
+                .subtrees
+                .get(*next_subtree)
+                .ok_or_else(|| bad("too few subtree values"))?;
+            *next_subtree += 1;
+            return Ok(TreeNode::Cv(cv));
+        }
+        if len <= CHUNK {
+            let (c, bytes) = &self.chunks[*next_chunk];
+            if c.checked_mul(CHUNK) != Some(offset) || bytes.len() as u64 != len {
+                return Err(bad("a chunk has the wrong place or length"));
+            }
+            *next_chunk += 1;
+            if root {
+                return Ok(TreeNode::Root(*blake3::hash(bytes).as_bytes()));
+            }
+            let mut h = blake3::Hasher::new();
+            h.set_input_offset(offset);
+            h.update(bytes);
+            return Ok(TreeNode::Cv(h.finalize_non_root()));
+        }
+        let left = blake3::hazmat::left_subtree_len(len);
+        let l = self.rebuild(offset, left, false, next_chunk, next_subtree)?;
+        let r = self.rebuild(offset + left, len - left, false, next_chunk, next_subtree)?;
+        let (TreeNode::Cv(l), TreeNode::Cv(r)) = (l, r) else {
+            return Err(bad("inner node"));
+        };
+        Ok(if root {
+            TreeNode::Root(
+                *blake3::hazmat::merge_subtrees_root(&l, &r, blake3::hazmat::Mode::Hash).as_bytes(),
+            )
+        } else {
+            TreeNode::Cv(blake3::hazmat::merge_subtrees_non_root(
+                &l,
+                &r,
+                blake3::hazmat::Mode::Hash,
+            ))
+        })
+    }
+
+    /// Recomputes the tensor's leaf hash from the opened chunks and subtree values.
+    pub fn leaf_hash(&self) -> Result<Hash, Error> {
+        let (prefix, data_len, _) = self.geometry()?;
+        let total = prefix
+            .checked_add(data_len)
+            .ok_or_else(|| Error::Invalid("tensor size overflows".into()))?;
+        let (mut c, mut t) = (0, 0);
+        let TreeNode::Root(h) = self.rebuild(0, total, true, &mut c, &mut t)? else {
+            return Err(Error::Proof("sliced tensor: no root".into()));
+        };
+        if c != self.chunks.len() || t != self.subtrees.len() {
+            return Err(Error::Proof(
+                "sliced tensor: unused chunks or subtree values".into(),
+            ));
+        }
+        Ok(h)
+    }
+
+    /// The bytes of row `r`, if its chunks were opened.
+    pub fn row(&self, r: u32) -> Option<Vec<u8>> {
+        let (prefix, _, row_bytes) = self.geometry().ok()?;
+        if r >= *self.shape.first()? {
+            return None;
+        }
+        let start = prefix + r as u64 * row_bytes;
+        let mut out = Vec::with_capacity(row_bytes as usize);
+        let mut pos = start;
+        while pos < start + row_bytes {
+            let ci = pos / CHUNK;
+            let i = self.chunks.binary_search_by_key(&ci, |(c, _)| *c).ok()?;
+            let bytes = &self.chunks[i].1;
+            let from = (pos - ci * CHUNK) as usize;
+            let to = ((start + row_bytes).min((ci + 1) * CHUNK) - ci * CHUNK) as usize;
+            out.extend_from_slice(bytes.get(from..to)?);
+            pos = ci * CHUNK + to as u64;
+        }
+        Some(out)
+    }
+}
+
 /// The header and the tensors one layer reads, each proven against the model's content id.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct LayerWeights {
@@ -127,8 +348,11 @@ pub struct LayerWeights {
     pub params: [u32; N_PARAMS],
     /// Proof of the header leaf (index 0).
     pub header_proof: MerkleProof,
-    /// The layer's tensors in name order.
+    /// The layer's tensors in name order (all but the sliced ones).
     pub tensors: Vec<OpenedTensor>,
+    /// Tensors opened at the rows the input reads ([`SLICED_TENSOR`] of layer 0, when
+    /// opened with [`LayerWeights::open_for_input`]).
+    pub slices: Vec<SlicedTensor>,
 }
 
 impl LayerWeights {
@@ -158,12 +382,47 @@ impl LayerWeights {
             params: file.params,
             header_proof: crate::commit::merkle_proof(&leaves, 0)?,
             tensors,
+            slices: Vec::new(),
         })
     }
 
-    /// Bytes of tensor data carried.
+    /// [`LayerWeights::open`] for re-running `layer` on `input`: the word-embedding table
+    /// of an encoder's layer 0 is opened at the input's token rows only, which keeps the
+    /// opening small whatever the vocabulary.
+    pub fn open_for_input(
+        file: &ModelFile,
+        layer: usize,
+        input: &Activation,
+    ) -> Result<Self, Error> {
+        let mut w = Self::open(file, layer)?;
+        let ActData::Tokens(ids) = &input.data else {
+            return Ok(w);
+        };
+        let Some(i) = w
+            .tensors
+            .iter()
+            .position(|t| t.name == SLICED_TENSOR.as_bytes())
+        else {
+            return Ok(w);
+        };
+        let full = w.tensors.remove(i);
+        let t = full.to_tensor()?;
+        let mut rows = ids.clone();
+        rows.sort_unstable();
+        rows.dedup();
+        w.slices.push(SlicedTensor::open(&t, &rows, full.proof)?);
+        Ok(w)
+    }
+
+    /// Bytes of tensor data carried (whole tensors and opened chunks).
     pub fn data_bytes(&self) -> u64 {
-        self.tensors.iter().map(|t| t.data.len() as u64).sum()
+        let whole: u64 = self.tensors.iter().map(|t| t.data.len() as u64).sum();
+        let sliced: u64 = self
+            .slices
+            .iter()
+            .flat_map(|s| s.chunks.iter().map(|(_, b)| b.len() as u64))
+            .sum();
+        whole.saturating_add(sliced)
     }
 
     /// Number of committed layers of the model these weights belong to.
@@ -185,19 +444,36 @@ impl LayerWeights {
             ));
         }
         let names = layer_tensor_names(self.kind, &self.params, layer)?;
-        if self.tensors.len() != names.len()
-            || self
-                .tensors
-                .iter()
-                .zip(&names)
-                .any(|(t, n)| t.name != n.as_bytes())
+        // Whole tensors and sliced ones together are exactly the layer's; only the
+        // word-embedding table of layer 0 may be sliced.
+        let mut opened: Vec<&[u8]> = self.tensors.iter().map(|t| t.name.as_slice()).collect();
+        for sl in &self.slices {
+            if sl.name != SLICED_TENSOR.as_bytes() || layer != 0 || self.slices.len() > 1 {
+                return Err(Error::Proof(
+                    "only layer 0's word embeddings may be opened by rows".into(),
+                ));
+            }
+            opened.push(&sl.name);
+        }
+        opened.sort_unstable();
+        if opened.len() != names.len() || opened.iter().zip(&names).any(|(a, n)| *a != n.as_bytes())
         {
             return Err(Error::Proof(format!(
                 "layer {layer} reads {} tensors ({}...), the opening has {}",
                 names.len(),
                 names.first().map(String::as_str).unwrap_or(""),
-                self.tensors.len()
+                opened.len()
             )));
+        }
+        for sl in &self.slices {
+            if sl.proof.leaf_count != leaf_count
+                || sl.proof.index == 0
+                || !sl.proof.verify(model_id, &sl.leaf_hash()?)
+            {
+                return Err(Error::Proof(
+                    "sliced tensor is not the registered model's".into(),
+                ));
+            }
         }
         let mut tensors = Vec::with_capacity(self.tensors.len());
         for t in &self.tensors {
@@ -255,6 +531,16 @@ impl LayerWeights {
                     vocab_text: None,
                 };
                 if layer == 0 {
+                    if let Some(slice) = self.slices.first() {
+                        let (compact, cfg, input) = compact_embeddings(part, slice, &cfg, input)?;
+                        enc.cfg = cfg;
+                        let e = Embeddings::load(&compact, &cfg)?;
+                        enc.word = e.word;
+                        enc.pos = e.pos;
+                        enc.typ = e.typ;
+                        enc.emb_ln = e.emb_ln;
+                        return encoder_step(&enc, EncoderStep::Embed, &input, gemm);
+                    }
                     let e = Embeddings::load(part, &cfg)?;
                     enc.word = e.word;
                     enc.pos = e.pos;
@@ -288,6 +574,83 @@ impl LayerWeights {
             }
         }
     }
+}
+
+/// The embedding tables cut down to the rows `input` reads, and `input` renumbered to
+/// them: the embedding layer only looks rows up, so its output is the same.
+fn compact_embeddings(
+    part: &ModelFile,
+    slice: &SlicedTensor,
+    cfg: &EncoderConfig,
+    input: &Activation,
+) -> Result<(ModelFile, EncoderConfig, Activation), Error> {
+    let ActData::Tokens(ids) = &input.data else {
+        return Err(Error::Input(
+            "the encoder's first layer expects token ids".into(),
+        ));
+    };
+    if let Some(&bad) = ids.iter().find(|&&t| t as usize >= cfg.vocab) {
+        return Err(Error::Input(format!(
+            "token id {bad} >= vocabulary size {}",
+            cfg.vocab
+        )));
+    }
+    let mut rows = ids.clone();
+    rows.sort_unstable();
+    rows.dedup();
+    let h = cfg.hidden;
+    let get = |name: &str| {
+        part.get(name)
+            .ok_or_else(|| Error::MissingTensor(name.into()))
+    };
+    let (m, sh) = (get("emb.word.m")?, get("emb.word.s")?);
+    let (m_all, s_all) = (m.to_i32(), &sh.data);
+    if m_all.len() != cfg.vocab || s_all.len() != cfg.vocab {
+        return Err(Error::Invalid(
+            "word-embedding factors do not match the vocabulary".into(),
+        ));
+    }
+    let mut q = Vec::with_capacity(rows.len() * h);
+    let (mut mc, mut sc) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    for &r in &rows {
+        let row = slice
+            .row(r)
+            .ok_or_else(|| Error::Proof(format!("row {r} of the word embeddings is not opened")))?;
+        if row.len() != h {
+            return Err(Error::Proof(
+                "word-embedding rows have the wrong width".into(),
+            ));
+        }
+        q.extend(row.iter().map(|&b| b as i8));
+        mc.push(m_all[r as usize]);
+        sc.push(s_all[r as usize]);
+    }
+    let k = rows.len() as u32;
+    let mut tensors: Vec<Tensor> = part
+        .tensors
+        .iter()
+        .filter(|t| !t.name.starts_with("emb.word."))
+        .cloned()
+        .collect();
+    tensors.push(Tensor::from_i8("emb.word.q", &[k, h as u32], &q));
+    tensors.push(Tensor::from_i32("emb.word.m", &[k], &mc));
+    tensors.push(Tensor::from_u8("emb.word.s", &[k], &sc));
+    let compact = ModelFile::new(part.kind, part.params, tensors)?;
+    let mut cfg = *cfg;
+    cfg.vocab = rows.len();
+    let renumbered: Vec<u32> = ids
+        .iter()
+        .map(|t| rows.binary_search(t).unwrap_or(0) as u32)
+        .collect();
+    let input = Activation {
+        lens: input.lens.clone(),
+        cols: input.cols,
+        data: ActData::Tokens(renumbered),
+    };
+    Ok((compact, cfg, input))
 }
 
 fn empty_embedding() -> Embedding {
@@ -413,7 +776,9 @@ impl LayerWeights {
                     rows.saturating_mul(h)
                 } else if layer % 2 == 1 {
                     let attn = lens.iter().fold(0u64, |acc, &l| {
-                        acc.saturating_add((l as u64).saturating_mul(l as u64).saturating_mul(2 * h))
+                        acc.saturating_add(
+                            (l as u64).saturating_mul(l as u64).saturating_mul(2 * h),
+                        )
                     });
                     rows.saturating_mul(4 * h * h).saturating_add(attn)
                 } else {
@@ -441,15 +806,25 @@ mod tests {
         let mut t = Vec::new();
         let dims = [(6u32, 4u32), (5, 6), (3, 5)];
         for (l, (n, k)) in dims.iter().enumerate() {
-            let w: Vec<i8> = (0..n * k).map(|x| ((x * 7 + l as u32) % 11) as i8 - 5).collect();
+            let w: Vec<i8> = (0..n * k)
+                .map(|x| ((x * 7 + l as u32) % 11) as i8 - 5)
+                .collect();
             t.push(Tensor::from_i8(&format!("mlp{l:03}.w"), &[*n, *k], &w));
-            t.push(Tensor::from_i32(&format!("mlp{l:03}.b"), &[*n], &vec![3; *n as usize]));
+            t.push(Tensor::from_i32(
+                &format!("mlp{l:03}.b"),
+                &[*n],
+                &vec![3; *n as usize],
+            ));
             t.push(Tensor::from_i32(
                 &format!("mlp{l:03}.m"),
                 &[*n],
                 &vec![1 << 20; *n as usize],
             ));
-            t.push(Tensor::from_u8(&format!("mlp{l:03}.s"), &[*n], &vec![22; *n as usize]));
+            t.push(Tensor::from_u8(
+                &format!("mlp{l:03}.s"),
+                &[*n],
+                &vec![22; *n as usize],
+            ));
         }
         let mut params = [0u32; N_PARAMS];
         params[0] = 3;
@@ -524,5 +899,44 @@ mod tests {
             settle_dispute(&id, &cheat, &honest, 1, x, &bad, &RefGemm),
             Err(DisputeError::Weights(Error::Proof(_)))
         ));
+    }
+}
+
+#[cfg(test)]
+mod slice_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn sliced_leaf_hash_matches_the_tensor_hash() {
+        for (rows, cols) in [(3u32, 5u32), (40, 384), (300, 384), (3000, 384), (30522, 38), (30522, 384)] {
+            let data: Vec<i8> = (0..rows * cols).map(|i| (i % 251) as i8).collect();
+            let t = Tensor::from_i8("emb.word.q", &[rows, cols], &data);
+            let spread: Vec<u32> = (0..128u32).map(|i| i.wrapping_mul(2654435761) % rows).collect();
+            for want in [vec![0u32], vec![5], vec![rows - 1], vec![1, rows / 2, rows - 2], spread] {
+                let mut want: Vec<u32> = want.into_iter().filter(|&r| r < rows).collect();
+                want.sort_unstable();
+                want.dedup();
+                if want.is_empty() {
+                    continue;
+                }
+                let p = MerkleProof {
+                    index: 1,
+                    leaf_count: 2,
+                    siblings: vec![],
+                };
+                let s = SlicedTensor::open(&t, &want, p).unwrap();
+                assert_eq!(s.leaf_hash().unwrap(), t.hash(), "{rows}x{cols} {want:?}");
+                for &r in &want {
+                    let row = s.row(r).unwrap();
+                    let expect: Vec<u8> = data[(r * cols) as usize..((r + 1) * cols) as usize]
+                        .iter()
+                        .map(|&x| x as u8)
+                        .collect();
+                    assert_eq!(row, expect);
+                }
+            }
+        }
     }
 }

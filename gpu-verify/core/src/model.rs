@@ -386,9 +386,9 @@ impl EncoderConfig {
 pub fn block_tensor_names(l: usize) -> Vec<String> {
     let b = block_prefix(l);
     let mut names: Vec<String> = [
-        "ctx.m", "ctx.s", "f1.b", "f1.m", "f1.s", "f1.w", "f2.b", "f2.m", "f2.s", "f2.w",
-        "gelu.m", "gelu.s", "inf.m", "inf.s", "inq.m", "inq.s", "ln1.b", "ln1.g", "ln2.b",
-        "ln2.g", "o.b", "o.m", "o.s", "o.w", "qkv.b", "qkv.m", "qkv.s", "qkv.w", "rq",
+        "ctx.m", "ctx.s", "f1.b", "f1.m", "f1.s", "f1.w", "f2.b", "f2.m", "f2.s", "f2.w", "gelu.m",
+        "gelu.s", "inf.m", "inf.s", "inq.m", "inq.s", "ln1.b", "ln1.g", "ln2.b", "ln2.g", "o.b",
+        "o.m", "o.s", "o.w", "qkv.b", "qkv.m", "qkv.s", "qkv.w", "rq",
     ]
     .iter()
     .map(|s| format!("{b}.{s}"))

@@ -70,10 +70,12 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub bls_key: Option<String>,
-    /// Run the compute provider worker: answer this account's availability challenges
-    /// (register first with `menara tx compute register`). It computes with CUDA when a GPU
-    /// and driver are present, else on the CPU. The account key comes from --provider-key,
-    /// else --validator-key, else the file `keystore/account` in the base path.
+    /// Run the compute provider workers: answer this account's availability challenges
+    /// (register first with `menara tx compute register`) and run and commit the inference
+    /// jobs assigned to it. It computes with CUDA when a GPU and driver are present, else
+    /// on the CPU; models come from the node's store, fetched from peers when missing. The
+    /// account key comes from --provider-key, else --validator-key, else the file
+    /// `keystore/account` in the base path.
     #[arg(long)]
     pub provider: bool,
     /// Secret of the provider's account key (ed25519): `//Name` or a hex seed.
@@ -85,6 +87,32 @@ pub struct RunArgs {
         requires = "provider"
     )]
     pub provider_key: Option<String>,
+    /// Run the verifier worker: re-execute the sampled inference jobs this account is drawn
+    /// for and attest or dispute them (register first with `menara tx inference
+    /// register-verifier`). The account key comes from --verifier-key, else --validator-key,
+    /// else the file `keystore/account` in the base path; it may be the provider's.
+    #[arg(long)]
+    pub verifier: bool,
+    /// Secret of the verifier's account key (ed25519): `//Name` or a hex seed.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MENARA_VERIFIER_KEY",
+        hide_env_values = true,
+        requires = "verifier"
+    )]
+    pub verifier_key: Option<String>,
+    /// TEST ONLY: commit N per thousand of the provider's inference jobs wrong on purpose
+    /// (one layer corrupted, the later ones recomputed from it), to exercise disputes. The
+    /// provider is slashed when a verifier catches it.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "N",
+        requires = "provider",
+        value_parser = clap::value_parser!(u32).range(0..=1000)
+    )]
+    pub unsafe_test_cheat_per_mill: Option<u32>,
     /// Peers to connect to first: multiaddrs ending in `/p2p/<peer id>`.
     #[arg(long, value_name = "MULTIADDR", num_args = 1..)]
     pub bootnodes: Vec<String>,
@@ -418,6 +446,10 @@ pub enum TxCommand {
     /// close, withdraw.
     #[command(subcommand)]
     Compute(ComputeTx),
+    /// Verified inference: submit a job, set a provider's price, register as a verifier,
+    /// attest, challenge a wrong result, withdraw.
+    #[command(subcommand)]
+    Inference(crate::inference::InferenceTx),
 }
 
 /// Compute market transactions; each is signed locally by `--from` and waits for finality.
@@ -846,6 +878,9 @@ pub enum QueryCommand {
     /// Compute market: providers, orders, leases, challenges, summary.
     #[command(subcommand)]
     Compute(ComputeQuery),
+    /// Verified inference: jobs, verifiers, prices, summary, pending payouts.
+    #[command(subcommand)]
+    Inference(crate::inference::InferenceQuery),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! `menara`: the Menara node and wallet.
 mod cli;
 mod compute;
+mod inference;
 mod model;
 mod node;
 mod units;

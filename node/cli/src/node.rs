@@ -60,7 +60,24 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("menara-{}", std::process::id()));
-    config.provider = provider_key(&args, &base, validator.as_deref())?;
+    config.provider = worker_key(
+        args.provider,
+        "--provider",
+        args.provider_key.as_deref(),
+        &base,
+        validator.as_deref(),
+    )?;
+    config.verifier = worker_key(
+        args.verifier,
+        "--verifier",
+        args.verifier_key.as_deref(),
+        &base,
+        validator.as_deref(),
+    )?;
+    config.test_cheat_per_mill = args.unsafe_test_cheat_per_mill.unwrap_or(0);
+    if config.test_cheat_per_mill > 0 {
+        tracing::warn!(target: "menara", "--unsafe-test-cheat-per-mill: this provider commits {} per thousand of its inference jobs wrong on purpose and will be slashed", config.test_cheat_per_mill);
+    }
     config.validator = validator;
     config.test_equivocate = args.unsafe_test_equivocate;
     config.test_corrupt_model_chunks = args.unsafe_test_corrupt_model_chunks;
@@ -133,20 +150,23 @@ pub async fn run_node(args: RunArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("{e}"))
 }
 
-/// The provider's account key (`--provider`): --provider-key, else the validator's
+/// The account key of a worker (`--provider`, `--verifier`; `enabled` says whether it
+/// runs): its own key flag (`--provider-key`, `--verifier-key`), else the validator's
 /// account, else the file `keystore/account` in the base path.
-fn provider_key(
-    args: &RunArgs,
+fn worker_key(
+    enabled: bool,
+    flag: &str,
+    secret: Option<&str>,
     base: &Path,
     validator: Option<&ValidatorKeys>,
 ) -> anyhow::Result<Option<ed25519_dalek::SigningKey>> {
-    if !args.provider {
+    if !enabled {
         return Ok(None);
     }
-    if let Some(secret) = &args.provider_key {
+    if let Some(secret) = secret {
         return keyring::parse_secret(secret)
             .map(Some)
-            .map_err(|e| anyhow!("--provider-key: {e}"));
+            .map_err(|e| anyhow!("{flag}-key: {e}"));
     }
     if let Some(keys) = validator {
         return Ok(Some(keys.account.clone()));
@@ -154,7 +174,7 @@ fn provider_key(
     let path = base.join("keystore").join("account");
     let secret = std::fs::read_to_string(&path).map_err(|e| {
         anyhow!(
-            "--provider needs an account key: --provider-key, or the file {} ({e})",
+            "{flag} needs an account key: {flag}-key, --validator-key, or the file {} ({e})",
             path.display()
         )
     })?;

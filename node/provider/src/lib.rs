@@ -1,16 +1,30 @@
-//! The compute provider's worker: the off-chain half of `pallet_compute`'s availability
-//! challenges.
+//! The node's workers for the compute and inference markets: the off-chain halves of
+//! `pallet_compute`'s availability challenges and of `pallet_inference`'s jobs.
 //!
-//! On every new block the worker asks the chain for the open challenges addressed to its
-//! account. A new challenge is run with gpu-verify (the CUDA engine when a GPU and driver
-//! are present, else the threaded CPU engine) and answered with the Merkle root over its
-//! step outputs; once the chain has drawn the step to audit (from the beacon of the block
-//! after the answer), the worker reveals that step's input with its Merkle openings. Runs
-//! keep checkpoints so an opening costs at most `checkpoint_every` steps to rebuild.
+//! * [`Provider`] (`menara --provider`): on every new block the worker asks the chain for
+//!   the open challenges addressed to its account. A new challenge is run with gpu-verify
+//!   and answered with the Merkle root over its step outputs; once the chain has drawn the
+//!   step to audit (from the beacon of the block after the answer), the worker reveals that
+//!   step's input with its Merkle openings. Runs keep checkpoints so an opening costs at
+//!   most `checkpoint_every` steps to rebuild.
+//! * [`inference::InferenceProvider`] (also `--provider`): runs the inference jobs
+//!   assigned to the account and commits their per-layer hashes and output.
+//! * [`verifier::Verifier`] (`--verifier`): re-executes the sampled jobs assigned to the
+//!   account and attests or disputes them.
 //!
-//! The worker talks to its node through the narrow [`Chain`] trait, so it does not depend
-//! on the node's service crate and can be tested against a fake chain.
+//! All compute with the node's [`Engine`] (the CUDA engine when a GPU and driver are
+//! present, else the threaded CPU engine), send transactions through one [`tx::Signer`]
+//! per account, and share the parsed models ([`models::Models`]). [`start`] starts the
+//! workers a node runs.
+//!
+//! The workers talk to their node through the narrow [`Chain`] trait, so they do not
+//! depend on the node's service crate and can be tested against a fake chain.
 #![warn(missing_docs)]
+
+pub mod inference;
+pub mod models;
+pub mod tx;
+pub mod verifier;
 
 use ed25519_dalek::SigningKey;
 use gpu_verify::challenge::{Challenge as Workload, ChallengeRun};
@@ -22,6 +36,7 @@ use parity_scale_codec::{DecodeAll, Encode};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
+use tx::{Sent, Signer};
 
 /// Why a step of the worker failed (it logs and retries on a later block).
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +53,26 @@ pub enum ProviderError {
     /// The blocking task running the workload failed.
     #[error("workload task: {0}")]
     Task(String),
+    /// A model file is missing its tensors, does not parse or is not the model its id says.
+    #[error("{0}")]
+    Model(String),
+    /// A dispute could not be built, or would not go against the provider.
+    #[error("dispute: {0}")]
+    Dispute(String),
+    /// The worker gave up on an item (a job it cannot run, answer or dispute): said once.
+    #[error("{0}")]
+    GaveUp(String),
+    /// A transaction is larger than the chain accepts.
+    #[error("the transaction is {size} bytes, more than the largest the chain accepts ({max})")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The largest accepted.
+        max: usize,
+    },
 }
 
-/// What the worker needs from its node.
+/// What the workers need from their node.
 pub trait Chain: Send + Sync + 'static {
     /// The chain's genesis hash (transactions sign it).
     fn genesis_hash(&self) -> H256;
@@ -52,9 +84,35 @@ pub trait Chain: Send + Sync + 'static {
     fn submit(&self, tx: Vec<u8>) -> Result<H256, String>;
     /// New best blocks.
     fn new_heads(&self) -> broadcast::Receiver<Header>;
+    /// The bytes of model `id`'s file when the node's model store holds it, `None` when it
+    /// does not (blocking: reads the file; call it off the async runtime).
+    fn model_file(&self, id: &H256) -> Result<Option<Vec<u8>>, String>;
+    /// Starts fetching the registered model `id` from peers into the node's model store
+    /// (nothing happens when the store holds it or a download of it is running).
+    fn request_model(&self, id: &H256) -> Result<(), String>;
 }
 
-/// The engine the worker computes with, and a description for the log.
+/// The newest head from `heads`, skipping those that queued up meanwhile (a worker busy
+/// computing acts on the chain as it is now); `None` once the stream closed.
+pub async fn next_head(heads: &mut broadcast::Receiver<Header>) -> Option<Header> {
+    let mut head = loop {
+        match heads.recv().await {
+            Ok(h) => break h,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    };
+    loop {
+        match heads.try_recv() {
+            Ok(h) => head = h,
+            Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => return Some(head),
+        }
+    }
+}
+
+/// The engine the workers compute with, and a description for the log.
+#[derive(Clone)]
 pub struct Engine {
     gemm: Arc<dyn Gemm + Send + Sync>,
     description: String,
@@ -93,6 +151,11 @@ impl Engine {
     pub fn description(&self) -> &str {
         &self.description
     }
+
+    /// The GEMM backend.
+    pub fn gemm(&self) -> Arc<dyn Gemm + Send + Sync> {
+        self.gemm.clone()
+    }
 }
 
 /// The worker's settings.
@@ -106,50 +169,48 @@ pub struct ProviderConfig {
 }
 
 /// Where the worker stands with one challenge.
+#[derive(Default)]
 struct Progress {
     run: Option<Arc<ChallengeRun>>,
-    answered_at: Option<BlockNumber>,
-    revealed_at: Option<BlockNumber>,
+    answered: Option<Sent>,
+    revealed: Option<Sent>,
 }
 
-/// The provider worker.
+/// The compute provider worker: answers availability challenges.
 pub struct Provider<C: Chain> {
-    chain: Arc<C>,
-    key: SigningKey,
-    account: AccountId,
+    signer: Arc<Signer<C>>,
     engine: Arc<dyn Gemm + Send + Sync>,
-    resubmit_after: BlockNumber,
     progress: HashMap<ChallengeId, Progress>,
 }
 
 impl<C: Chain> Provider<C> {
     /// A worker for `config.key`'s account on `chain`.
     pub fn new(chain: Arc<C>, config: ProviderConfig) -> Self {
-        let account = AccountId(config.key.verifying_key().to_bytes());
+        Self::with_signer(
+            Signer::new(chain, config.key, config.resubmit_after),
+            config.engine,
+        )
+    }
+
+    /// A worker sending its transactions through `signer` (shared with the account's other
+    /// workers).
+    pub fn with_signer(signer: Arc<Signer<C>>, engine: Engine) -> Self {
         Provider {
-            chain,
-            key: config.key,
-            account,
-            engine: config.engine.gemm,
-            resubmit_after: config.resubmit_after.max(1),
+            signer,
+            engine: engine.gemm,
             progress: HashMap::new(),
         }
     }
 
     /// The provider's account.
     pub fn account(&self) -> AccountId {
-        self.account
+        self.signer.account()
     }
 
     /// Follows new blocks until the node's head stream closes.
     pub async fn run(mut self) {
-        let mut heads = self.chain.new_heads();
-        loop {
-            let head = match heads.recv().await {
-                Ok(h) => h,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        let mut heads = self.signer.chain().new_heads();
+        while let Some(head) = next_head(&mut heads).await {
             if let Err(e) = self.on_block(head.number).await {
                 tracing::warn!(target: "provider", "block #{}: {e}", head.number);
             }
@@ -159,8 +220,12 @@ impl<C: Chain> Provider<C> {
     /// Handles the open challenges as of block `number`.
     pub async fn on_block(&mut self, number: BlockNumber) -> Result<(), ProviderError> {
         let out = self
-            .chain
-            .query(b"compute_challenges", &self.account.encode())
+            .signer
+            .chain()
+            .query(
+                menara_runtime::api::COMPUTE_CHALLENGES,
+                &self.account().encode(),
+            )
             .map_err(ProviderError::Node)?;
         let open = Vec::<ChallengeView>::decode_all(&mut &out[..])
             .map_err(|_| ProviderError::Decode("compute_challenges"))?;
@@ -179,28 +244,28 @@ impl<C: Chain> Provider<C> {
         number: BlockNumber,
         view: &ChallengeView,
     ) -> Result<(), ProviderError> {
-        let resubmit_after = self.resubmit_after;
-        let due = |at: Option<BlockNumber>| at.is_none_or(|at| number >= at + resubmit_after);
-        let progress = self.progress.entry(view.id).or_insert(Progress {
-            run: None,
-            answered_at: None,
-            revealed_at: None,
-        });
+        let progress = self.progress.entry(view.id).or_default();
+        let (answered, revealed) = (progress.answered, progress.revealed);
         match (&view.challenge.state, view.audit_step) {
-            (ChallengeState::Issued, _) if due(progress.answered_at) => {
+            (ChallengeState::Issued, _) if self.signer.due(answered.as_ref(), number)? => {
                 let run = self.workload(view).await?;
                 let root = H256(run.root());
                 let (id, answer_by) = (view.id, view.challenge.answer_by);
-                self.submit(RuntimeCall::Compute(pallet_compute::Call::Answer {
-                    challenge: id,
-                    root,
-                }))?;
+                let sent = self.signer.submit(
+                    number,
+                    RuntimeCall::Compute(pallet_compute::Call::Answer {
+                        challenge: id,
+                        root,
+                    }),
+                )?;
                 tracing::info!(target: "provider", "answered challenge #{id} at #{number} (deadline #{answer_by}): root {root}");
                 if let Some(p) = self.progress.get_mut(&id) {
-                    p.answered_at = Some(number);
+                    p.answered = Some(sent);
                 }
             }
-            (ChallengeState::Answered { .. }, Some(step)) if due(progress.revealed_at) => {
+            (ChallengeState::Answered { .. }, Some(step))
+                if self.signer.due(revealed.as_ref(), number)? =>
+            {
                 let run = self.workload(view).await?;
                 let engine = self.engine.clone();
                 let opening =
@@ -208,13 +273,16 @@ impl<C: Chain> Provider<C> {
                         .await
                         .map_err(|e| ProviderError::Task(e.to_string()))??;
                 let id = view.id;
-                self.submit(RuntimeCall::Compute(pallet_compute::Call::Reveal {
-                    challenge: id,
-                    opening,
-                }))?;
+                let sent = self.signer.submit(
+                    number,
+                    RuntimeCall::Compute(pallet_compute::Call::Reveal {
+                        challenge: id,
+                        opening,
+                    }),
+                )?;
                 tracing::info!(target: "provider", "revealed step {step} of challenge #{id}");
                 if let Some(p) = self.progress.get_mut(&id) {
-                    p.revealed_at = Some(number);
+                    p.revealed = Some(sent);
                 }
             }
             _ => {}
@@ -246,13 +314,65 @@ impl<C: Chain> Provider<C> {
         Ok(run)
     }
 
-    fn submit(&self, call: RuntimeCall) -> Result<H256, ProviderError> {
-        let nonce = self
-            .chain
-            .next_nonce(&self.account)
-            .map_err(ProviderError::Node)?;
-        let tx =
-            menara_chain_spec::keyring::sign(&self.key, &self.chain.genesis_hash(), nonce, 0, call);
-        self.chain.submit(tx).map_err(ProviderError::Node)
+}
+
+/// What a node runs: the provider's workers, the verifier's, or both.
+pub struct WorkersConfig {
+    /// The provider's account key: answers its availability challenges and runs and
+    /// commits its inference jobs (`--provider`).
+    pub provider: Option<SigningKey>,
+    /// The verifier's account key: re-executes the sampled jobs it is drawn for
+    /// (`--verifier`). It may be the provider's.
+    pub verifier: Option<SigningKey>,
+    /// TEST ONLY: per thousand of inference jobs the provider commits wrong on purpose.
+    pub cheat_per_mill: u32,
+    /// Blocks after which a transaction that left the pool unincluded is sent again.
+    pub resubmit_after: BlockNumber,
+}
+
+/// Starts the workers `config` names on `chain`, all computing with `engine` (called from
+/// within a tokio runtime). Workers of the same account share one [`Signer`], so their
+/// transactions never reuse a nonce.
+pub fn start<C: Chain>(
+    chain: Arc<C>,
+    engine: Engine,
+    config: WorkersConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let models = models::Models::new(chain.clone());
+    let mut tasks = Vec::new();
+    if config.provider.is_some() || config.verifier.is_some() {
+        tracing::info!(target: "provider", "computing with {}", engine.description());
     }
+    let provider = config
+        .provider
+        .map(|key| Signer::new(chain.clone(), key, config.resubmit_after));
+    if let Some(signer) = &provider {
+        tracing::info!(target: "provider", "compute provider {}: answering availability challenges and running inference jobs", signer.account());
+        tasks.push(tokio::spawn(
+            Provider::with_signer(signer.clone(), engine.clone()).run(),
+        ));
+        tasks.push(tokio::spawn(
+            inference::InferenceProvider::new(
+                signer.clone(),
+                models.clone(),
+                engine.clone(),
+                inference::InferenceConfig {
+                    cheat_per_mill: config.cheat_per_mill,
+                },
+            )
+            .run(),
+        ));
+    }
+    if let Some(key) = config.verifier {
+        let account = AccountId(key.verifying_key().to_bytes());
+        let signer = match &provider {
+            Some(p) if p.account() == account => p.clone(),
+            _ => Signer::new(chain.clone(), key, config.resubmit_after),
+        };
+        tracing::info!(target: "verifier", "verifier {account}: re-executing the sampled inference jobs it is drawn for");
+        tasks.push(tokio::spawn(
+            verifier::Verifier::new(signer, models, engine).run(),
+        ));
+    }
+    tasks
 }

@@ -39,6 +39,12 @@ impl Chain for FakeChain {
     fn new_heads(&self) -> broadcast::Receiver<Header> {
         self.heads.subscribe()
     }
+    fn model_file(&self, _id: &H256) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+    fn request_model(&self, _id: &H256) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

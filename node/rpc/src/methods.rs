@@ -3,8 +3,9 @@ use crate::api::{NodeApi, TransactionStatus};
 use crate::error::{api_error, internal, invalid_params, RpcError, METHOD_NOT_FOUND};
 use crate::params::Args;
 use crate::types::{
-    AccountJson, BlockJson, Bytes, ChallengeJson, ComputeSummaryJson, LeaseJson, MethodsJson,
-    OrderJson, ProofEntryJson, ProviderJson, ReadProofJson, SignedBlock,
+    AccountJson, BlockJson, Bytes, ChallengeJson, ComputeSummaryJson, InferenceSummaryJson,
+    JobJson, LeaseJson, MethodsJson, OrderJson, PriceJson, ProofEntryJson, ProviderJson,
+    ReadProofJson, SignedBlock, VerifierJson,
 };
 use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
@@ -34,6 +35,9 @@ pub const MAX_MODELS_PER_PAGE: u32 = 100;
 /// Most items one `compute_providers`, `compute_orders` or `compute_leases` call returns
 /// (the runtime's page size).
 pub const MAX_COMPUTE_PER_PAGE: u32 = pallet_compute::MAX_LIST;
+
+/// Most jobs one `inference_jobs` call returns (the runtime's page size).
+pub const MAX_INFERENCE_PER_PAGE: u32 = pallet_inference::MAX_LIST;
 
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
@@ -446,6 +450,55 @@ pub fn rpc_module(
     blocking(&mut m, "compute_pending", &["account"], |api, a| {
         let who = a.account(0)?;
         let amount: u128 = runtime_query(api, b"compute_pending", &who.encode())?;
+        Ok(amount.to_string())
+    })?;
+
+    // inference_*: verified inference jobs (runtime queries; types in `crate::types`).
+    blocking(&mut m, "inference_job", &["id"], |api, a| {
+        let id = a.id(0)?;
+        let view: Option<pallet_inference::JobView> =
+            runtime_query(api, b"inference_job", &id.encode())?;
+        Ok(view.as_ref().map(JobJson::from))
+    })?;
+    blocking(&mut m, "inference_jobs", &["account", "limit"], |api, a| {
+        let who = a.account(0)?;
+        let limit = limit(a, 1, MAX_INFERENCE_PER_PAGE)?;
+        let views: Vec<pallet_inference::JobView> =
+            runtime_query(api, b"inference_jobs", &(who, limit).encode())?;
+        Ok(views.iter().map(JobJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "inference_providerJobs", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let views: Vec<pallet_inference::JobView> =
+            runtime_query(api, b"inference_providerJobs", &who.encode())?;
+        Ok(views.iter().map(JobJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "inference_verifierJobs", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let views: Vec<pallet_inference::JobView> =
+            runtime_query(api, b"inference_verifierJobs", &who.encode())?;
+        Ok(views.iter().map(JobJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "inference_verifier", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let view: Option<pallet_inference::VerifierView> =
+            runtime_query(api, b"inference_verifier", &who.encode())?;
+        Ok(view.as_ref().map(VerifierJson::from))
+    })?;
+    blocking(&mut m, "inference_prices", &["model"], |api, a| {
+        let model = a.model_id(0)?;
+        let views: Vec<pallet_inference::PriceView> =
+            runtime_query(api, b"inference_prices", &model.encode())?;
+        Ok(views.iter().map(PriceJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "inference_summary", &[], |api, _| {
+        let s: pallet_inference::InferenceSummary =
+            runtime_query(api, b"inference_summary", &[])?;
+        Ok(InferenceSummaryJson::from(&s))
+    })?;
+    blocking(&mut m, "inference_pending", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let amount: u128 = runtime_query(api, b"inference_pending", &who.encode())?;
         Ok(amount.to_string())
     })?;
 

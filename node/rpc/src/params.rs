@@ -128,6 +128,12 @@ impl Args {
         self.hex32_of(i, v, "a 32-byte hash").map(H256)
     }
 
+    /// A required model id (a registered model's content hash).
+    pub(crate) fn model_id(&self, i: usize) -> Res<H256> {
+        let v = self.required(i)?;
+        self.hex32_of(i, v, "a model id").map(H256)
+    }
+
     /// A required account id.
     pub(crate) fn account(&self, i: usize) -> Res<AccountId> {
         let v = self.required(i)?;

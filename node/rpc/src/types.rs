@@ -516,3 +516,371 @@ impl From<&pallet_compute::ComputeSummary> for ComputeSummaryJson {
         }
     }
 }
+
+// ---- Verified inference (`inference_*`) ----
+//
+// Job states, check answers and verifier statuses travel as lower-case names (`"pending"`,
+// `"agreed"`, `"active"`), amounts as decimal strings, ids and blocks as numbers, hashes
+// as hex.
+
+/// Scale of an encoder's output: the pooled, L2-normalised embedding in Q15, `32767` ~ 1.0.
+pub const Q15_ONE: f64 = 32767.0;
+
+/// A job's input or output: `lens[s]` rows belong to sequence `s`, each of `cols` values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivationJson {
+    /// `tokens` (encoder input: token ids, `cols` 1), `i8` (MLP rows) or `i16` (an
+    /// encoder's output embedding, Q15).
+    pub kind: String,
+    /// Rows per sequence.
+    pub lens: Vec<u32>,
+    /// Values per row.
+    pub cols: u32,
+    /// The values, row-major, as integers.
+    pub values: Vec<i64>,
+    /// With `i16`: the values as real numbers (`value / 32767`), row-major: one row of
+    /// `cols` values per sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f64>>,
+}
+
+impl ActivationJson {
+    /// Back to the runtime's activation (values out of range for the kind are an error).
+    pub fn to_activation(&self) -> Result<gpu_verify_core::engine::Activation, String> {
+        use gpu_verify_core::engine::ActData;
+        fn convert<T: TryFrom<i64>>(values: &[i64], kind: &str) -> Result<Vec<T>, String> {
+            values
+                .iter()
+                .map(|&v| {
+                    T::try_from(v).map_err(|_| format!("{v} is out of range for {kind} values"))
+                })
+                .collect()
+        }
+        let data = match self.kind.as_str() {
+            "tokens" => ActData::Tokens(convert(&self.values, "token")?),
+            "i8" => ActData::I8(convert(&self.values, "i8")?),
+            "i16" => ActData::I16(convert(&self.values, "i16")?),
+            other => return Err(format!("unknown activation kind {other:?}")),
+        };
+        Ok(gpu_verify_core::engine::Activation {
+            lens: self.lens.clone(),
+            cols: self.cols,
+            data,
+        })
+    }
+}
+
+impl From<&gpu_verify_core::engine::Activation> for ActivationJson {
+    fn from(a: &gpu_verify_core::engine::Activation) -> Self {
+        use gpu_verify_core::engine::ActData;
+        let (kind, values, embedding) = match &a.data {
+            ActData::Tokens(v) => ("tokens", v.iter().map(|&x| i64::from(x)).collect(), None),
+            ActData::I8(v) => ("i8", v.iter().map(|&x| i64::from(x)).collect(), None),
+            ActData::I16(v) => (
+                "i16",
+                v.iter().map(|&x| i64::from(x)).collect(),
+                Some(v.iter().map(|&x| f64::from(x) / Q15_ONE).collect()),
+            ),
+        };
+        ActivationJson {
+            kind: kind.to_owned(),
+            lens: a.lens.clone(),
+            cols: a.cols,
+            values,
+            embedding,
+        }
+    }
+}
+
+/// A verifier assigned to a sampled job, and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckJson {
+    /// The verifier.
+    pub verifier: AccountId,
+    /// `waiting`, `agreed`, `challenged` or `missed`.
+    pub answer: String,
+}
+
+/// How a job ended: who was paid or slashed. One key, the case's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum OutcomeJson {
+    /// The window closed without a proven fault: the provider, the model's share holders,
+    /// the verification pool and the job's verifiers were paid.
+    Paid {
+        /// To the provider.
+        #[serde(with = "u128_decimal")]
+        provider: u128,
+        /// To the model's share holders.
+        #[serde(with = "u128_decimal")]
+        royalty: u128,
+        /// To the verification pool.
+        #[serde(with = "u128_decimal")]
+        verification_fee: u128,
+        /// From the pool to the job's verifiers, in total.
+        #[serde(with = "u128_decimal")]
+        verifier_reward: u128,
+    },
+    /// A dispute proved the provider's output wrong.
+    ProviderSlashed {
+        /// The first wrong layer.
+        layer: u32,
+        /// Slashed from the provider's collateral.
+        #[serde(with = "u128_decimal")]
+        slashed: u128,
+        /// Who challenged.
+        challenger: AccountId,
+        /// Paid to the challenger from the slash.
+        #[serde(with = "u128_decimal")]
+        reward: u128,
+        /// Burned.
+        #[serde(with = "u128_decimal")]
+        burned: u128,
+        /// Escrow returned to the client.
+        #[serde(with = "u128_decimal")]
+        refunded: u128,
+    },
+    /// The provider did not commit in time.
+    Expired {
+        /// Escrow returned to the client.
+        #[serde(with = "u128_decimal")]
+        refunded: u128,
+        /// Taken from the provider's collateral and paid to the client.
+        #[serde(with = "u128_decimal")]
+        penalty: u128,
+    },
+}
+
+/// `inference_job`, `inference_jobs`, `inference_providerJobs`, `inference_verifierJobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobJson {
+    /// The job's id.
+    pub id: u64,
+    /// Who submitted and pays.
+    pub client: AccountId,
+    /// Who runs it.
+    pub provider: AccountId,
+    /// The model id.
+    pub model: H256,
+    /// `pending`, `committed`, `sampled`, `verified`, `settled`, `final` or `expired`.
+    pub state: String,
+    /// The provider's price, escrowed.
+    #[serde(with = "u128_decimal")]
+    pub fee: u128,
+    /// The model's royalty (part of the fee).
+    #[serde(with = "u128_decimal")]
+    pub royalty: u128,
+    /// The verification fee (part of the fee).
+    #[serde(with = "u128_decimal")]
+    pub verification_fee: u128,
+    /// Block it was submitted in.
+    pub submitted_at: BlockNumber,
+    /// Last block for the provider's commitment.
+    pub commit_by: BlockNumber,
+    /// Block of the commitment (null until committed).
+    pub committed_at: Option<BlockNumber>,
+    /// Last block of the challenge window (null until committed).
+    pub window_ends: Option<BlockNumber>,
+    /// Merkle root of the commitment, computed on chain (null until committed).
+    pub root: Option<H256>,
+    /// The provider's hashes: the input's, then one per layer output (empty until committed).
+    pub commitment: Vec<H256>,
+    /// The input.
+    pub input: ActivationJson,
+    /// The output (null until committed).
+    pub output: Option<ActivationJson>,
+    /// The verifiers drawn for it (sampled jobs).
+    pub checks: Vec<CheckJson>,
+    /// Challenges the provider won.
+    pub challenges_rejected: u32,
+    /// How it ended (null while open).
+    pub outcome: Option<OutcomeJson>,
+}
+
+/// `inference_verifier`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifierJson {
+    /// Its account.
+    pub account: AccountId,
+    /// Bond held.
+    #[serde(with = "u128_decimal")]
+    pub bond: u128,
+    /// `active` (drawn for sampled jobs) or `leaving` (bond unbonding).
+    pub status: String,
+    /// With `leaving`: the block it left at.
+    pub leaving_since: Option<BlockNumber>,
+    /// Jobs it attested.
+    pub attested: u32,
+    /// Answers it missed.
+    pub missed: u32,
+    /// Slashed from its bond in total.
+    #[serde(with = "u128_decimal")]
+    pub slashed: u128,
+    /// Earned in total.
+    #[serde(with = "u128_decimal")]
+    pub earned: u128,
+    /// Sampled jobs waiting for its answer.
+    pub open_checks: Vec<u64>,
+}
+
+/// One provider's price for a model (`inference_prices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceJson {
+    /// The provider.
+    pub provider: AccountId,
+    /// Price per job.
+    #[serde(with = "u128_decimal")]
+    pub price: u128,
+    /// Fees of its jobs not yet closed.
+    #[serde(with = "u128_decimal")]
+    pub unsettled: u128,
+    /// The most it may hold in jobs not yet closed (what its collateral secures).
+    #[serde(with = "u128_decimal")]
+    pub capacity: u128,
+}
+
+/// `inference_summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceSummaryJson {
+    /// Jobs submitted so far.
+    pub jobs: u64,
+    /// Active verifiers.
+    pub active_verifiers: u32,
+    /// Share of committed jobs re-executed by verifiers, per thousand.
+    pub sample_per_mill: u32,
+    /// Share of sampled jobs given to two verifiers, per thousand.
+    pub double_per_mill: u32,
+    /// Verification fees collected and not yet paid to verifiers.
+    #[serde(with = "u128_decimal")]
+    pub verification_pool: u128,
+    /// Held by the inference pallet (escrows, bonds, the pool, pending payouts).
+    #[serde(with = "u128_decimal")]
+    pub total_held: u128,
+    /// Burned in total.
+    #[serde(with = "u128_decimal")]
+    pub total_burned: u128,
+}
+
+impl From<&pallet_inference::JobView> for JobJson {
+    fn from(v: &pallet_inference::JobView) -> Self {
+        use pallet_inference::{CheckAnswer, Outcome};
+        let j = &v.job;
+        let committed = !j.commitment.is_empty();
+        JobJson {
+            id: v.id,
+            client: j.client,
+            provider: j.provider,
+            model: j.model,
+            state: j.state.name().to_owned(),
+            fee: j.fee,
+            royalty: j.royalty,
+            verification_fee: j.verification_fee,
+            submitted_at: j.submitted_at,
+            commit_by: j.commit_by,
+            committed_at: committed.then_some(j.committed_at),
+            window_ends: committed.then_some(j.window_ends),
+            root: committed.then_some(j.root),
+            commitment: j.commitment.clone(),
+            input: ActivationJson::from(&j.input),
+            output: j.output.as_ref().map(ActivationJson::from),
+            checks: j
+                .checks
+                .iter()
+                .map(|c| CheckJson {
+                    verifier: c.verifier,
+                    answer: match c.answer {
+                        CheckAnswer::Waiting => "waiting",
+                        CheckAnswer::Agreed => "agreed",
+                        CheckAnswer::Challenged => "challenged",
+                        CheckAnswer::Missed => "missed",
+                    }
+                    .to_owned(),
+                })
+                .collect(),
+            challenges_rejected: j.challenges_rejected,
+            outcome: j.outcome.as_ref().map(|o| match *o {
+                Outcome::Paid {
+                    provider,
+                    royalty,
+                    verification_fee,
+                    verifier_reward,
+                } => OutcomeJson::Paid {
+                    provider,
+                    royalty,
+                    verification_fee,
+                    verifier_reward,
+                },
+                Outcome::ProviderSlashed {
+                    layer,
+                    slashed,
+                    challenger,
+                    reward,
+                    burned,
+                    refunded,
+                } => OutcomeJson::ProviderSlashed {
+                    layer,
+                    slashed,
+                    challenger,
+                    reward,
+                    burned,
+                    refunded,
+                },
+                Outcome::Expired { refunded, penalty } => {
+                    OutcomeJson::Expired { refunded, penalty }
+                }
+            }),
+        }
+    }
+}
+
+impl From<&pallet_inference::VerifierView> for VerifierJson {
+    fn from(v: &pallet_inference::VerifierView) -> Self {
+        use pallet_inference::VerifierStatus;
+        let r = &v.verifier;
+        let (status, leaving_since) = match r.status {
+            VerifierStatus::Active => ("active", None),
+            VerifierStatus::Leaving { since } => ("leaving", Some(since)),
+        };
+        VerifierJson {
+            account: v.account,
+            bond: r.bond,
+            status: status.to_owned(),
+            leaving_since,
+            attested: r.attested,
+            missed: r.missed,
+            slashed: r.slashed,
+            earned: r.earned,
+            open_checks: v.open_checks.clone(),
+        }
+    }
+}
+
+impl From<&pallet_inference::PriceView> for PriceJson {
+    fn from(v: &pallet_inference::PriceView) -> Self {
+        PriceJson {
+            provider: v.provider,
+            price: v.price,
+            unsettled: v.unsettled,
+            capacity: v.capacity,
+        }
+    }
+}
+
+impl From<&pallet_inference::InferenceSummary> for InferenceSummaryJson {
+    fn from(s: &pallet_inference::InferenceSummary) -> Self {
+        InferenceSummaryJson {
+            jobs: s.jobs,
+            active_verifiers: s.active_verifiers,
+            sample_per_mill: s.sample_per_mill,
+            double_per_mill: s.double_per_mill,
+            verification_pool: s.verification_pool,
+            total_held: s.total_held,
+            total_burned: s.total_burned,
+        }
+    }
+}

@@ -80,8 +80,14 @@ pub struct NodeConfig {
     pub test_equivocate: bool,
     /// Test-only: corrupt every model chunk served to peers (to exercise their checks).
     pub test_corrupt_model_chunks: bool,
-    /// Run the compute provider worker for this account key (`--provider`).
+    /// Run the provider workers for this account key (`--provider`): availability
+    /// challenges and inference jobs.
     pub provider: Option<ed25519_dalek::SigningKey>,
+    /// Run the verifier worker for this account key (`--verifier`); may be the provider's.
+    pub verifier: Option<ed25519_dalek::SigningKey>,
+    /// Test-only: per thousand of inference jobs the provider commits wrong on purpose
+    /// (to exercise disputes end to end).
+    pub test_cheat_per_mill: u32,
 }
 
 impl NodeConfig {
@@ -105,6 +111,8 @@ impl NodeConfig {
             test_equivocate: false,
             test_corrupt_model_chunks: false,
             provider: None,
+            verifier: None,
+            test_cheat_per_mill: 0,
         }
     }
 
@@ -183,9 +191,7 @@ pub async fn run(config: NodeConfig) -> anyhow_like::Result<()> {
             tracing::warn!(target: "menara", "{who} is not in the validator set; following only");
         }
     }
-    if let Some(key) = &config.provider {
-        provider::start(client.clone(), key.clone()).map_err(anyhow_like::Error)?;
-    }
+    provider::start(client.clone(), &config).map_err(anyhow_like::Error)?;
     let (driver, inputs) = Driver::start(
         client.clone(),
         network.clone(),

@@ -2039,9 +2039,15 @@ impl<T: Config> Pallet<T> {
     // ---- For the inference pallet ----
 
     /// The collateral of `who` if it is an active provider that declared `model`.
+    /// A jail ends by itself at its block (as for bids).
     pub fn serving_collateral(who: &AccountId, model: &ModelId) -> Option<Balance> {
         let p = Providers::get(who)?;
-        (p.status == ProviderStatus::Active && p.models.contains(model)).then_some(p.collateral)
+        let active = match p.status {
+            ProviderStatus::Active => true,
+            ProviderStatus::Jailed { until } => now::<T>() >= until,
+            ProviderStatus::Leaving { .. } => false,
+        };
+        (active && p.models.contains(model)).then_some(p.collateral)
     }
 
     /// Slashes `per_mill` of `provider`'s collateral on another pallet's verdict (the

@@ -68,7 +68,8 @@
 //!
 //! Cheating on a job gains at most its price `g` and is caught with probability at least
 //! `q` (more with outside challengers), at a slash `S = CHEAT_SLASH_PER_MILL` of the
-//! collateral. Cheating on everything in flight is unprofitable when
+//! collateral, less the `CHALLENGER_SHARE_PER_MILL` a cheater could win back by
+//! challenging itself from another account. Cheating on everything in flight is unprofitable when
 //! `q * S >= (1 - q) * gain`, i.e. `gain <= S * q / (1 - q)`. So a provider may hold at most
 //! `S * q / (1 - q)` in jobs not yet final ([`Pallet::capacity`]); a job that would take it
 //! past the bound goes to another provider or is refused (`ProviderAtCapacity`).
@@ -96,8 +97,8 @@ use gpu_verify_core::layer::{self, DisputeError, LayerWeights};
 use menara_primitives::{AccountId, Balance, BlockNumber, H256};
 use menara_support::codec::{Compact, Decode, Encode};
 use menara_support::{
-    dispatch::bad_origin, ensure, storage_item, DispatchResult, Origin, PalletError,
-    StorageMap, StorageValue,
+    dispatch::bad_origin, ensure, storage_item, DispatchResult, Origin, PalletError, StorageMap,
+    StorageValue,
 };
 use pallet_staking::math::{mul_div, per_mill};
 
@@ -805,7 +806,10 @@ impl From<pallet_balances::Error> for Error {
     fn from(e: pallet_balances::Error) -> Self {
         match e {
             pallet_balances::Error::InsufficientBalance => Error::InsufficientBalance,
-            pallet_balances::Error::ExistentialDeposit => Error::WouldBeDust,
+            pallet_balances::Error::ExistentialDeposit | pallet_balances::Error::WouldLeaveDust => {
+                Error::WouldBeDust
+            }
+            pallet_balances::Error::ZeroAmount => Error::ZeroAmount,
             _ => Error::Overflow,
         }
     }
@@ -885,6 +889,25 @@ fn push_bounded(list: &mut Vec<JobId>, id: JobId, max: usize) -> bool {
 
 fn remove_id(list: &mut Vec<JobId>, id: JobId) {
     list.retain(|&j| j != id);
+}
+
+/// Whether `a`'s data length is exactly `sum(lens) * cols`, computed without overflow, and
+/// its shape is otherwise valid. gpu-verify's `Activation::check_shape` multiplies the row
+/// count and the width unchecked: crafted lengths panic in a build with overflow checks,
+/// and wrap in a wasm32 release build (32-bit `usize`), where a job whose lengths add up
+/// to `2^32 + 1` rows would pass as one row that no provider can run.
+fn shape_fits(a: &Activation) -> bool {
+    let len = match &a.data {
+        ActData::Tokens(v) => v.len(),
+        ActData::I8(v) => v.len(),
+        ActData::I16(v) => v.len(),
+    };
+    let rows = a
+        .lens
+        .iter()
+        .try_fold(0u64, |acc, &l| acc.checked_add(u64::from(l)));
+    rows.and_then(|r| r.checked_mul(u64::from(a.cols))) == Some(len as u64)
+        && a.check_shape().is_ok()
 }
 
 fn u32_at(r: &[u8; 32], at: usize) -> u32 {
@@ -1013,13 +1036,17 @@ impl<T: Config> Pallet<T> {
     /// The value of jobs not yet closed that `collateral` secures: with sampling rate `q`
     /// and slash `S = CHEAT_SLASH_PER_MILL * collateral`, cheating on everything in flight
     /// is unprofitable while that value is at most `S * q / (1 - q)`.
+    ///
+    /// `S` is counted net of the challenger's share: a cheater may challenge its own job
+    /// from another account and win that share back.
     pub fn capacity(collateral: Balance) -> Balance {
         let q = Self::sample_per_mill() as u128;
         if q >= 1000 {
             return Balance::MAX;
         }
         let slash = per_mill(collateral, T::CHEAT_SLASH_PER_MILL);
-        mul_div(slash, q, 1000 - q).unwrap_or(Balance::MAX)
+        let net = slash - per_mill(slash, T::CHALLENGER_SHARE_PER_MILL);
+        mul_div(net, q, 1000 - q).unwrap_or(Balance::MAX)
     }
 
     /// The model's header as the registry records it: gpu-verify's kind and parameters.
@@ -1040,7 +1067,7 @@ impl<T: Config> Pallet<T> {
             input.encoded_size() <= T::MAX_INPUT_BYTES as usize,
             Error::InputTooLarge
         );
-        input.check_shape().map_err(|_| Error::BadInput)?;
+        ensure!(shape_fits(input), Error::BadInput);
         match (kind, &input.data) {
             (gpu_verify_core::model::KIND_ENCODER, ActData::Tokens(ids)) => {
                 ensure!(input.cols == 1, Error::BadInput);
@@ -1169,10 +1196,7 @@ impl<T: Config> Pallet<T> {
                 Error::NotServing
             );
             if !providers.contains(who) {
-                ensure!(
-                    providers.len() < MAX_PROVIDERS_PER_MODEL,
-                    Error::TooMany
-                );
+                ensure!(providers.len() < MAX_PROVIDERS_PER_MODEL, Error::TooMany);
                 providers.push(*who);
             }
             Prices::insert(&(*who, model), &price);
@@ -1233,7 +1257,7 @@ impl<T: Config> Pallet<T> {
                     .or_else(|| Randomness::<T>::random_at(n, &purpose))
                     .unwrap_or([0; 32]);
                 let mut x = u128::from_le_bytes(r[..16].try_into().unwrap_or([0; 16])) % total;
-                let mut chosen = c[0].clone();
+                let mut chosen = c[0];
                 for cand in c {
                     if x < cand.2 {
                         chosen = cand;
@@ -1315,7 +1339,7 @@ impl<T: Config> Pallet<T> {
             output.encoded_size() <= MAX_OUTPUT_BYTES,
             Error::OutputTooLarge
         );
-        ensure!(output.check_shape().is_ok(), Error::OutputMismatch);
+        ensure!(shape_fits(&output), Error::OutputMismatch);
         ensure!(
             commitment.last().map(|h| h.0) == Some(activation_hash(&output)),
             Error::OutputMismatch
@@ -1392,6 +1416,8 @@ impl<T: Config> Pallet<T> {
             _ => {}
         }
         ensure!(now::<T>() <= job.window_ends, Error::WindowClosed);
+        // A malformed activation is nobody's agreed input (and must not reach the engine).
+        ensure!(shape_fits(input), Error::BadActivation);
         let provider: Vec<[u8; 32]> = job.commitment.iter().map(|h| h.0).collect();
         let challenger: Vec<[u8; 32]> = commitment.iter().map(|h| h.0).collect();
         let verdict = layer::settle_dispute(
@@ -1634,16 +1660,17 @@ impl<T: Config> Pallet<T> {
         if count == 0 {
             return out;
         }
-        let start = u32_at(r, 8) % count;
-        // A walk from a random slot with a random odd-ish stride visits distinct slots.
-        for i in 0..count {
-            if out.len() >= wanted {
-                break;
-            }
-            let slot = (start + i) % count;
-            if let Some(v) = ActiveVerifier::get(&slot) {
-                if !exclude.contains(&v) && !out.contains(&v) {
-                    out.push(v);
+        // Each pick starts at its own random slot and walks on past the excluded and
+        // already chosen (at most `exclude.len() + wanted` steps in practice).
+        for k in 0..wanted.min(6) {
+            let start = u32_at(r, 8 + 4 * k) % count;
+            for i in 0..count {
+                let slot = (start + i) % count;
+                if let Some(v) = ActiveVerifier::get(&slot) {
+                    if !exclude.contains(&v) && !out.contains(&v) {
+                        out.push(v);
+                        break;
+                    }
                 }
             }
         }
@@ -1706,8 +1733,9 @@ impl<T: Config> Pallet<T> {
                     Self::remove_verifier_job(&c.verifier, id);
                     Self::slash_verifier(&c.verifier, id, T::VERIFIER_MISS_PER_MILL, true);
                 }
-                CheckAnswer::Agreed | CheckAnswer::Challenged => agreed.push(c.verifier),
-                CheckAnswer::Missed => {}
+                CheckAnswer::Agreed => agreed.push(c.verifier),
+                // A challenge still open at the window's end was rejected: no reward.
+                CheckAnswer::Challenged | CheckAnswer::Missed => {}
             }
         }
         // Royalty into the models pallet's custody; if the model is gone, to the provider.
