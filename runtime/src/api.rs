@@ -244,7 +244,9 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
                 .map_err(|_| QueryError::BadArguments)?;
             Ok(crate::Inference::jobs_of(&who, limit).encode())
         }
-        INFERENCE_PROVIDER_JOBS | INFERENCE_VERIFIER_JOBS | INFERENCE_VERIFIER
+        INFERENCE_PROVIDER_JOBS
+        | INFERENCE_VERIFIER_JOBS
+        | INFERENCE_VERIFIER
         | INFERENCE_PENDING => {
             let who =
                 AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
@@ -342,8 +344,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 5));
-        assert_eq!(SPEC_VERSION, 5);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 6));
+        assert_eq!(SPEC_VERSION, 6);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

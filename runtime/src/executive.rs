@@ -5,8 +5,8 @@
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
 use crate::{
-    fees, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall, Session, Staking, System,
-    Transaction,
+    fees, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall, Session,
+    Staking, System, Transaction,
 };
 use alloc::vec::Vec;
 use menara_primitives::{

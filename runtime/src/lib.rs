@@ -205,8 +205,8 @@ pub type Compute = pallet_compute::Pallet<Runtime>;
 pub type Inference = pallet_inference::Pallet<Runtime>;
 
 pub use {
-    pallet_balances, pallet_compute, pallet_inference, pallet_models, pallet_offences, pallet_randomness,
-    pallet_session, pallet_staking, pallet_system,
+    pallet_balances, pallet_compute, pallet_inference, pallet_models, pallet_offences,
+    pallet_randomness, pallet_session, pallet_staking, pallet_system,
 };
 
 /// Every call of every pallet; the first byte selects the pallet.

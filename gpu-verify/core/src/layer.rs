@@ -910,11 +910,26 @@ mod slice_tests {
 
     #[test]
     fn sliced_leaf_hash_matches_the_tensor_hash() {
-        for (rows, cols) in [(3u32, 5u32), (40, 384), (300, 384), (3000, 384), (30522, 38), (30522, 384)] {
+        for (rows, cols) in [
+            (3u32, 5u32),
+            (40, 384),
+            (300, 384),
+            (3000, 384),
+            (30522, 38),
+            (30522, 384),
+        ] {
             let data: Vec<i8> = (0..rows * cols).map(|i| (i % 251) as i8).collect();
             let t = Tensor::from_i8("emb.word.q", &[rows, cols], &data);
-            let spread: Vec<u32> = (0..128u32).map(|i| i.wrapping_mul(2654435761) % rows).collect();
-            for want in [vec![0u32], vec![5], vec![rows - 1], vec![1, rows / 2, rows - 2], spread] {
+            let spread: Vec<u32> = (0..128u32)
+                .map(|i| i.wrapping_mul(2654435761) % rows)
+                .collect();
+            for want in [
+                vec![0u32],
+                vec![5],
+                vec![rows - 1],
+                vec![1, rows / 2, rows - 2],
+                spread,
+            ] {
                 let mut want: Vec<u32> = want.into_iter().filter(|&r| r < rows).collect();
                 want.sort_unstable();
                 want.dedup();

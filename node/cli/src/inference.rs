@@ -16,8 +16,7 @@ use jsonrpsee::ws_client::WsClient;
 use menara_primitives::{Balance, BlockNumber, H256};
 use menara_rpc::client;
 use menara_rpc::types::{
-    ActivationJson, CheckJson, InferenceSummaryJson, JobJson, OutcomeJson, PriceJson,
-    VerifierJson,
+    ActivationJson, CheckJson, InferenceSummaryJson, JobJson, OutcomeJson, PriceJson, VerifierJson,
 };
 use menara_runtime::{Runtime, RuntimeCall, RuntimeEvent};
 use pallet_inference::{Call, Event, JobState, JobView, ModelId};
@@ -157,7 +156,7 @@ pub enum InferenceQuery {
     Jobs {
         /// Account (0x...) or `//Name`.
         account: String,
-        /// At most this many jobs (1-100).
+        /// At most this many jobs (1-25).
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Print JSON.
@@ -245,19 +244,11 @@ fn positive(s: &str, flag: &str) -> anyhow::Result<Balance> {
     Ok(v)
 }
 
-/// Where the node keeps its data when not told (`menara` without --base-path).
-fn default_base_path() -> PathBuf {
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".local/share/menara"),
-        None => PathBuf::from(".menara"),
-    }
-}
-
 /// The file of model `id` in a node's model store (`<base>/chains/<chain>/models`), for
 /// any chain the base path holds: files are named by their content id, so any of them is
 /// the model. The store is only read (opening it would tidy up the node's downloads).
 fn stored_model_file(base: &Path, id: &ModelId) -> Option<PathBuf> {
-    let name = format!("{}.mvm", hex::encode(id.0));
+    let name = menara_model_store::model_file_name(&id.0);
     std::fs::read_dir(base.join("chains"))
         .ok()?
         .filter_map(Result::ok)
@@ -321,7 +312,11 @@ fn tokens_file(path: &Path) -> anyhow::Result<Activation> {
     let seqs = read_lines(path, "--tokens", 0, i64::from(u32::MAX))?;
     let seqs: Vec<Vec<u32>> = seqs
         .into_iter()
-        .map(|s| s.into_iter().filter_map(|t| u32::try_from(t).ok()).collect())
+        .map(|s| {
+            s.into_iter()
+                .filter_map(|t| u32::try_from(t).ok())
+                .collect()
+        })
         .collect();
     Ok(Activation::tokens(&seqs))
 }
@@ -467,7 +462,7 @@ pub async fn tx(cmd: InferenceTx) -> anyhow::Result<()> {
                 let path = match model_file {
                     Some(p) => p,
                     None => {
-                        let base = base_path.unwrap_or_else(default_base_path);
+                        let base = base_path.unwrap_or_else(crate::node::default_base_path);
                         stored_model_file(&base, &model).ok_or_else(|| {
                             anyhow!(
                                 "--text needs model {model}'s file to tokenise with its vocabulary, and the node's model store under {} does not hold it: pass --model-file PATH (or the node's --base-path), or give token ids with --tokens FILE",
@@ -662,7 +657,7 @@ async fn challenge_call(id: u64, model_file: &Path, rpc: &str) -> anyhow::Result
             .cloned()
             .ok_or_else(|| anyhow!("the local run has no output for layer {prev}"))?,
     };
-    let weights = gpu_verify::layer::LayerWeights::open(&file, layer)
+    let weights = gpu_verify::layer::LayerWeights::open_for_input(&file, layer, &input)
         .with_context(|| format!("opening layer {layer}'s weights"))?;
     let call = Call::Challenge {
         job: id,
@@ -838,10 +833,7 @@ pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
                 "sampled:           {} per mill of the jobs, {} per mill of those twice",
                 s.sample_per_mill, s.double_per_mill
             );
-            println!(
-                "verification pool: {}",
-                format_amount(s.verification_pool)
-            );
+            println!("verification pool: {}", format_amount(s.verification_pool));
             println!("held:              {}", format_amount(s.total_held));
             println!("burned:            {}", format_amount(s.total_burned));
         }
@@ -865,7 +857,10 @@ pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
 fn job_state(j: &JobJson) -> String {
     let window = |w: Option<BlockNumber>| w.map_or("?".to_string(), |w| format!("#{w}"));
     match j.state.as_str() {
-        "pending" => format!("pending (the provider must commit by block #{})", j.commit_by),
+        "pending" => format!(
+            "pending (the provider must commit by block #{})",
+            j.commit_by
+        ),
         "committed" => format!(
             "committed (open to challenges until block {})",
             window(j.window_ends)
@@ -913,7 +908,11 @@ fn describe_output(a: &ActivationJson) -> String {
     match &a.embedding {
         Some(e) => {
             let n = e.len() / cols;
-            let row: Vec<String> = e.iter().take(SHOWN.min(cols)).map(|x| format!("{x:.4}")).collect();
+            let row: Vec<String> = e
+                .iter()
+                .take(SHOWN.min(cols))
+                .map(|x| format!("{x:.4}"))
+                .collect();
             let of = if n == 1 {
                 String::new()
             } else {

@@ -18,7 +18,8 @@ const EXPORT_MAGIC: &[u8; 8] = b"MNRBLK01";
 /// Largest block accepted from a file.
 const MAX_EXPORTED_BLOCK: u32 = 64 << 20;
 
-fn default_base_path() -> PathBuf {
+/// Where the node keeps its data when not told (`menara` without --base-path).
+pub(crate) fn default_base_path() -> PathBuf {
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".local/share/menara"),
         None => PathBuf::from(".menara"),

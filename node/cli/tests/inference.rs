@@ -260,23 +260,53 @@ fn bad_inference_input_is_refused_before_sending() {
         &["--max-fee must be more than 0"],
     );
     fails(
-        submit(&["--model", &id, "--max-fee", "1", "--provider", "0x12", "--tokens", t]),
+        submit(&[
+            "--model",
+            &id,
+            "--max-fee",
+            "1",
+            "--provider",
+            "0x12",
+            "--tokens",
+            t,
+        ]),
         &["--provider"],
     );
     let missing = dir.path().join("missing.txt");
     fails(
-        submit(&["--model", &id, "--max-fee", "1", "--tokens", missing.to_str().unwrap()]),
+        submit(&[
+            "--model",
+            &id,
+            "--max-fee",
+            "1",
+            "--tokens",
+            missing.to_str().unwrap(),
+        ]),
         &["--tokens", "missing.txt"],
     );
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "1 4\n5, x 2\n").unwrap();
     fails(
-        submit(&["--model", &id, "--max-fee", "1", "--tokens", bad.to_str().unwrap()]),
+        submit(&[
+            "--model",
+            &id,
+            "--max-fee",
+            "1",
+            "--tokens",
+            bad.to_str().unwrap(),
+        ]),
         &["line 2", "\"x\""],
     );
     std::fs::write(&bad, "1 2 3\n4 5\n").unwrap();
     fails(
-        submit(&["--model", &id, "--max-fee", "1", "--rows", bad.to_str().unwrap()]),
+        submit(&[
+            "--model",
+            &id,
+            "--max-fee",
+            "1",
+            "--rows",
+            bad.to_str().unwrap(),
+        ]),
         &["row 2 has 2 values"],
     );
     // --text needs the model file: none in this (empty) node base path.
@@ -325,7 +355,15 @@ fn bad_inference_input_is_refused_before_sending() {
     args.extend(rpc);
     fails(menara(&args), &["missing.txt"]);
     let mut args = vec![
-        "tx", "inference", "attest", "--job", "0", "--root", "0x12", "--from", "//Dave",
+        "tx",
+        "inference",
+        "attest",
+        "--job",
+        "0",
+        "--root",
+        "0x12",
+        "--from",
+        "//Dave",
     ];
     args.extend(rpc);
     fails(menara(&args), &["--root"]);
@@ -599,7 +637,8 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     let out = node.ok(&["query", "inference", "summary"]);
     assert!(out.contains("jobs:              3"), "{out}");
     assert_eq!(
-        node.ok(&["query", "inference", "pending", "//Charlie"]).trim(),
+        node.ok(&["query", "inference", "pending", "//Charlie"])
+            .trim(),
         "0 MEN"
     );
 
@@ -655,7 +694,11 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     };
     let out = challenge("0");
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("not committed yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not committed yet"),
+        "{}",
+        stderr(&out)
+    );
 
     // Two fresh jobs, committed by //Bob: one right, one wrong.
     let right = id_after(&submit(&["--tokens", t]), "job");
@@ -669,7 +712,10 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     assert_ne!(committed["state"], "pending", "{committed}");
     assert_eq!(committed["output"]["cols"], 32);
     let out = node.ok(&["query", "inference", "job", &right]);
-    assert!(out.contains("output:      embedding of dimension 32: ["), "{out}");
+    assert!(
+        out.contains("output:      embedding of dimension 32: ["),
+        "{out}"
+    );
 
     // //Eve re-runs the right one: nothing to dispute, nothing sent.
     let out = challenge(&right);
@@ -683,12 +729,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
 
     // ... and disputes the wrong one: //Bob is slashed, the job settled.
     let out = challenge(&wrong);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out).contains(&format!("provider {bob} slashed"))
             && stdout(&out).contains(&format!("for a wrong layer {WRONG_LAYER}")),

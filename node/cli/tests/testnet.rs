@@ -147,8 +147,15 @@ impl Drop for Node {
 /// Starts //Alice..//Dave of the `local` chain, node 0 first as the others' bootnode;
 /// `dave_extra` are extra flags for //Dave's node. Returns the nodes and the bootnode address.
 fn four_validators(dir: &Path, dave_extra: &[&'static str]) -> (Vec<Node>, String) {
+    four_validators_with(dir, [&[], &[], &[], dave_extra])
+}
+
+/// [`four_validators`] with extra flags for each node.
+fn four_validators_with(dir: &Path, extra: [&[&'static str]; 4]) -> (Vec<Node>, String) {
     let mut nodes: Vec<Node> = (0..4).map(|i| Node::new(dir, i, Some(NAMES[i]))).collect();
-    nodes[3].extra.extend_from_slice(dave_extra);
+    for (node, flags) in nodes.iter_mut().zip(extra) {
+        node.extra.extend_from_slice(flags);
+    }
     nodes[0].start(None);
     let bootnode = format!(
         "/ip4/127.0.0.1/tcp/{}/p2p/{}",
@@ -1081,4 +1088,355 @@ async fn a_provider_answers_challenges_earns_and_is_slashed_to_the_tenant_when_i
         &rpc0,
     ]);
     assert!(out.contains("ChallengeFailed"), "{out}");
+}
+
+/// Verified inference on a live network: //Bob's node serves a model honestly, //Charlie's
+/// cheats on every job (the hidden test switch corrupts one layer), //Alice's and //Dave's
+/// nodes verify. //Ferdie submits jobs to both. Bob's jobs are final and paid (price less
+/// royalty and verification fee); every sampled job of Charlie's is challenged by a
+/// verifier, settled in the runtime against Charlie (collateral slashed, Ferdie refunded);
+/// nothing is created or lost along the way.
+#[tokio::test(flavor = "multi_thread")]
+async fn cheated_inference_jobs_that_are_sampled_are_challenged_and_slashed() {
+    use menara_runtime::pallet_compute::{ProviderStatus, ProviderView};
+    use menara_runtime::pallet_inference::{JobState, JobView, Outcome, VerifierView};
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _bootnode) = four_validators_with(
+        dir.path(),
+        [
+            &["--verifier"],
+            &["--provider"],
+            &["--provider", "--unsafe-test-cheat-per-mill", "1000"],
+            &["--verifier"],
+        ],
+    );
+    let c0 = nodes[0].connect().await;
+    wait_finalized(&c0, 2, Duration::from_secs(60), "start").await;
+    let rpc = |i: usize| format!("ws://127.0.0.1:{}", nodes[i].rpc_port);
+    let (bob, charlie) = (keyring::dev_account("Bob"), keyring::dev_account("Charlie"));
+    for i in [1, 2] {
+        assert!(
+            nodes[i].logs().contains("CPU"),
+            "the provider worker says which engine it uses:\n{}",
+            nodes[i].logs()
+        );
+    }
+
+    // A small random encoder, published by //Alice, fetched by the other nodes.
+    let cfg = gpu_verify::random::tiny_encoder_config();
+    let bytes = gpu_verify::random::random_encoder(5, cfg)
+        .unwrap()
+        .to_file()
+        .unwrap()
+        .to_bytes();
+    let file = dir.path().join("encoder.mvm");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = wallet_ok(&[
+        "model",
+        "publish",
+        "--file",
+        file.to_str().unwrap(),
+        "--name",
+        "tiny-encoder",
+        "--version",
+        "1.0.0",
+        "--royalty",
+        "0.01",
+        "--from",
+        "//Alice",
+        "--rpc",
+        &rpc(0),
+    ]);
+    let model = out
+        .split_whitespace()
+        .skip_while(|w| *w != "model")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no model id in {out}"))
+        .to_string();
+    for i in 1..4 {
+        wallet_ok(&["model", "fetch", &model, "--rpc", &rpc(i)]);
+    }
+    for name in ["Bob", "Charlie"] {
+        let from = format!("//{name}");
+        wallet_ok(&[
+            "tx",
+            "compute",
+            "register",
+            "--gpu",
+            "H100",
+            "--gpu-count",
+            "1",
+            "--vram-gib",
+            "80",
+            "--region",
+            "eu",
+            "--price-per-block",
+            "0.01",
+            "--collateral",
+            "1000",
+            "--models",
+            &model,
+            "--from",
+            &from,
+            "--rpc",
+            &rpc(0),
+        ]);
+        wallet_ok(&[
+            "tx",
+            "inference",
+            "set-price",
+            "--model",
+            &model,
+            "--price",
+            "1",
+            "--from",
+            &from,
+            "--rpc",
+            &rpc(0),
+        ]);
+    }
+    for name in ["Alice", "Dave"] {
+        wallet_ok(&[
+            "tx",
+            "inference",
+            "register-verifier",
+            "--bond",
+            "100",
+            "--from",
+            &format!("//{name}"),
+            "--rpc",
+            &rpc(0),
+        ]);
+    }
+
+    // //Ferdie's jobs: 4 to the honest provider, 10 to the cheater. The first through the
+    // CLI (which prints the job id); the others signed here and sent at once, so they all
+    // reach the cheater before its first sampled job gets it slashed and jailed.
+    let input_of = |k: u32| -> Vec<u32> {
+        (0..6 + k % 5)
+            .map(|i| (k * 31 + i * 7) % cfg.vocab as u32)
+            .collect()
+    };
+    let path = dir.path().join("tokens.txt");
+    let first: Vec<String> = input_of(0).iter().map(u32::to_string).collect();
+    std::fs::write(&path, first.join(" ")).unwrap();
+    let out = wallet_ok(&[
+        "tx",
+        "inference",
+        "submit",
+        "--model",
+        &model,
+        "--tokens",
+        path.to_str().unwrap(),
+        "--max-fee",
+        "2",
+        "--provider",
+        &bob.to_string(),
+        "--from",
+        "//Ferdie",
+        "--rpc",
+        &rpc(0),
+    ]);
+    let first_job = printed_id(&out, "job");
+    let ferdie_key = keyring::dev_signing_key("Ferdie");
+    let ferdie = keyring::account_of(&ferdie_key);
+    let genesis = client::genesis_hash(&c0).await.unwrap();
+    let nonce = client::account_next_index(&c0, &ferdie).await.unwrap();
+    let model_id: H256 = model.parse().unwrap();
+    for k in 1..14u32 {
+        let provider = if k >= 4 { charlie } else { bob };
+        let call = RuntimeCall::Inference(menara_runtime::pallet_inference::Call::Submit {
+            model: model_id,
+            input: gpu_verify::engine::Activation::tokens(&[input_of(k)]),
+            max_fee: (2 * MEN).into(),
+            provider: Some(provider),
+        });
+        let tx = keyring::sign(&ferdie_key, &genesis, nonce + k as u64 - 1, 0, call);
+        client::submit(&c0, &tx).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let jobs: Vec<(u64, bool)> = loop {
+        let views: Vec<JobView> = compute_query(
+            &c0,
+            "inference_jobs",
+            parity_scale_codec::Encode::encode(&(ferdie, 100u32)),
+        )
+        .await;
+        if views.len() == 14 {
+            let mut jobs: Vec<(u64, bool)> = views
+                .iter()
+                .map(|v| (v.id, v.job.provider == charlie))
+                .collect();
+            jobs.sort_unstable();
+            break jobs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 14 jobs submitted",
+            views.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(jobs[0], (first_job, false));
+    assert_eq!(jobs.iter().filter(|(_, cheat)| *cheat).count(), 10);
+
+    // Every job closes: committed, drawn, checked, its window over (30 blocks).
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let views: Vec<JobView> = loop {
+        let mut views = Vec::new();
+        for (id, _) in &jobs {
+            let v: Option<JobView> =
+                compute_query(&c0, "inference_job", parity_scale_codec::Encode::encode(id)).await;
+            views.push(v.unwrap());
+        }
+        if views.iter().all(|v| v.job.state.is_closed()) {
+            break views;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs still open: {:?}\nBob:\n{}\nCharlie:\n{}\nDave:\n{}",
+            views
+                .iter()
+                .map(|v| (v.id, v.job.state))
+                .collect::<Vec<_>>(),
+            nodes[1].logs(),
+            nodes[2].logs(),
+            nodes[3].logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    let fee = MEN;
+    let royalty = MEN / 100;
+    let verification_fee = fee / 20;
+    let (mut cheated, mut caught, mut sampled_honest) = (0, 0, 0);
+    let mut blocks_to_slash = Vec::new();
+    for ((id, is_cheat), v) in jobs.iter().zip(&views) {
+        let job = &v.job;
+        let sampled = !job.checks.is_empty();
+        match (&job.outcome, *is_cheat) {
+            (
+                Some(Outcome::Paid {
+                    provider,
+                    royalty: r,
+                    verification_fee: vf,
+                    ..
+                }),
+                _,
+            ) => {
+                assert_eq!(job.state, JobState::Final, "job {id}");
+                assert_eq!((*r, *vf), (royalty, verification_fee), "job {id}");
+                assert_eq!(
+                    provider + r + vf,
+                    fee,
+                    "job {id}: the price is split exactly"
+                );
+                // A cheated job is only ever paid when nobody was drawn to check it.
+                assert!(
+                    !(*is_cheat && sampled),
+                    "sampled cheated job {id} was paid: {job:?}"
+                );
+                if sampled {
+                    sampled_honest += 1;
+                }
+            }
+            (
+                Some(Outcome::ProviderSlashed {
+                    slashed,
+                    reward,
+                    burned,
+                    refunded,
+                    ..
+                }),
+                true,
+            ) => {
+                assert_eq!(job.state, JobState::Settled);
+                assert_eq!(*refunded, fee, "job {id}: the client gets its escrow back");
+                assert_eq!(
+                    reward + burned,
+                    *slashed,
+                    "job {id}: the slash is all accounted"
+                );
+                assert!(*slashed > 0);
+                caught += 1;
+                blocks_to_slash.push(job.closed_at - job.committed_at);
+            }
+            other => panic!("job {id} (cheated: {is_cheat}): unexpected {other:?}"),
+        }
+        if *is_cheat {
+            cheated += 1;
+        }
+        if *is_cheat && sampled {
+            assert_eq!(
+                job.state,
+                JobState::Settled,
+                "every sampled cheat is caught: {job:?}"
+            );
+        }
+    }
+    assert!(
+        caught >= 1,
+        "at q = 50%, some of the 10 cheated jobs were sampled"
+    );
+    println!(
+        "cheated jobs caught: {caught}/{cheated} (sampling rate 50%); blocks from commitment \
+         to slash: {blocks_to_slash:?}; honest jobs verified: {sampled_honest}"
+    );
+
+    // The cheater's collateral paid for it; it is jailed. The honest provider is untouched.
+    let p: Option<ProviderView> = compute_query(
+        &c0,
+        "compute_provider",
+        parity_scale_codec::Encode::encode(&charlie),
+    )
+    .await;
+    let p = p.unwrap().provider;
+    assert!(p.record.slashed > 0 && p.collateral < 1000 * MEN, "{p:?}");
+    assert!(matches!(p.status, ProviderStatus::Jailed { .. }), "{p:?}");
+    let p: Option<ProviderView> = compute_query(
+        &c0,
+        "compute_provider",
+        parity_scale_codec::Encode::encode(&bob),
+    )
+    .await;
+    let p = p.unwrap().provider;
+    assert_eq!((p.record.slashed, p.collateral), (0, 1000 * MEN));
+    // Verifiers answered in time: none lost any bond.
+    for name in ["Alice", "Dave"] {
+        let v: Option<VerifierView> = compute_query(
+            &c0,
+            "inference_verifier",
+            parity_scale_codec::Encode::encode(&keyring::dev_account(name)),
+        )
+        .await;
+        let v = v.unwrap().verifier;
+        assert_eq!(v.missed, 0, "{name}: {v:?}");
+        assert_eq!(v.bond, 100 * MEN, "{name}: {v:?}");
+    }
+
+    // What a user sees.
+    let settled = views
+        .iter()
+        .find(|v| v.job.state == JobState::Settled)
+        .unwrap();
+    let out = wallet_ok(&[
+        "query",
+        "inference",
+        "job",
+        &settled.id.to_string(),
+        "--rpc",
+        &rpc(0),
+    ]);
+    assert!(out.contains("settled"), "{out}");
+    let paid = views.first().unwrap();
+    let out = wallet_ok(&[
+        "query",
+        "inference",
+        "job",
+        &paid.id.to_string(),
+        "--rpc",
+        &rpc(0),
+    ]);
+    assert!(out.contains("final"), "{out}");
 }

@@ -35,7 +35,8 @@ fn bench(c: &mut Criterion) {
                 let mut inst = exec
                     .instantiate(code, f.state.clone(), OverlayedChanges::new())
                     .unwrap();
-                inst.call(methods::INITIALIZE_BLOCK, &f.ctx.encode()).unwrap();
+                inst.call(methods::INITIALIZE_BLOCK, &f.ctx.encode())
+                    .unwrap();
                 inst
             },
             |mut inst| {

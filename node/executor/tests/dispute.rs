@@ -93,12 +93,14 @@ fn wasm_and_native_settle_a_minilm_layer_dispute_alike() {
 }
 
 fn success_fee(events: &[EventRecord]) -> Option<menara_primitives::Balance> {
-    events.iter().find_map(|r| match RuntimeEvent::from_record(r) {
-        Some(RuntimeEvent::System(menara_runtime::pallet_system::Event::ExtrinsicSuccess {
-            fee,
-        })) => Some(fee),
-        _ => None,
-    })
+    events
+        .iter()
+        .find_map(|r| match RuntimeEvent::from_record(r) {
+            Some(RuntimeEvent::System(
+                menara_runtime::pallet_system::Event::ExtrinsicSuccess { fee },
+            )) => Some(fee),
+            _ => None,
+        })
 }
 
 /// Disputes are the large transaction class and pay for their work; a block takes only so
@@ -113,18 +115,14 @@ fn disputes_pay_for_bytes_and_work_and_a_block_bounds_their_work() {
     let tx_len = Vec::<u8>::decode(&mut &f.challenge[..]).unwrap().len();
     assert_eq!(
         success_fee(&events),
-        Some(menara_runtime::executive::fee_with_work(
-            tx_len,
-            0,
-            work
-        ))
+        Some(menara_runtime::executive::fee_with_work(tx_len, 0, work))
     );
     assert!(work > 100_000_000, "the largest MiniLM layer: {work} units");
 
     // The same dispute again and again in one block (later ones fail in the pallet, the
     // job being settled, but their work was reserved): the block's budget runs out.
     let budget = <menara_runtime::Runtime as pallet_inference::Config>::MAX_DISPUTE_WORK_PER_BLOCK;
-    let fits = (budget / work) as u64;
+    let fits = budget / work;
     let mut inst = exec
         .instantiate(
             WASM_BINARY.unwrap(),

@@ -31,7 +31,7 @@ pub use protocol::{ChunkRequest, ChunkResponse, MAX_REQUEST_BYTES, MAX_RESPONSE_
 pub use slice::{
     verify_slice, CHUNK_GROUP_BYTES, DEFAULT_REQUEST_BYTES, MAX_ENCODED_SLICE, MAX_SLICE,
 };
-pub use store::{content_id, parse_model, ModelMeta, ModelStore, StoredModel};
+pub use store::{content_id, model_file_name, parse_model, ModelMeta, ModelStore, StoredModel};
 
 /// A 32-byte hash (content id or file root).
 pub type Hash = [u8; 32];

@@ -101,7 +101,15 @@ impl ModelStore {
     fn file_path(&self, id: &Hash, ext: &str) -> PathBuf {
         self.dir.join(format!("{}.{ext}", hex::encode(id)))
     }
+}
 
+/// The name of model `id`'s file in a store's directory (`<hex id>.mvm`), for readers that
+/// must not open the store (opening it tidies up downloads in progress).
+pub fn model_file_name(id: &Hash) -> String {
+    format!("{}.{MODEL_EXT}", hex::encode(id))
+}
+
+impl ModelStore {
     fn outboard_path(&self, id: &Hash) -> PathBuf {
         self.file_path(id, OUTBOARD_EXT)
     }

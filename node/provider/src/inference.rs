@@ -54,17 +54,14 @@ fn u32_at(r: &[u8; 32], at: usize) -> u32 {
 
 /// TEST ONLY: the layer a provider cheating on `per_mill` of its jobs corrupts on job
 /// `job` of a model with `layer_count` layers, if it cheats on that job. Decided from the
-/// job id alone; never layer 0 (an encoder's embeddings are too large to dispute) unless
-/// the model has a single layer.
+/// job id alone; any layer, the embeddings included (their dispute opens only the rows the
+/// input reads).
 pub fn cheat_layer(job: JobId, per_mill: u32, layer_count: usize) -> Option<usize> {
     let seed = cheat_seed(job);
     if layer_count == 0 || u32_at(&seed, 0) % 1000 >= per_mill.min(1000) {
         return None;
     }
-    if layer_count == 1 {
-        return Some(0);
-    }
-    Some(1 + u32_at(&seed, 4) as usize % (layer_count - 1))
+    Some(u32_at(&seed, 4) as usize % layer_count)
 }
 
 /// Flips the lowest bit of one value of `a`, chosen from `seed`.
@@ -254,11 +251,10 @@ impl<C: Chain> InferenceProvider<C> {
         let gemm = self.engine.gemm();
         let cheat = self.config.cheat_per_mill;
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            run_job(&model, id, &input, gemm.as_ref(), cheat)
-        })
-        .await
-        .map_err(|e| ProviderError::Task(e.to_string()))??;
+        let result =
+            tokio::task::spawn_blocking(move || run_job(&model, id, &input, gemm.as_ref(), cheat))
+                .await
+                .map_err(|e| ProviderError::Task(e.to_string()))??;
         tracing::info!(target: "provider", "ran inference job #{id} in {:.2?}", started.elapsed());
         if let Some(layer) = result.cheated_layer {
             tracing::warn!(target: "provider", "TEST ONLY (--unsafe-test-cheat-per-mill): cheated on inference job #{id}: corrupted the output of layer {layer}");

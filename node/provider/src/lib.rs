@@ -313,7 +313,6 @@ impl<C: Chain> Provider<C> {
         }
         Ok(run)
     }
-
 }
 
 /// What a node runs: the provider's workers, the verifier's, or both.

@@ -71,7 +71,8 @@ pub fn check_job(
         0 => job.input.clone(),
         l => trace.outputs[l - 1].clone(),
     };
-    let weights = LayerWeights::open(&model.file, layer)?;
+    // An encoder's embeddings are opened at the input's token rows only.
+    let weights = LayerWeights::open_for_input(&model.file, layer, &input)?;
     let verdict = settle_dispute(
         &model.id.0,
         &provider,
@@ -158,17 +159,25 @@ impl<C: Chain> Verifier<C> {
 
     /// Handles the sampled jobs waiting for this verifier as of block `number`.
     pub async fn on_block(&mut self, number: BlockNumber) -> Result<(), ProviderError> {
-        let record: Option<VerifierView> =
-            self.query(menara_runtime::api::INFERENCE_VERIFIER, "inference_verifier")?;
+        let record: Option<VerifierView> = self.query(
+            menara_runtime::api::INFERENCE_VERIFIER,
+            "inference_verifier",
+        )?;
         let active = record
             .as_ref()
             .is_some_and(|v| v.verifier.status == VerifierStatus::Active);
         if self.registered != Some(active) {
             let account = self.signer.account();
             match &record {
-                None => tracing::warn!(target: "verifier", "{account} is not a registered verifier: register with `menara tx inference register-verifier --bond <amount>` (signed by this account) to be drawn for sampled jobs; watching meanwhile"),
-                Some(v) if !active => tracing::warn!(target: "verifier", "verifier {account} is leaving ({:?}): it is drawn for no new jobs, and answers the {} it still has", v.verifier.status, v.open_checks.len()),
-                Some(v) => tracing::info!(target: "verifier", "verifier {account} is registered (bond {}): checking the sampled jobs it is drawn for", v.verifier.bond),
+                None => {
+                    tracing::warn!(target: "verifier", "{account} is not a registered verifier: register with `menara tx inference register-verifier --bond <amount>` (signed by this account) to be drawn for sampled jobs; watching meanwhile")
+                }
+                Some(v) if !active => {
+                    tracing::warn!(target: "verifier", "verifier {account} is leaving ({:?}): it is drawn for no new jobs, and answers the {} it still has", v.verifier.status, v.open_checks.len())
+                }
+                Some(v) => {
+                    tracing::info!(target: "verifier", "verifier {account} is registered (bond {}): checking the sampled jobs it is drawn for", v.verifier.bond)
+                }
             }
             self.registered = Some(active);
         }
@@ -264,9 +273,10 @@ impl<C: Chain> Verifier<C> {
     ) -> Result<Answer, ProviderError> {
         let gemm = self.engine.gemm();
         let started = std::time::Instant::now();
-        let answer = tokio::task::spawn_blocking(move || check_job(&model, id, &job, gemm.as_ref()))
-            .await
-            .map_err(|e| ProviderError::Task(e.to_string()))??;
+        let answer =
+            tokio::task::spawn_blocking(move || check_job(&model, id, &job, gemm.as_ref()))
+                .await
+                .map_err(|e| ProviderError::Task(e.to_string()))??;
         tracing::info!(target: "verifier", "re-executed inference job #{id} in {:.2?}", started.elapsed());
         Ok(answer)
     }

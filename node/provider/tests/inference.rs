@@ -69,7 +69,10 @@ impl Chain for FakeChain {
                 assert_eq!(who, keyring::dev_account("Charlie"));
                 Ok(self.verifier.lock().encode())
             }
-            other => Err(format!("unexpected query {}", String::from_utf8_lossy(other))),
+            other => Err(format!(
+                "unexpected query {}",
+                String::from_utf8_lossy(other)
+            )),
         }
     }
     fn next_nonce(&self, who: &AccountId) -> Result<u64, String> {
@@ -143,6 +146,7 @@ fn pending_job(id: JobId, model: H256, input: &Activation) -> JobView {
             checks: Vec::new(),
             challenges_rejected: 0,
             outcome: None,
+            closed_at: 0,
         },
     }
 }
@@ -253,17 +257,22 @@ async fn provider_fetches_the_model_then_commits_the_true_hashes() {
 #[test]
 fn the_cheating_switch_picks_jobs_and_layers_from_the_job_id() {
     assert!((0..1000).all(|j| cheat_layer(j, 0, 6).is_none()));
-    let cheated = (0..1000).filter(|&j| cheat_layer(j, 200, 6).is_some()).count();
-    assert!((120..280).contains(&cheated), "{cheated} of 1000 at 200 per mill");
+    let cheated = (0..1000)
+        .filter(|&j| cheat_layer(j, 200, 6).is_some())
+        .count();
+    assert!(
+        (120..280).contains(&cheated),
+        "{cheated} of 1000 at 200 per mill"
+    );
     for j in 0..200 {
         let layer = cheat_layer(j, 1000, 6).unwrap();
-        assert!((1..6).contains(&layer), "never the embeddings");
+        assert!((0..6).contains(&layer));
         assert_eq!(cheat_layer(j, 1000, 6), Some(layer), "deterministic");
         assert_eq!(cheat_layer(j, 1000, 1), Some(0));
     }
     let layers: std::collections::BTreeSet<_> =
         (0..200).filter_map(|j| cheat_layer(j, 1000, 6)).collect();
-    assert_eq!(layers.len(), 5, "every later layer is picked: {layers:?}");
+    assert_eq!(layers.len(), 6, "every layer is picked: {layers:?}");
 }
 
 #[tokio::test]
@@ -280,7 +289,7 @@ async fn a_cheating_provider_is_disputed_at_its_corrupted_layer_and_slashed() {
                 ids.push(j);
             }
         }
-        assert_eq!(ids.len(), n - 1);
+        assert_eq!(ids.len(), n);
         for job_id in ids {
             let layer = cheat_layer(job_id, 1000, n).unwrap();
             let chain = Arc::new(FakeChain::default());
@@ -367,10 +376,15 @@ async fn verifier_attests_honest_jobs_and_challenges_cheated_ones() {
     // accepts one): the verifier gives up on it and sends nothing.
     let mut other_input = honest.clone();
     other_input[0] = H256([7; 32]);
+    // Wrong embeddings: disputed at layer 0, whose word table is opened at the input's
+    // token rows only.
+    let mut wrong_embeddings = honest.clone();
+    wrong_embeddings[1] = H256([5; 32]);
     let jobs = vec![
         sampled(pending_job(1, id, &input), honest.clone(), output.clone()),
         sampled(pending_job(2, id, &input), wrong.clone(), output.clone()),
-        sampled(pending_job(3, id, &input), other_input, output),
+        sampled(pending_job(3, id, &input), other_input, output.clone()),
+        sampled(pending_job(4, id, &input), wrong_embeddings.clone(), output),
     ];
     *chain.verifier.lock() = Some(VerifierView {
         account: keyring::dev_account("Charlie"),
@@ -382,7 +396,7 @@ async fn verifier_attests_honest_jobs_and_challenges_cheated_ones() {
             slashed: 0,
             earned: 0,
         },
-        open_checks: vec![1, 2, 3],
+        open_checks: vec![1, 2, 3, 4],
     });
     *chain.verifier_jobs.lock() = jobs.clone();
     // The model is fetched first.
@@ -392,7 +406,7 @@ async fn verifier_attests_honest_jobs_and_challenges_cheated_ones() {
     chain.store.lock().insert(id, file.to_bytes());
     worker.on_block(13).await.unwrap();
     let calls = chain.calls();
-    assert_eq!(calls.len(), 2);
+    assert_eq!(calls.len(), 3);
     assert_eq!(
         calls[0],
         RuntimeCall::Inference(Call::Attest {
@@ -413,17 +427,43 @@ async fn verifier_attests_honest_jobs_and_challenges_cheated_ones() {
             assert_eq!(layer_input, &trace.outputs[n - 3]);
             let provider: Vec<[u8; 32]> = wrong.iter().map(|h| h.0).collect();
             let mine: Vec<[u8; 32]> = commitment.iter().map(|h| h.0).collect();
-            let verdict =
-                settle_dispute(&id.0, &provider, &mine, *layer, layer_input, weights, &RefGemm)
-                    .unwrap();
+            let verdict = settle_dispute(
+                &id.0,
+                &provider,
+                &mine,
+                *layer,
+                layer_input,
+                weights,
+                &RefGemm,
+            )
+            .unwrap();
             assert!(!verdict.provider_right && verdict.challenger_right);
         }
         other => panic!("expected a challenge, got {other:?}"),
     }
-    // Nonces follow each other; nothing is sent twice while on its way.
+    match &calls[2] {
+        RuntimeCall::Inference(Call::Challenge {
+            job: 4,
+            commitment,
+            layer: 0,
+            input: layer_input,
+            weights,
+        }) => {
+            assert_eq!(layer_input, &input);
+            assert_eq!(weights.slices.len(), 1, "the word table is sliced");
+            let provider: Vec<[u8; 32]> = wrong_embeddings.iter().map(|h| h.0).collect();
+            let mine: Vec<[u8; 32]> = commitment.iter().map(|h| h.0).collect();
+            let verdict =
+                settle_dispute(&id.0, &provider, &mine, 0, layer_input, weights, &RefGemm).unwrap();
+            assert!(!verdict.provider_right && verdict.challenger_right);
+        }
+        other => panic!("expected a challenge of layer 0, got {other:?}"),
+    }
+    // Nonces follow each other; nothing is sent twice while on its way, and the job it
+    // gave up on is not tried again.
     let nonces: Vec<u64> = chain.submitted.lock().iter().map(|t| t.nonce).collect();
-    assert_eq!(nonces, vec![0, 1]);
+    assert_eq!(nonces, vec![0, 1, 2]);
     worker.on_block(14).await.unwrap();
     worker.on_block(20).await.unwrap();
-    assert_eq!(chain.submitted.lock().len(), 2);
+    assert_eq!(chain.submitted.lock().len(), 3);
 }

@@ -41,7 +41,7 @@
 //! | `compute_summary` | – | `{"activeLeases", "totalHeld", "totalBurned"}` |
 //! | `compute_pending` | account | `"decimal"`: payouts kept for the account |
 //! | `inference_job` | id | `{"id", "client", "provider", "model", "state", "fee", "royalty", "verificationFee", "submittedAt", "commitBy", "committedAt", "windowEnds", "root", "commitment", "input", "output", "checks", "challengesRejected", "outcome"}` or null (see [`types::JobJson`]) |
-//! | `inference_jobs` | account, limit? (≤ 100) | `[JobJson]`: jobs it is client or provider of, newest first |
+//! | `inference_jobs` | account, limit? (≤ 25) | `[JobJson]`: jobs it is client or provider of, newest first |
 //! | `inference_providerJobs` / `inference_verifierJobs` | account | `[JobJson]`: jobs waiting for the provider's commitment / the verifier's answer |
 //! | `inference_verifier` | account | `{"account", "bond", "status", "leavingSince", "attested", "missed", "slashed", "earned", "openChecks"}` or null |
 //! | `inference_prices` | model id | `[{"provider", "price", "unsettled", "capacity"}]` |

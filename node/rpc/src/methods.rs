@@ -36,8 +36,10 @@ pub const MAX_MODELS_PER_PAGE: u32 = 100;
 /// (the runtime's page size).
 pub const MAX_COMPUTE_PER_PAGE: u32 = pallet_compute::MAX_LIST;
 
-/// Most jobs one `inference_jobs` call returns (the runtime's page size).
-pub const MAX_INFERENCE_PER_PAGE: u32 = pallet_inference::MAX_LIST;
+/// Most jobs one `inference_jobs` call returns: a job's JSON can reach ~250 KB (16 KiB of
+/// input and of output, each value written out), so 25 keep a page within the response
+/// limit. The runtime keeps the latest 100 per account.
+pub const MAX_INFERENCE_PER_PAGE: u32 = 25;
 
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
@@ -492,8 +494,7 @@ pub fn rpc_module(
         Ok(views.iter().map(PriceJson::from).collect::<Vec<_>>())
     })?;
     blocking(&mut m, "inference_summary", &[], |api, _| {
-        let s: pallet_inference::InferenceSummary =
-            runtime_query(api, b"inference_summary", &[])?;
+        let s: pallet_inference::InferenceSummary = runtime_query(api, b"inference_summary", &[])?;
         Ok(InferenceSummaryJson::from(&s))
     })?;
     blocking(&mut m, "inference_pending", &["account"], |api, a| {

@@ -218,8 +218,7 @@ fn market() -> (Arc<Mutex<Chain>>, Fixture) {
         };
         v[0] = if v[0] == 0 { 1 } else { 0 };
         let mut wrong_commitment = commitment_of(&trace_2);
-        *wrong_commitment.last_mut().unwrap() =
-            H256(gpu_verify::commit::activation_hash(&wrong));
+        *wrong_commitment.last_mut().unwrap() = H256(gpu_verify::commit::activation_hash(&wrong));
         inference(
             FERDIE,
             Call::Commit {
@@ -511,10 +510,7 @@ async fn inference_queries_render_the_runtime_views() {
         .await
         .unwrap();
     assert_eq!(ids(&two), vec![4, 3]);
-    let of_bob: Vec<JobJson> = c
-        .request("inference_jobs", rpc_params![BOB])
-        .await
-        .unwrap();
+    let of_bob: Vec<JobJson> = c.request("inference_jobs", rpc_params![BOB]).await.unwrap();
     assert_eq!(
         of_bob.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![4, 3, 1, 0]
@@ -616,7 +612,10 @@ async fn inference_queries_render_the_runtime_views() {
         .request("inference_verifier", rpc_params![DAVE])
         .await
         .unwrap();
-    assert_eq!((dave.status.as_str(), dave.leaving_since), ("leaving", Some(40)));
+    assert_eq!(
+        (dave.status.as_str(), dave.leaving_since),
+        ("leaving", Some(40))
+    );
     h.stop();
 }
 
@@ -664,12 +663,12 @@ async fn inference_methods_are_listed_safe_and_check_their_parameters() {
         (
             "inference_jobs",
             rpc_params![BOB, 0],
-            "invalid parameter `limit`: expected 1 to 100, got 0",
+            "invalid parameter `limit`: expected 1 to 25, got 0",
         ),
         (
             "inference_jobs",
-            rpc_params![BOB, 101],
-            "invalid parameter `limit`: expected 1 to 100, got 101",
+            rpc_params![BOB, 26],
+            "invalid parameter `limit`: expected 1 to 25, got 26",
         ),
         (
             "inference_jobs",
@@ -696,7 +695,11 @@ async fn inference_methods_are_listed_safe_and_check_their_parameters() {
             rpc_params!["0x12"],
             "wrong length for parameter `model`: a model id is 32 bytes",
         ),
-        ("inference_prices", rpc_params![], "missing parameter `model`"),
+        (
+            "inference_prices",
+            rpc_params![],
+            "missing parameter `model`",
+        ),
         ("inference_summary", rpc_params![1], "too many parameters"),
         (
             "inference_pending",

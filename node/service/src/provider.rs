@@ -41,9 +41,11 @@ impl menara_provider::Chain for ClientChain {
         // shadows a file imported since, which the fetch call reports without fetching.
         let path = match files.status(id) {
             Some(s) if s.state == ModelFetchState::Done && s.path.is_some() => s.path,
-            _ => NodeApi::fetch_model(self.0.as_ref(), id)
-                .map_err(|e| e.to_string())?
-                .path,
+            _ => {
+                NodeApi::fetch_model(self.0.as_ref(), id)
+                    .map_err(|e| e.to_string())?
+                    .path
+            }
         };
         let Some(path) = path else {
             return Ok(None);

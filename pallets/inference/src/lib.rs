@@ -117,7 +117,7 @@ pub const MAX_PROVIDERS_PER_MODEL: usize = 64;
 /// Most jobs waiting for one provider's commitment, or one verifier's answer.
 pub const MAX_OPEN_PER_ACCOUNT: usize = 256;
 /// Largest committed output, encoded.
-pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
 
 /// Configuration; every parameter is a runtime constant a runtime upgrade can change.
 pub trait Config: pallet_compute::Config {
@@ -317,6 +317,8 @@ pub struct Job {
     pub challenges_rejected: u32,
     /// How it ended.
     pub outcome: Option<Outcome>,
+    /// Block it was settled, paid or expired in (0 while open).
+    pub closed_at: BlockNumber,
 }
 
 /// Where a verifier stands.
@@ -1300,6 +1302,7 @@ impl<T: Config> Pallet<T> {
             checks: Vec::new(),
             challenges_rejected: 0,
             outcome: None,
+            closed_at: 0,
         };
         Jobs::insert(&id, &job);
         NextJobId::put(&id.saturating_add(1));
@@ -1495,6 +1498,7 @@ impl<T: Config> Pallet<T> {
             }
         }
         job.state = JobState::Settled;
+        job.closed_at = now::<T>();
         job.outcome = Some(Outcome::ProviderSlashed {
             layer,
             slashed,
@@ -1715,6 +1719,7 @@ impl<T: Config> Pallet<T> {
             ProviderJobs::insert(&job.provider, &open);
         }
         job.state = JobState::Expired;
+        job.closed_at = now::<T>();
         job.outcome = Some(Outcome::Expired {
             refunded: job.fee,
             penalty,
@@ -1776,6 +1781,7 @@ impl<T: Config> Pallet<T> {
             VerificationPool::put(&(pool - verifier_reward));
         }
         job.state = JobState::Final;
+        job.closed_at = now::<T>();
         job.outcome = Some(Outcome::Paid {
             provider: provider_paid,
             royalty,
