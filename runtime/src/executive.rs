@@ -154,12 +154,17 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
         return Err(InvalidTransaction::Future);
     }
     // The block's dispute work is bounded: a dispute that does not fit waits for the next.
-    if work > 0 && !Inference::reserve_work(work) {
+    // Checked before anything is written: a refused transaction leaves no trace.
+    if work > 0 && !Inference::work_fits(work) {
         return Err(InvalidTransaction::BlockFull);
     }
     let index = ExtrinsicIndex::get_or_default();
     System::set_phase(Phase::ApplyExtrinsic(index));
     Balances::burn_fee(&tx.signer, fee).map_err(|_| InvalidTransaction::CannotPayFees)?;
+    if work > 0 {
+        // Cannot fail now: it fitted above and nothing ran since.
+        Inference::reserve_work(work);
+    }
     // Burned fees are paid back to stakers as part of the epoch's rewards.
     Staking::note_fees(fee);
     System::inc_account_nonce(&tx.signer);

@@ -1173,16 +1173,22 @@ impl<T: Config> Pallet<T> {
         }
     }
 
-    /// Reserves `work` of the block's dispute budget; `false` if the block is full.
+    /// Whether `work` still fits the block's dispute budget (reads only: a transaction
+    /// refused for it must leave no trace in the block).
+    pub fn work_fits(work: u64) -> bool {
+        DisputeWork::get_or_default()
+            .checked_add(work)
+            .is_some_and(|total| total <= T::MAX_DISPUTE_WORK_PER_BLOCK)
+    }
+
+    /// Reserves `work` of the block's dispute budget; `false` (and nothing reserved) if
+    /// the block is full.
     pub fn reserve_work(work: u64) -> bool {
-        let used = DisputeWork::get_or_default();
-        match used.checked_add(work) {
-            Some(total) if total <= T::MAX_DISPUTE_WORK_PER_BLOCK => {
-                DisputeWork::put(&total);
-                true
-            }
-            _ => false,
+        if !Self::work_fits(work) {
+            return false;
         }
+        DisputeWork::mutate(|w| *w = w.saturating_add(work));
+        true
     }
 
     /// Sets `who`'s price for `model` (zero withdraws it).
@@ -1684,6 +1690,7 @@ impl<T: Config> Pallet<T> {
     /// Called when block `n` ends: expires jobs not committed in time and closes the
     /// windows ending now. Work is proportional to what is due in this block.
     pub fn on_finalize(n: BlockNumber) {
+        DisputeWork::kill();
         if let Some(ids) = CommitDue::get(&n) {
             CommitDue::remove(&n);
             for id in ids {
