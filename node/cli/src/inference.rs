@@ -157,7 +157,7 @@ pub enum InferenceQuery {
         /// Account (0x...) or `//Name`.
         account: String,
         /// At most this many jobs (1-25).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = menara_rpc::MAX_INFERENCE_PER_PAGE)]
         limit: u32,
         /// Print JSON.
         #[arg(long)]

@@ -37,12 +37,19 @@ struct Node {
 
 impl Node {
     fn start(base: &Path) -> Node {
+        Self::start_with(base, &[])
+    }
+
+    /// A dev node with extra flags (e.g. the workers).
+    fn start_with(base: &Path, extra: &[&str]) -> Node {
         let rpc_port = free_port();
         let log = base.join("node.log");
         let child = Command::new(BIN)
             .args(["--dev", "--block-time-ms", "500", "--base-path"])
             .arg(base)
             .args(["--rpc-port", &rpc_port.to_string(), "--no-prometheus"])
+            .args(extra)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -752,5 +759,125 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
         started.elapsed() < Duration::from_secs(120),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+/// The newcomer's tour on one dev node that plays every role (`menara --dev --provider
+/// --verifier`): //Alice publishes a model, registers as its provider and sets a price;
+/// //Bob submits a text job; the node's provider worker runs it with gpu-verify and
+/// commits; the job becomes final with its embedding, and //Alice is paid.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_dev_node_plays_every_role_and_a_job_becomes_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("node");
+    std::fs::create_dir_all(&base).unwrap();
+    let mut node = Node::start_with(&base, &["--provider", "--verifier"]);
+    let c = node.connect().await;
+    wait_for_block(&c, 1).await;
+    let log = || std::fs::read_to_string(&node.log).unwrap_or_default();
+    assert!(
+        log().contains("CPU"),
+        "the log says which engine:\n{}",
+        log()
+    );
+
+    let (_, bytes, id) = tiny_encoder(9);
+    let model_file = dir.path().join("tiny.mvm");
+    std::fs::write(&model_file, &bytes).unwrap();
+    let id = id.to_string();
+    node.ok(&[
+        "model",
+        "publish",
+        "--file",
+        model_file.to_str().unwrap(),
+        "--name",
+        "tour",
+        "--version",
+        "1.0.0",
+        "--royalty",
+        "0.01",
+        "--from",
+        "//Alice",
+    ]);
+    node.ok(&[
+        "tx",
+        "compute",
+        "register",
+        "--gpu",
+        "H100",
+        "--gpu-count",
+        "1",
+        "--vram-gib",
+        "80",
+        "--region",
+        "eu",
+        "--models",
+        &id,
+        "--price-per-block",
+        "1",
+        "--collateral",
+        "400",
+        "--from",
+        "//Alice",
+    ]);
+    node.ok(&[
+        "tx",
+        "inference",
+        "set-price",
+        "--model",
+        &id,
+        "--price",
+        "1",
+        "--from",
+        "//Alice",
+    ]);
+    node.ok(&[
+        "tx",
+        "inference",
+        "register-verifier",
+        "--bond",
+        "100",
+        "--from",
+        "//Alice",
+    ]);
+    // The model file is found in the node's store (the same base path).
+    let out = node.ok(&[
+        "tx",
+        "inference",
+        "submit",
+        "--model",
+        &id,
+        "--text",
+        "hello menara world",
+        "--max-fee",
+        "2",
+        "--base-path",
+        base.to_str().unwrap(),
+        "--from",
+        "//Bob",
+    ]);
+    let job = id_after(&out, "job");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let view = loop {
+        let v = node.json(&["job", &job]);
+        if v["state"] == "final" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "job never final: {v}\n{}", log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Paid: the price less the royalty (0.01 MEN) and the verification fee (5%).
+    let paid = &view["outcome"]["paid"];
+    assert_eq!(paid["provider"], "940000000000", "{view}");
+    assert_eq!(paid["royalty"], "10000000000", "{view}");
+    let embedding = view["output"]["embedding"].as_array().unwrap();
+    assert_eq!(embedding.len(), 32, "{view}");
+    let out = node.ok(&["query", "inference", "job", &job]);
+    assert!(out.contains("final"), "{out}");
+    assert!(
+        log().contains(&format!("committed inference job #{job}")),
+        "the worker logs the job:\n{}",
+        log()
     );
 }

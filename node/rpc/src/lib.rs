@@ -60,7 +60,7 @@ pub use api::{
     SystemInfo, TransactionOutcome, TransactionStatus,
 };
 pub use error::RpcError;
-pub use methods::{rpc_module, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
+pub use methods::{rpc_module, MAX_INFERENCE_PER_PAGE, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
 pub use server::{
     start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_PAYLOAD,
