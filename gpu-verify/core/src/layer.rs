@@ -405,12 +405,14 @@ impl LayerWeights {
         else {
             return Ok(w);
         };
-        let full = w.tensors.remove(i);
-        let t = full.to_tensor()?;
+        let proof = w.tensors.remove(i).proof;
+        let t = file
+            .get(SLICED_TENSOR)
+            .ok_or_else(|| Error::MissingTensor(SLICED_TENSOR.into()))?;
         let mut rows = ids.clone();
         rows.sort_unstable();
         rows.dedup();
-        w.slices.push(SlicedTensor::open(&t, &rows, full.proof)?);
+        w.slices.push(SlicedTensor::open(t, &rows, proof)?);
         Ok(w)
     }
 

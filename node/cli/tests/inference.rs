@@ -131,6 +131,43 @@ impl Node {
         assert!(err.contains("the call failed"), "{err}");
     }
 
+    /// `from` registers as a compute provider of model `id` (one H100, 400 MEN collateral)
+    /// and serves it at 1 MEN a job; returns what `set-price` printed.
+    fn serve(&self, id: &str, from: &str) -> String {
+        self.ok(&[
+            "tx",
+            "compute",
+            "register",
+            "--gpu",
+            "H100",
+            "--gpu-count",
+            "1",
+            "--vram-gib",
+            "80",
+            "--region",
+            "eu",
+            "--models",
+            id,
+            "--price-per-block",
+            "1",
+            "--collateral",
+            "400",
+            "--from",
+            from,
+        ]);
+        self.ok(&[
+            "tx",
+            "inference",
+            "set-price",
+            "--model",
+            id,
+            "--price",
+            "1",
+            "--from",
+            from,
+        ])
+    }
+
     /// `query inference ... --json`.
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["query", "inference"];
@@ -466,38 +503,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     ]);
     assert!(out.contains(&format!("model {expected_id}")), "{out}");
     let id = expected_id.to_string();
-    node.ok(&[
-        "tx",
-        "compute",
-        "register",
-        "--gpu",
-        "H100",
-        "--gpu-count",
-        "1",
-        "--vram-gib",
-        "80",
-        "--region",
-        "eu",
-        "--models",
-        &id,
-        "--price-per-block",
-        "1",
-        "--collateral",
-        "400",
-        "--from",
-        "//Bob",
-    ]);
-    let out = node.ok(&[
-        "tx",
-        "inference",
-        "set-price",
-        "--model",
-        &id,
-        "--price",
-        "1",
-        "--from",
-        "//Bob",
-    ]);
+    let out = node.serve(&id, "//Bob");
     assert!(
         out.contains(&format!("price for model {id}: 1 MEN per job")),
         "{out}"
@@ -799,38 +805,7 @@ async fn one_dev_node_plays_every_role_and_a_job_becomes_final() {
         "--from",
         "//Alice",
     ]);
-    node.ok(&[
-        "tx",
-        "compute",
-        "register",
-        "--gpu",
-        "H100",
-        "--gpu-count",
-        "1",
-        "--vram-gib",
-        "80",
-        "--region",
-        "eu",
-        "--models",
-        &id,
-        "--price-per-block",
-        "1",
-        "--collateral",
-        "400",
-        "--from",
-        "//Alice",
-    ]);
-    node.ok(&[
-        "tx",
-        "inference",
-        "set-price",
-        "--model",
-        &id,
-        "--price",
-        "1",
-        "--from",
-        "//Alice",
-    ]);
+    node.serve(&id, "//Alice");
     node.ok(&[
         "tx",
         "inference",

@@ -1759,18 +1759,10 @@ impl<T: Config> Pallet<T> {
         if lease.state == LeaseState::Active {
             Self::close_lease(lease_id, lease, n, CloseReason::ChallengeFailed);
         }
-        let Some(mut p) = Providers::get(&provider) else {
+        let Some(slash) = Self::slash_collateral(&provider, T::CHALLENGE_SLASH_PER_MILL, true)
+        else {
             return;
         };
-        let slash = pallet_staking::math::per_mill(p.collateral, T::CHALLENGE_SLASH_PER_MILL);
-        p.collateral -= slash;
-        p.record.slashed = p.record.slashed.saturating_add(slash);
-        if !matches!(p.status, ProviderStatus::Leaving { .. }) {
-            p.status = ProviderStatus::Jailed {
-                until: n.saturating_add(T::JAIL_BLOCKS),
-            };
-        }
-        Providers::insert(&provider, &p);
         let to_tenant = slash.min(contract_value);
         Self::pay_out(&tenant, to_tenant);
         Self::burn(slash - to_tenant);
@@ -2056,9 +2048,17 @@ impl<T: Config> Pallet<T> {
     /// `jail` keeps the provider from new bids and jobs for `JAIL_BLOCKS`. Returns the
     /// amount (zero for an unknown provider).
     pub fn take_collateral(provider: &AccountId, per_mill: u32, jail: bool) -> Balance {
-        let Some(mut p) = Providers::get(provider) else {
-            return 0;
-        };
+        let slash = Self::slash_collateral(provider, per_mill, jail).unwrap_or(0);
+        TotalHeld::mutate(|t| *t = t.saturating_sub(slash));
+        slash
+    }
+
+    /// The one slashing rule: takes `per_mill` of `provider`'s collateral (still counted
+    /// in [`storage::TotalHeld`]; the caller pays it out, burns it or hands it on), records
+    /// it, and jails the provider for `JAIL_BLOCKS` unless it is leaving. `None` for an
+    /// unknown provider.
+    fn slash_collateral(provider: &AccountId, per_mill: u32, jail: bool) -> Option<Balance> {
+        let mut p = Providers::get(provider)?;
         let slash = pallet_staking::math::per_mill(p.collateral, per_mill);
         p.collateral -= slash;
         p.record.slashed = p.record.slashed.saturating_add(slash);
@@ -2068,8 +2068,7 @@ impl<T: Config> Pallet<T> {
             };
         }
         Providers::insert(provider, &p);
-        TotalHeld::mutate(|t| *t = t.saturating_sub(slash));
-        slash
+        Some(slash)
     }
 }
 

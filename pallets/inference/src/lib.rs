@@ -1003,6 +1003,16 @@ impl<T: Config> Pallet<T> {
         }
     }
 
+    fn remove_provider_job(provider: &AccountId, id: JobId) {
+        let mut list = ProviderJobs::get_or_default(provider);
+        remove_id(&mut list, id);
+        if list.is_empty() {
+            ProviderJobs::remove(provider);
+        } else {
+            ProviderJobs::insert(provider, &list);
+        }
+    }
+
     fn remove_verifier_job(verifier: &AccountId, id: JobId) {
         let mut list = VerifierJobs::get_or_default(verifier);
         remove_id(&mut list, id);
@@ -1051,16 +1061,17 @@ impl<T: Config> Pallet<T> {
         mul_div(net, q, 1000 - q).unwrap_or(Balance::MAX)
     }
 
-    /// The model's header as the registry records it: gpu-verify's kind and parameters.
-    fn header_of(info: &pallet_models::ModelInfo) -> Result<(u32, [u32; N_PARAMS]), Error> {
+    /// The model's header as the registry records it: gpu-verify's kind and parameters,
+    /// and the number of committed layers they give.
+    fn header_of(info: &pallet_models::ModelInfo) -> Result<(u32, [u32; N_PARAMS], usize), Error> {
         let params: [u32; N_PARAMS] = info
             .shape
             .as_slice()
             .try_into()
             .map_err(|_| Error::UnsupportedModel)?;
         let kind = info.kind.code();
-        layer::layer_count(kind, &params).map_err(|_| Error::UnsupportedModel)?;
-        Ok((kind, params))
+        let layers = layer::layer_count(kind, &params).map_err(|_| Error::UnsupportedModel)?;
+        Ok((kind, params, layers))
     }
 
     /// Checks a job input against the model header.
@@ -1232,7 +1243,7 @@ impl<T: Config> Pallet<T> {
     ) -> Result<JobId, Error> {
         let info = Models::<T>::model(&model).ok_or(Error::UnknownModel)?;
         ensure!(!info.deprecated, Error::DeprecatedModel);
-        let (kind, params) = Self::header_of(&info)?;
+        let (kind, params, _) = Self::header_of(&info)?;
         Self::check_input(kind, &params, &input)?;
         let royalty = info.royalty_per_inference;
         let id = NextJobId::get_or_default();
@@ -1337,8 +1348,7 @@ impl<T: Config> Pallet<T> {
         ensure!(job.provider == *who, Error::NotAssigned);
         ensure!(job.state == JobState::Pending, Error::NotPending);
         let info = Models::<T>::model(&job.model).ok_or(Error::UnknownModel)?;
-        let (kind, params) = Self::header_of(&info)?;
-        let layers = layer::layer_count(kind, &params).map_err(|_| Error::UnsupportedModel)?;
+        let (_, _, layers) = Self::header_of(&info)?;
         ensure!(commitment.len() == layers + 1, Error::BadCommitmentLength);
         ensure!(
             commitment.first().map(|h| h.0) == Some(activation_hash(&job.input)),
@@ -1363,13 +1373,7 @@ impl<T: Config> Pallet<T> {
         job.window_ends = n.saturating_add(T::CHALLENGE_WINDOW);
         DrawDue::mutate(&n.saturating_add(1), |l| l.push(id));
         WindowEnds::mutate(&job.window_ends, |l| l.push(id));
-        let mut open = ProviderJobs::get_or_default(who);
-        remove_id(&mut open, id);
-        if open.is_empty() {
-            ProviderJobs::remove(who);
-        } else {
-            ProviderJobs::insert(who, &open);
-        }
+        Self::remove_provider_job(who, id);
         Self::deposit_event(Event::JobCommitted {
             job: id,
             root: job.root,
@@ -1718,13 +1722,7 @@ impl<T: Config> Pallet<T> {
         Self::adopt(penalty);
         Self::pay_out(&job.client, job.fee.saturating_add(penalty));
         Self::release_unsettled(&job.provider, job.fee);
-        let mut open = ProviderJobs::get_or_default(&job.provider);
-        remove_id(&mut open, id);
-        if open.is_empty() {
-            ProviderJobs::remove(&job.provider);
-        } else {
-            ProviderJobs::insert(&job.provider, &open);
-        }
+        Self::remove_provider_job(&job.provider, id);
         job.state = JobState::Expired;
         job.closed_at = now::<T>();
         job.outcome = Some(Outcome::Expired {
