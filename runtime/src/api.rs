@@ -78,6 +78,24 @@ pub const INFERENCE_PRICES: &[u8] = b"inference_prices";
 pub const INFERENCE_SUMMARY: &[u8] = b"inference_summary";
 /// `AccountId -> Balance`: payouts kept for the account (withdraw with `Withdraw`).
 pub const INFERENCE_PENDING: &[u8] = b"inference_pending";
+/// Agents queries (types in [`pallet_agents`]):
+/// `AccountId -> Option<AgentView>`.
+pub const AGENTS_GET: &[u8] = b"agents_get";
+/// `() -> Vec<AgentView>`: every agent, by account.
+pub const AGENTS_LIST: &[u8] = b"agents_list";
+/// `AccountId agent -> Vec<GrantView>`: the grants given to an agent, with what their
+/// windows have left now.
+pub const AGENTS_GRANTS: &[u8] = b"agents_grants";
+/// `(AccountId agent, Option<u64> before, u32 limit) -> Vec<Spend>`: the agent's acts,
+/// newest first, at most `min(limit, 100)`, with index below `before`.
+pub const AGENTS_SPENDS: &[u8] = b"agents_spends";
+/// `AccountId agent -> Vec<OrderView>`: its open and accepted orders.
+pub const AGENTS_ORDERS: &[u8] = b"agents_orders";
+/// `u64 -> Option<OrderView>`.
+pub const AGENTS_ORDER: &[u8] = b"agents_order";
+
+/// Most spends one `agents_spends` page returns.
+pub const MAX_SPENDS_PER_PAGE: u32 = 100;
 
 /// Calls the runtime API function `method` with SCALE `input`; `None` if unknown.
 pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
@@ -262,6 +280,25 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
             Ok(crate::Inference::prices(&model).encode())
         }
         INFERENCE_SUMMARY => Ok(crate::Inference::summary().encode()),
+        AGENTS_GET | AGENTS_GRANTS | AGENTS_ORDERS => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(match method.as_slice() {
+                AGENTS_GET => crate::Agents::agent(&who).encode(),
+                AGENTS_GRANTS => crate::Agents::grants_of(&who).encode(),
+                _ => crate::Agents::orders_of(&who).encode(),
+            })
+        }
+        AGENTS_LIST => Ok(crate::Agents::agents().encode()),
+        AGENTS_SPENDS => {
+            let (who, before, limit) = <(AccountId, Option<u64>, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Agents::spends(&who, before, limit.min(MAX_SPENDS_PER_PAGE)).encode())
+        }
+        AGENTS_ORDER => {
+            let id = u64::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Agents::order(id).encode())
+        }
         RANDOMNESS_BEACON => Ok((System::block_number(), crate::Randomness::beacon()).encode()),
         _ => Err(QueryError::UnknownMethod),
     }
@@ -344,8 +381,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 6));
-        assert_eq!(SPEC_VERSION, 6);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 7));
+        assert_eq!(SPEC_VERSION, 7);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

@@ -5,16 +5,17 @@
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
 use crate::{
-    fees, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall, Session,
-    Staking, System, Transaction,
+    calls, fees, Agents, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall,
+    Session, Staking, System, Transaction,
 };
 use alloc::vec::Vec;
+use menara_primitives::AccountId;
 use menara_primitives::{
     ApplyExtrinsicResult, Balance, BlockContext, InvalidTransaction, Phase, TransactionValidity,
     ValidTransaction, H256,
 };
 use menara_support::codec::DecodeAll;
-use menara_support::{io, storage_item, DispatchResult, Origin, StorageValue};
+use menara_support::{io, storage_item, DispatchResult, Origin, PalletError, StorageValue};
 
 storage_item!(ExtrinsicIndexPrefix: "Executive" / "ExtrinsicIndex");
 /// Index of the next transaction in the current block.
@@ -31,21 +32,61 @@ pub fn fee_for(len: usize, tip: Balance) -> Balance {
         .saturating_add(tip)
 }
 
-/// Dispute work a call makes the runtime do (see [`fees::WORK_FEE`]); zero for most.
+/// The call an agent's act carries, decoded (`None` when it is not an act or does not decode).
+fn acted_call(call: &RuntimeCall) -> Option<RuntimeCall> {
+    match call {
+        RuntimeCall::Agents(pallet_agents::Call::Act { call, .. }) => {
+            RuntimeCall::decode_all(&mut &call[..]).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Dispute work a call makes the runtime do (see [`fees::WORK_FEE`]); zero for most. An
+/// agent's act does the work of the call it carries.
 pub fn call_work(call: &RuntimeCall) -> u64 {
     match call {
         RuntimeCall::Inference(call) => Inference::call_work(call),
+        RuntimeCall::Agents(_) => acted_call(call).map_or(0, |inner| match inner {
+            RuntimeCall::Inference(call) => Inference::call_work(&call),
+            _ => 0,
+        }),
         _ => 0,
     }
 }
 
 /// Whether a call belongs to the large transaction class (up to
-/// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's tensors.
+/// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's
+/// tensors, made directly or by an agent.
 pub fn is_large_call(call: &RuntimeCall) -> bool {
-    matches!(
-        call,
-        RuntimeCall::Inference(pallet_inference::Call::Challenge { .. })
-    )
+    let is_challenge = |c: &RuntimeCall| {
+        matches!(
+            c,
+            RuntimeCall::Inference(pallet_inference::Call::Challenge { .. })
+        )
+    };
+    is_challenge(call) || acted_call(call).is_some_and(|inner| is_challenge(&inner))
+}
+
+/// Who pays a transaction's fee: the owner an agent acts for, when the agent's grant can
+/// cover it (it then counts against the grant's budget); otherwise the signer.
+fn fee_payer(signer: &AccountId, call: &RuntimeCall, fee: menara_primitives::Balance) -> AccountId {
+    if let RuntimeCall::Agents(pallet_agents::Call::Act { owner, .. }) = call {
+        // Only an act the grant allows costs the owner: a refused one is the agent's.
+        if let Some(inner) = acted_call(call) {
+            let recipient = calls::recipient_of(&inner);
+            if Agents::fee_covered(
+                signer,
+                owner,
+                calls::kind_of(&inner),
+                recipient.as_ref(),
+                fee,
+            ) {
+                return *owner;
+            }
+        }
+    }
+    *signer
 }
 
 /// The fee of a transaction of `len` bytes, `tip`, doing `work` units of dispute work.
@@ -104,6 +145,7 @@ pub fn finalize_block() {
 struct Checked {
     tx: Transaction,
     fee: Balance,
+    payer: AccountId,
     work: u64,
     account_nonce: u64,
 }
@@ -130,12 +172,14 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
         return Err(InvalidTransaction::Stale);
     }
     let fee = fee_with_work(bytes.len(), tx.tip, work);
-    if !Balances::can_pay_fee(&tx.signer, fee) {
+    let payer = fee_payer(&tx.signer, &tx.call, fee);
+    if !Balances::can_pay_fee(&payer, fee) {
         return Err(InvalidTransaction::CannotPayFees);
     }
     Ok(Checked {
         tx,
         fee,
+        payer,
         work,
         account_nonce,
     })
@@ -147,6 +191,7 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let Checked {
         tx,
         fee,
+        payer,
         work,
         account_nonce,
     } = check(bytes, &genesis_hash)?;
@@ -160,7 +205,14 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     }
     let index = ExtrinsicIndex::get_or_default();
     System::set_phase(Phase::ApplyExtrinsic(index));
-    Balances::burn_fee(&tx.signer, fee).map_err(|_| InvalidTransaction::CannotPayFees)?;
+    Balances::burn_fee(&payer, fee).map_err(|_| InvalidTransaction::CannotPayFees)?;
+    let owner_fee = if payer == tx.signer {
+        0
+    } else {
+        // An owner paid for its agent's act: the fee counts against the grant.
+        Agents::charge_fee(&tx.signer, &payer, fee);
+        fee
+    };
     if work > 0 {
         // Cannot fail now: it fitted above and nothing ran since.
         Inference::reserve_work(work);
@@ -169,7 +221,12 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     Staking::note_fees(fee);
     System::inc_account_nonce(&tx.signer);
     let origin = Origin::Signed(tx.signer);
-    let outcome = io::storage::with_transaction(|| dispatch(origin, tx.call));
+    let outcome = io::storage::with_transaction(|| match tx.call {
+        RuntimeCall::Agents(pallet_agents::Call::Act { owner, call, job }) => {
+            act(&tx.signer, &owner, &call, job, owner_fee)
+        }
+        call => dispatch(origin, call),
+    });
     match &outcome {
         Ok(()) => System::deposit_system_event(pallet_system::Event::ExtrinsicSuccess { fee }),
         Err(error) => System::deposit_system_event(pallet_system::Event::ExtrinsicFailed {
@@ -179,6 +236,34 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     }
     ExtrinsicIndex::put(&index.saturating_add(1));
     Ok(outcome)
+}
+
+/// An agent's act: the one place every call an agent makes on an owner's behalf goes
+/// through. The grant is checked before the call (agent, grant, expiry, freeze, call kind,
+/// recipient; never a call of the agents pallet, so no nesting and no granting), the call
+/// runs as the owner, and what it took out of the owner's free balance is then checked
+/// against the per-call cap and the budget's window and logged; any refusal undoes the call.
+pub fn act(
+    agent: &AccountId,
+    owner: &AccountId,
+    encoded: &[u8],
+    job: Option<pallet_inference::JobId>,
+    owner_fee: Balance,
+) -> DispatchResult {
+    let refuse = |e: pallet_agents::Error| {
+        e.into_dispatch_error(<crate::Runtime as pallet_agents::Config>::PALLET_INDEX)
+    };
+    let call = RuntimeCall::decode_all(&mut &encoded[..])
+        .map_err(|_| refuse(pallet_agents::Error::MalformedCall))?;
+    let kind = calls::kind_of(&call);
+    let recipient = calls::recipient_of(&call);
+    let grant = Agents::authorize(agent, owner, kind, recipient.as_ref()).map_err(refuse)?;
+    let before = Balances::free_balance(owner);
+    dispatch(Origin::Signed(*owner), call)?;
+    let spent = before.saturating_sub(Balances::free_balance(owner));
+    Agents::record_spend(agent, owner, &grant, kind, recipient, spent, owner_fee, job)
+        .map_err(refuse)?;
+    Ok(())
 }
 
 /// Routes a call to its pallet.
@@ -217,6 +302,13 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
         RuntimeCall::Randomness(call) => Randomness::dispatch(origin, call),
         RuntimeCall::Compute(call) => Compute::dispatch(origin, call),
         RuntimeCall::Inference(call) => Inference::dispatch(origin, call),
+        RuntimeCall::Agents(pallet_agents::Call::Act { owner, call, job }) => match origin {
+            // Only from a signed transaction's own dispatch (never nested in an act: the
+            // authority check refuses every agents call first).
+            Origin::Signed(agent) => act(&agent, &owner, &call, job, 0),
+            Origin::Root => Err(menara_support::dispatch::bad_origin()),
+        },
+        RuntimeCall::Agents(call) => Agents::dispatch(origin, call),
     }
 }
 

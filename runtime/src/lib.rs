@@ -8,7 +8,10 @@
 
 extern crate alloc;
 
+#[cfg(test)]
+mod agent_authority_tests;
 pub mod api;
+pub mod calls;
 pub mod executive;
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 mod wasm;
@@ -22,7 +25,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 6;
+pub const SPEC_VERSION: u32 = 7;
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -176,6 +179,39 @@ impl pallet_inference::Config for Runtime {
     const MAX_DISPUTE_WORK_PER_BLOCK: u64 = 500_000_000;
 }
 
+impl pallet_agents::Config for Runtime {
+    const PALLET_INDEX: u8 = 9;
+    /// 10 MEN.
+    const MIN_OWNER_BOND: Balance = 10 * menara_primitives::MEN;
+    const MAX_NAME_LEN: u32 = 64;
+    const MAX_ENDPOINT_LEN: u32 = 256;
+    const MAX_GRANT_LIST: u32 = 32;
+    /// About 11.5 days at one block a second.
+    const MAX_GRANT_PERIOD: menara_primitives::BlockNumber = 1_000_000;
+    const MAX_WINDOW_ENTRIES: u32 = 64;
+    const MAX_SPENDS_KEPT: u64 = 1_000;
+    const MAX_OPEN_ORDERS: u32 = 64;
+    /// About 28 hours.
+    const MAX_ORDER_BLOCKS: menara_primitives::BlockNumber = 100_000;
+    /// 10% of the pool for an output a dispute proved wrong.
+    const WRONG_OUTPUT_SLASH_PER_MILL: u32 = 100;
+    /// 5%, as for a validator's equivocation.
+    const EQUIVOCATION_SLASH_PER_MILL: u32 = 50;
+    /// 1% for a missed order.
+    const MISSED_DEADLINE_SLASH_PER_MILL: u32 = 10;
+    /// A model's ownership and royalty shares are worth more than the budget can see.
+    const EXPLICIT_ONLY: &'static [pallet_agents::CallKind] = &[
+        pallet_agents::CallKind { pallet: 5, call: 4 },
+        pallet_agents::CallKind { pallet: 5, call: 6 },
+    ];
+}
+
+// An agent's slash must land while the stake that backed the offence is still unbonding.
+const _: () = {
+    use pallet_staking::Config as S;
+    assert!(<Runtime as S>::SLASH_DEFER_EPOCHS < <Runtime as S>::UNBONDING_EPOCHS);
+};
+
 // A provider or verifier must stay slashable for as long as a job it took part in can
 // still be disputed: their unbonding outlasts a job's whole life.
 const _: () = {
@@ -203,10 +239,12 @@ pub type Randomness = pallet_randomness::Pallet<Runtime>;
 pub type Compute = pallet_compute::Pallet<Runtime>;
 /// The inference pallet (jobs, verifiers, one-layer disputes) of this runtime.
 pub type Inference = pallet_inference::Pallet<Runtime>;
+/// The agents pallet (staked agents, grants, orders) of this runtime.
+pub type Agents = pallet_agents::Pallet<Runtime>;
 
 pub use {
-    pallet_balances, pallet_compute, pallet_inference, pallet_models, pallet_offences,
-    pallet_randomness, pallet_session, pallet_staking, pallet_system,
+    pallet_agents, pallet_balances, pallet_compute, pallet_inference, pallet_models,
+    pallet_offences, pallet_randomness, pallet_session, pallet_staking, pallet_system,
 };
 
 /// Every call of every pallet; the first byte selects the pallet.
@@ -243,6 +281,9 @@ pub enum RuntimeCall {
     /// Inference pallet (verified inference jobs).
     #[codec(index = 8)]
     Inference(pallet_inference::Call),
+    /// Agents pallet (staked agents, grants, orders).
+    #[codec(index = 9)]
+    Agents(pallet_agents::Call),
 }
 
 impl RuntimeCall {
@@ -283,6 +324,9 @@ pub enum RuntimeEvent {
     /// Inference pallet.
     #[codec(index = 8)]
     Inference(pallet_inference::Event),
+    /// Agents pallet.
+    #[codec(index = 9)]
+    Agents(pallet_agents::Event),
 }
 
 impl RuntimeEvent {

@@ -1,9 +1,11 @@
 //! Staking pallet: bonded stake, a validator registry, delegations, epochs, election,
 //! rewards and deferred slashing.
 //!
-//! The machinery is generic: a *pool* is an account (today a validator; later an AI agent
-//! or a compute provider) that others bond stake to. Nothing here knows about consensus
-//! except [`Pallet::on_epoch_end`], which writes the elected set into the session pallet.
+//! The machinery is generic: a *pool* is an account that others bond stake to, a
+//! validator or an AI agent ([`PoolKind`]; the agents pallet drives agent pools through
+//! [`Pallet::open_agent_pool`] and its neighbours). Only validators' pools are elected.
+//! Nothing here knows about consensus except [`Pallet::on_epoch_end`], which writes the
+//! elected set into the session pallet.
 //!
 //! # Money
 //!
@@ -104,11 +106,27 @@ pub trait Config: pallet_balances::Config + pallet_session::Config {
     const INFLATION_PER_EPOCH: u64;
 }
 
-/// A validator (a staking pool) as stored.
+/// What a staking pool backs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum PoolKind {
+    /// A validator: stands for election with its consensus key (registered with a
+    /// checked proof of possession).
+    #[codec(index = 0)]
+    Validator {
+        /// Its BLS key.
+        bls_public_key: [u8; BLS_PUBLIC_KEY_LEN],
+    },
+    /// An AI agent (the agents pallet): never elected; its income and slashes go through
+    /// the same shares as a validator's.
+    #[codec(index = 1)]
+    Agent,
+}
+
+/// A staking pool (a validator's, or an agent's) as stored.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct ValidatorInfo {
-    /// Consensus key (registered with a checked proof of possession).
-    pub bls_public_key: [u8; BLS_PUBLIC_KEY_LEN],
+    /// Validator or agent.
+    pub kind: PoolKind,
     /// Commission on rewards, per mill.
     pub commission_per_mill: u32,
     /// Tokens bonded to the pool (self-bond and delegations), after slashes.
@@ -182,6 +200,15 @@ pub enum OffenceKind {
     /// Missed too many votes: slashed `DOWNTIME_SLASH`, jailed `DOWNTIME_JAIL_EPOCHS`.
     #[codec(index = 1)]
     Downtime,
+    /// An agent committed an inference output that a dispute proved wrong.
+    #[codec(index = 2)]
+    AgentWrongOutput,
+    /// An agent signed two different answers to one request.
+    #[codec(index = 3)]
+    AgentEquivocation,
+    /// An agent did not deliver paid work by its deadline.
+    #[codec(index = 4)]
+    AgentMissedDeadline,
 }
 
 /// A reported slash waiting to be applied.
@@ -279,6 +306,7 @@ pub mod storage {
     storage_item!(pub TotalMintedPrefix: "Staking" / "TotalMinted");
     storage_item!(pub TotalBurnedPrefix: "Staking" / "TotalBurned");
     storage_item!(pub TotalCreditedPrefix: "Staking" / "TotalCredited");
+    storage_item!(pub TotalPoolIncomePrefix: "Staking" / "TotalPoolIncome");
 
     /// Every registered validator (never removed: tombstones stay).
     pub type Validators = StorageMap<ValidatorsPrefix, AccountId, ValidatorInfo>;
@@ -319,6 +347,9 @@ pub mod storage {
     /// `total issuance + TotalCredited - TotalMinted`, so when anyone claims does not
     /// change anyone's rewards.
     pub type TotalCredited = StorageValue<TotalCreditedPrefix, Balance>;
+    /// Income paid into agent pools so far ([`Pallet::credit_pool`]): it left issuance
+    /// when credited and comes back as rewards minted when claimed.
+    pub type TotalPoolIncome = StorageValue<TotalPoolIncomePrefix, Balance>;
 }
 use storage::*;
 
@@ -613,6 +644,9 @@ pub enum Error {
     /// The offender was not in that epoch's active set.
     #[codec(index = 26)]
     NotExposed,
+    /// No such agent pool.
+    #[codec(index = 27)]
+    UnknownPool,
 }
 
 menara_support::impl_pallet_error!(Error, {
@@ -643,6 +677,7 @@ menara_support::impl_pallet_error!(Error, {
     OffenceTooOld,
     FutureEpoch,
     NotExposed,
+    UnknownPool,
 });
 
 impl From<pallet_balances::Error> for Error {
@@ -800,7 +835,7 @@ impl<T: Config> Pallet<T> {
             !Reported::contains_key(&(*offender, kind, epoch)),
             Error::AlreadyReported
         );
-        let mut info = Validators::get(offender).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(offender)?;
         let exposure = Exposures::get(&epoch)
             .unwrap_or_default()
             .into_iter()
@@ -812,6 +847,10 @@ impl<T: Config> Pallet<T> {
         let fraction = match kind {
             OffenceKind::Equivocation => T::EQUIVOCATION_SLASH,
             OffenceKind::Downtime => T::DOWNTIME_SLASH,
+            // Agents' offences come through `report_pool_offence`.
+            OffenceKind::AgentWrongOutput
+            | OffenceKind::AgentEquivocation
+            | OffenceKind::AgentMissedDeadline => return Err(Error::UnknownValidator),
         };
         DeferredSlashes::insert(
             &id,
@@ -844,6 +883,9 @@ impl<T: Config> Pallet<T> {
                     });
                 }
             }
+            OffenceKind::AgentWrongOutput
+            | OffenceKind::AgentEquivocation
+            | OffenceKind::AgentMissedDeadline => {}
             OffenceKind::Downtime => {
                 if !info.tombstoned {
                     let until = current.saturating_add(T::DOWNTIME_JAIL_EPOCHS);
@@ -928,7 +970,7 @@ impl<T: Config> Pallet<T> {
             Error::BadProofOfPossession
         );
         let mut info = ValidatorInfo {
-            bls_public_key,
+            kind: PoolKind::Validator { bls_public_key },
             commission_per_mill,
             total_stake: 0,
             total_shares: 0,
@@ -949,14 +991,14 @@ impl<T: Config> Pallet<T> {
 
     /// `bond_more`: adds `amount` to `who`'s self-bond.
     pub fn bond_more(who: &AccountId, amount: Balance) -> Result<(), Error> {
-        let mut info = Validators::get(who).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(who)?;
         ensure!(!info.tombstoned, Error::Tombstoned);
         Self::bond(who, who, &mut info, amount)
     }
 
     /// `delegate`: bonds `amount` of `who`'s free balance to `validator`'s pool.
     pub fn delegate(who: &AccountId, validator: &AccountId, amount: Balance) -> Result<(), Error> {
-        let mut info = Validators::get(validator).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(validator)?;
         ensure!(!info.tombstoned, Error::Tombstoned);
         ensure!(amount >= T::MIN_DELEGATION, Error::BelowMinimum);
         Self::bond(who, validator, &mut info, amount)
@@ -1023,8 +1065,25 @@ impl<T: Config> Pallet<T> {
         validator: &AccountId,
         amount: Balance,
     ) -> Result<(), Error> {
+        let info = Self::validator_info(validator)?;
+        let minimum = if who == validator {
+            T::MIN_SELF_BOND
+        } else {
+            T::MIN_DELEGATION
+        };
+        Self::unbond(who, validator, info, amount, minimum)
+    }
+
+    /// Moves `amount` of `who`'s stake in pool `validator` (whose record is `info`) to an
+    /// unbonding entry; what stays bonded must be zero or at least `minimum`.
+    fn unbond(
+        who: &AccountId,
+        validator: &AccountId,
+        mut info: ValidatorInfo,
+        amount: Balance,
+        minimum: Balance,
+    ) -> Result<(), Error> {
         ensure!(amount > 0, Error::ZeroAmount);
-        let mut info = Validators::get(validator).ok_or(Error::UnknownValidator)?;
         let key = (*who, *validator);
         let mut d = Delegations::get(&key).ok_or(Error::NoDelegation)?;
         ensure!(d.shares > 0, Error::NoDelegation);
@@ -1045,11 +1104,6 @@ impl<T: Config> Pallet<T> {
             (burned, amount)
         };
         let rest = value.saturating_sub(amount);
-        let minimum = if who == validator {
-            T::MIN_SELF_BOND
-        } else {
-            T::MIN_DELEGATION
-        };
         ensure!(rest == 0 || rest >= minimum, Error::BelowMinimum);
         let current = Self::current_epoch_index();
         let withdrawable_at = current
@@ -1089,7 +1143,8 @@ impl<T: Config> Pallet<T> {
         d.shares -= burned;
         info.total_shares = info.total_shares.saturating_sub(burned);
         info.total_stake = info.total_stake.saturating_sub(released);
-        if who == validator && rest == 0 && !info.chilled {
+        let is_validator = matches!(info.kind, PoolKind::Validator { .. });
+        if is_validator && who == validator && rest == 0 && !info.chilled {
             info.chilled = true;
             Self::deposit_event(Event::Chilled {
                 validator: *validator,
@@ -1160,7 +1215,17 @@ impl<T: Config> Pallet<T> {
     /// `claim_rewards`: mints `who`'s rewards from `validator` (plus the commission when
     /// `who` is the validator); returns the amount. O(1).
     pub fn claim_rewards(who: &AccountId, validator: &AccountId) -> Result<Balance, Error> {
-        let mut info = Validators::get(validator).ok_or(Error::UnknownValidator)?;
+        let info = Self::validator_info(validator)?;
+        Self::claim(who, validator, info)
+    }
+
+    /// Mints `who`'s rewards from pool `validator` (plus its commission when `who` is
+    /// the pool's own account).
+    fn claim(
+        who: &AccountId,
+        validator: &AccountId,
+        mut info: ValidatorInfo,
+    ) -> Result<Balance, Error> {
         let key = (*who, *validator);
         let mut d = Delegations::get(&key).unwrap_or_default();
         Self::settle(&info, &mut d);
@@ -1193,7 +1258,7 @@ impl<T: Config> Pallet<T> {
 
     /// `chill`: `who` leaves the active set at the next election.
     pub fn chill(who: &AccountId) -> Result<(), Error> {
-        let mut info = Validators::get(who).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(who)?;
         ensure!(!info.chilled, Error::AlreadyChilled);
         info.chilled = true;
         Validators::insert(who, &info);
@@ -1203,7 +1268,7 @@ impl<T: Config> Pallet<T> {
 
     /// `unchill`: `who` stands for election again.
     pub fn unchill(who: &AccountId) -> Result<(), Error> {
-        let mut info = Validators::get(who).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(who)?;
         ensure!(!info.tombstoned, Error::Tombstoned);
         ensure!(info.chilled, Error::NotChilled);
         ensure!(
@@ -1219,7 +1284,7 @@ impl<T: Config> Pallet<T> {
     /// `unjail`: ends `who`'s jail once the jail period is over (self-bond must still
     /// be at least `MIN_SELF_BOND`).
     pub fn unjail(who: &AccountId) -> Result<(), Error> {
-        let mut info = Validators::get(who).ok_or(Error::UnknownValidator)?;
+        let mut info = Self::validator_info(who)?;
         ensure!(!info.tombstoned, Error::Tombstoned);
         let until = info.jailed_until.ok_or(Error::NotJailed)?;
         ensure!(
@@ -1244,7 +1309,214 @@ impl<T: Config> Pallet<T> {
         Ok(())
     }
 
+    // ------------------------------------------------------------------ agent pools
+    //
+    // The agents pallet's stake goes through the same pools, shares, unbonding entries,
+    // lazy rewards and deferred slashes as validators' (an agent's account is its pool's
+    // key, its owner's bond a delegation to it); only election and consensus offences are
+    // validators' alone. Staking's own calls refuse agent pools (`UnknownValidator`), so
+    // the agents pallet's rules (minimum owner bond) cannot be sidestepped.
+
+    /// Opens an agent pool under `pool` with `founder` bonding `bond` to it.
+    pub fn open_agent_pool(
+        pool: &AccountId,
+        founder: &AccountId,
+        commission_per_mill: u32,
+        bond: Balance,
+    ) -> Result<(), Error> {
+        ensure!(commission_per_mill <= 1000, Error::BadCommission);
+        ensure!(!Validators::contains_key(pool), Error::DuplicateAccount);
+        let mut info = ValidatorInfo {
+            kind: PoolKind::Agent,
+            commission_per_mill,
+            total_stake: 0,
+            total_shares: 0,
+            reward_per_share: 0,
+            commission_pending: 0,
+            jailed_until: None,
+            tombstoned: false,
+            chilled: false,
+        };
+        Self::bond(founder, pool, &mut info, bond)
+    }
+
+    /// Whether `pool` is an agent pool.
+    pub fn is_agent_pool(pool: &AccountId) -> bool {
+        Self::agent_pool(pool).is_ok()
+    }
+
+    /// Whether `who` has any pool (validator or agent) under its account.
+    pub fn has_pool(who: &AccountId) -> bool {
+        Validators::contains_key(who)
+    }
+
+    /// Bonds `amount` (at least `MIN_DELEGATION`) of `who`'s free balance to agent pool `pool`.
+    pub fn delegate_to_pool(
+        who: &AccountId,
+        pool: &AccountId,
+        amount: Balance,
+    ) -> Result<(), Error> {
+        let mut info = Self::agent_pool(pool)?;
+        ensure!(amount >= T::MIN_DELEGATION, Error::BelowMinimum);
+        Self::bond(who, pool, &mut info, amount)
+    }
+
+    /// Unbonds `amount` of `who`'s stake in agent pool `pool` (withdrawable after
+    /// `UNBONDING_EPOCHS` with [`Self::withdraw_unbonded`], slashable until then for
+    /// offences before it left); what stays must be zero or at least `minimum`.
+    pub fn undelegate_from_pool(
+        who: &AccountId,
+        pool: &AccountId,
+        amount: Balance,
+        minimum: Balance,
+    ) -> Result<(), Error> {
+        let info = Self::agent_pool(pool)?;
+        Self::unbond(who, pool, info, amount, minimum.max(T::MIN_DELEGATION))
+    }
+
+    /// Mints `who`'s rewards from agent pool `pool` (and the commission, when `who` is the
+    /// agent itself).
+    pub fn claim_from_pool(who: &AccountId, pool: &AccountId) -> Result<Balance, Error> {
+        let info = Self::agent_pool(pool)?;
+        Self::claim(who, pool, info)
+    }
+
+    /// Pays `amount` of income to agent pool `pool`: the commission to the agent, the rest
+    /// to its stake by shares, O(1). The caller held `amount` out of free balances (an
+    /// escrow); it leaves issuance now and is minted back when claimed, as fees paid to
+    /// validators are.
+    pub fn credit_pool(pool: &AccountId, amount: Balance) -> Result<(), Error> {
+        let mut info = Self::agent_pool(pool)?;
+        let mut commission = per_mill(amount, info.commission_per_mill);
+        let to_pool = amount - commission;
+        if info.total_shares == 0 {
+            commission = amount;
+        } else if to_pool > 0 {
+            let increase =
+                mul_div(to_pool, REWARD_SCALE, info.total_shares).ok_or(Error::Overflow)?;
+            info.reward_per_share = info
+                .reward_per_share
+                .checked_add(increase)
+                .ok_or(Error::Overflow)?;
+        }
+        info.commission_pending = info
+            .commission_pending
+            .checked_add(commission)
+            .ok_or(Error::Overflow)?;
+        let credited = TotalCredited::get_or_default()
+            .checked_add(amount)
+            .ok_or(Error::Overflow)?;
+        Validators::insert(pool, &info);
+        TotalCredited::put(&credited);
+        TotalPoolIncome::mutate(|t| *t = t.saturating_add(amount));
+        Balances::<T>::burn_held(amount);
+        Ok(())
+    }
+
+    /// Records an agent's proven offence, committed in epoch `offence_epoch` (the current
+    /// one when unknown): `per_mill` of the stake exposed then (the pool now plus what
+    /// unbonded from it since), applied `SLASH_DEFER_EPOCHS` later like a validator's, or
+    /// sooner when the report came late (governance may cancel it with
+    /// `cancel_deferred_slash` meanwhile), taken from the unbonding entries that left since
+    /// the offence first and then the pool; the reporter earns `REPORTER_REWARD` of it.
+    /// O(1) in delegators (O(accounts unbonding from the pool)).
+    pub fn report_pool_offence(
+        pool: &AccountId,
+        kind: OffenceKind,
+        offence_epoch: EpochIndex,
+        per_mill: u32,
+        reporter: Option<AccountId>,
+    ) -> Result<u64, Error> {
+        let info = Self::agent_pool(pool)?;
+        let current = Self::current_epoch_index();
+        let offence_epoch = offence_epoch.min(current);
+        // Entries that left in epoch `e` are withdrawable from `e + UNBONDING_EPOCHS`: the
+        // slash must be applied (at the end of `apply_at`) before those of the offence's
+        // epoch mature, so a late report waits less than `SLASH_DEFER_EPOCHS` (never less
+        // than the current epoch), and one too late for even that counts from the oldest
+        // epoch whose stake is still there.
+        let latest = offence_epoch
+            .saturating_add(T::UNBONDING_EPOCHS)
+            .saturating_sub(1);
+        let apply_at = current
+            .checked_add(T::SLASH_DEFER_EPOCHS)
+            .ok_or(Error::Overflow)?
+            .min(latest)
+            .max(current);
+        let oldest = apply_at
+            .saturating_add(1)
+            .saturating_sub(T::UNBONDING_EPOCHS);
+        let epoch = offence_epoch.max(oldest);
+        let mut exposure = info.total_stake;
+        for owner in UnbondingOwners::get(pool).unwrap_or_default() {
+            for e in Unbonding::get(&owner).unwrap_or_default() {
+                if e.validator == *pool && e.unbonded_in_epoch >= epoch {
+                    exposure = exposure.saturating_add(e.initial_amount);
+                }
+            }
+        }
+        let id = NextSlashId::get_or_default();
+        NextSlashId::put(&id.saturating_add(1));
+        DeferredSlashes::insert(
+            &id,
+            &DeferredSlash {
+                offender: *pool,
+                kind,
+                offence_epoch: epoch,
+                apply_at_epoch: apply_at,
+                per_mill: per_mill.min(1000),
+                exposure,
+                reporter,
+            },
+        );
+        let mut due = SlashesDue::get(&apply_at).unwrap_or_default();
+        due.push(id);
+        SlashesDue::insert(&apply_at, &due);
+        Self::deposit_event(Event::OffenceReported {
+            offender: *pool,
+            kind,
+            epoch,
+            slash_id: id,
+        });
+        Ok(id)
+    }
+
+    /// An agent pool's record.
+    pub fn pool_info(pool: &AccountId) -> Option<ValidatorInfo> {
+        Self::agent_pool(pool).ok()
+    }
+
+    /// What `who`'s shares of pool `pool` are worth now.
+    pub fn stake_in_pool(who: &AccountId, pool: &AccountId) -> Balance {
+        let Some(info) = Validators::get(pool) else {
+            return 0;
+        };
+        let shares = Delegations::get(&(*who, *pool)).map_or(0, |d| d.shares);
+        Self::share_value(&info, shares)
+    }
+
+    /// Whether a deferred slash is still waiting (not applied, not cancelled).
+    pub fn slash_pending(id: u64) -> bool {
+        DeferredSlashes::contains_key(&id)
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /// `who`'s pool, if it is a validator's.
+    fn validator_info(who: &AccountId) -> Result<ValidatorInfo, Error> {
+        match Validators::get(who) {
+            Some(info) if matches!(info.kind, PoolKind::Validator { .. }) => Ok(info),
+            _ => Err(Error::UnknownValidator),
+        }
+    }
+
+    /// `pool`'s record, if it is an agent pool.
+    fn agent_pool(pool: &AccountId) -> Result<ValidatorInfo, Error> {
+        match Validators::get(pool) {
+            Some(info) if info.kind == PoolKind::Agent => Ok(info),
+            _ => Err(Error::UnknownPool),
+        }
+    }
 
     fn deposit_event(event: Event) {
         pallet_system::Pallet::<T>::deposit_event(<T as Config>::PALLET_INDEX, event.encode());
@@ -1456,16 +1728,20 @@ impl<T: Config> Pallet<T> {
     /// least `MIN_SELF_BOND`; ties broken by account id (lower first).
     pub fn compute_election() -> Vec<ValidatorRecord> {
         let mut candidates: Vec<ValidatorRecord> = Validators::iter()
-            .filter(|(who, info)| {
+            .filter_map(|(account, info)| match info.kind {
+                PoolKind::Validator { bls_public_key } => Some((account, bls_public_key, info)),
+                PoolKind::Agent => None,
+            })
+            .filter(|(who, _, info)| {
                 !info.tombstoned
                     && info.jailed_until.is_none()
                     && !info.chilled
                     && info.total_stake > 0
                     && Self::self_bond_of(who, info) >= T::MIN_SELF_BOND
             })
-            .map(|(account, info)| ValidatorRecord {
+            .map(|(account, bls_public_key, info)| ValidatorRecord {
                 account,
-                bls_public_key: info.bls_public_key,
+                bls_public_key,
                 stake: info.total_stake,
             })
             .collect();
@@ -1480,7 +1756,7 @@ impl<T: Config> Pallet<T> {
     pub fn validators() -> Vec<ValidatorView> {
         let active = Exposures::get(&Self::current_epoch_index()).unwrap_or_default();
         let mut all: Vec<ValidatorView> = Validators::iter()
-            .map(|(who, info)| Self::view(&who, &info, &active))
+            .filter_map(|(who, info)| Self::view(&who, &info, &active))
             .collect();
         all.sort_by_key(|v| v.account);
         all
@@ -1489,17 +1765,20 @@ impl<T: Config> Pallet<T> {
     /// One validator.
     pub fn validator(who: &AccountId) -> Option<ValidatorView> {
         let active = Exposures::get(&Self::current_epoch_index()).unwrap_or_default();
-        Validators::get(who).map(|info| Self::view(who, &info, &active))
+        Validators::get(who).and_then(|info| Self::view(who, &info, &active))
     }
 
     fn view(
         who: &AccountId,
         info: &ValidatorInfo,
         active: &[(AccountId, Balance)],
-    ) -> ValidatorView {
-        ValidatorView {
+    ) -> Option<ValidatorView> {
+        let PoolKind::Validator { bls_public_key } = info.kind else {
+            return None;
+        };
+        Some(ValidatorView {
             account: *who,
-            bls_public_key: info.bls_public_key,
+            bls_public_key,
             commission_per_mill: info.commission_per_mill,
             total_stake: info.total_stake,
             self_bond: Self::self_bond_of(who, info),
@@ -1507,7 +1786,7 @@ impl<T: Config> Pallet<T> {
             tombstoned: info.tombstoned,
             chilled: info.chilled,
             active: active.iter().any(|(a, _)| a == who),
-        }
+        })
     }
 
     /// The delegations of `who` (its self-bond included when it is a validator).
@@ -1607,6 +1886,12 @@ impl<T: Config> Pallet<T> {
     /// Slashed stake burned so far.
     pub fn total_burned() -> Balance {
         TotalBurned::get_or_default()
+    }
+
+    /// Income credited to agent pools so far (see [`storage::TotalPoolIncome`]): issuance =
+    /// genesis issuance + minted − burned slashes − burned fees − this.
+    pub fn total_pool_income() -> Balance {
+        TotalPoolIncome::get_or_default()
     }
 }
 

@@ -125,7 +125,9 @@ fn check_books(initial_issuance: Balance) {
         .sum();
     assert_eq!(unbonding, Staking::total_unbonding());
     assert_eq!(
-        initial_issuance + Staking::total_minted() - Staking::total_burned(),
+        initial_issuance + Staking::total_minted()
+            - Staking::total_burned()
+            - Staking::total_pool_income(),
         issuance
     );
 }
@@ -968,4 +970,74 @@ proptest! {
             prop_assert!(v.abs_diff(w) <= epochs as u128, "{:?}: {} vs {}", k, v, w);
         }
     }
+}
+
+// ---------------------------------------------------------------- agent pools
+
+#[test]
+fn agent_pools_share_the_machinery_but_are_never_elected_nor_reachable_by_staking_calls() {
+    standard(|| {
+        let agent = acc(30);
+        let owner = acc(5);
+        let initial = Bal::total_issuance();
+        Staking::open_agent_pool(&agent, &owner, 200, 50_000).unwrap();
+        assert_eq!(
+            Staking::open_agent_pool(&agent, &owner, 200, 1_000),
+            Err(Error::DuplicateAccount)
+        );
+        // A validator's account cannot become an agent pool either.
+        assert_eq!(
+            Staking::open_agent_pool(&acc(1), &owner, 200, 1_000),
+            Err(Error::DuplicateAccount)
+        );
+        Staking::delegate_to_pool(&acc(6), &agent, 10_000).unwrap();
+        // The largest pool by far, yet not a validator: not elected, not listed.
+        end_epoch();
+        assert!(Staking::elected().iter().all(|v| v.account != agent));
+        assert!(Staking::validators().iter().all(|v| v.account != agent));
+        assert_eq!(Staking::validator(&agent), None);
+        // Staking's own calls refuse the agent's pool: the agents pallet's rules hold.
+        for result in [
+            Staking::delegate(&acc(7), &agent, 1_000),
+            Staking::undelegate(&owner, &agent, 1_000),
+            Staking::claim_rewards(&owner, &agent).map(|_| ()),
+            Staking::bond_more(&agent, 1_000),
+            Staking::chill(&agent),
+        ] {
+            assert_eq!(result, Err(Error::UnknownValidator));
+        }
+        assert_eq!(
+            Staking::delegate_to_pool(&acc(7), &acc(1), 1_000),
+            Err(Error::UnknownPool)
+        );
+
+        // Income: 10% commission to the agent, the rest by shares (owner 5/6, delegator 1/6).
+        Bal::hold(&acc(8), 6_000).unwrap();
+        Staking::credit_pool(&agent, 6_000).unwrap();
+        assert_eq!(Staking::claim_from_pool(&agent, &agent), Ok(1_200));
+        assert_eq!(Staking::claim_from_pool(&owner, &agent), Ok(4_000));
+        assert_eq!(Staking::claim_from_pool(&acc(6), &agent), Ok(800));
+
+        // A slash is deferred and lowers every share pro rata, in O(1).
+        let id = Staking::report_pool_offence(
+            &agent,
+            OffenceKind::AgentEquivocation,
+            Staking::epoch().index,
+            100,
+            Some(acc(9)),
+        )
+        .unwrap();
+        assert!(Staking::slash_pending(id));
+        Staking::undelegate_from_pool(&acc(6), &agent, 10_000, 0).unwrap();
+        for _ in 0..=<Test as Config>::SLASH_DEFER_EPOCHS {
+            end_epoch();
+        }
+        assert!(!Staking::slash_pending(id));
+        assert_eq!(Staking::stake_in_pool(&owner, &agent), 45_000);
+        // The delegator left after the offence: its unbonding entry paid its 10% too.
+        let entry = &Staking::unbonding_of(&acc(6))[0];
+        assert_eq!(entry.amount, 9_000);
+        assert_eq!(Staking::total_pool_income(), 6_000);
+        check_books(initial);
+    })
 }
