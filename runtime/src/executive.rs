@@ -72,7 +72,8 @@ pub fn is_large_call(call: &RuntimeCall) -> bool {
 /// cover it (it then counts against the grant's budget); otherwise the signer.
 fn fee_payer(signer: &AccountId, call: &RuntimeCall, fee: menara_primitives::Balance) -> AccountId {
     if let RuntimeCall::Agents(pallet_agents::Call::Act { owner, .. }) = call {
-        // Only an act the grant allows costs the owner: a refused one is the agent's.
+        // Only a call the grant allows costs the owner (within its window); any other act's
+        // fee is the agent's.
         if let Some(inner) = acted_call(call) {
             let recipient = calls::recipient_of(&inner);
             if Agents::fee_covered(

@@ -233,6 +233,9 @@ pub enum Command {
     /// AI models: publish a model file on chain and in the node's store, fetch one from peers.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// AI agents: sign an agent's answer, list the call names grants use.
+    #[command(subcommand)]
+    Agents(crate::agents::AgentsCommand),
 }
 
 /// Model commands that move files as well as transactions.
@@ -450,6 +453,10 @@ pub enum TxCommand {
     /// attest, challenge a wrong result, withdraw.
     #[command(subcommand)]
     Inference(crate::inference::InferenceTx),
+    /// AI agents: register an agent, grant or revoke its authority over your funds, act
+    /// as an agent, delegate to its pool, order work, report misbehaviour.
+    #[command(subcommand)]
+    Agents(crate::agents::AgentsTx),
 }
 
 /// Compute market transactions; each is signed locally by `--from` and waits for finality.
@@ -881,6 +888,9 @@ pub enum QueryCommand {
     /// Verified inference: jobs, verifiers, prices, summary, pending payouts.
     #[command(subcommand)]
     Inference(crate::inference::InferenceQuery),
+    /// AI agents: agents, grants, acts, orders.
+    #[command(subcommand)]
+    Agents(crate::agents::AgentsQuery),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -901,6 +911,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tx(cmd)) => crate::wallet::tx(cmd).await,
         Some(Command::Query(cmd)) => crate::wallet::query(cmd).await,
         Some(Command::Model(cmd)) => crate::model::command(cmd).await,
+        Some(Command::Agents(cmd)) => crate::agents::command(cmd).await,
     }
 }
 

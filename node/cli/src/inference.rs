@@ -415,6 +415,72 @@ fn check_input(view: &pallet_models::ModelView, input: &Activation) -> anyhow::R
     Ok(())
 }
 
+/// Where a job's input comes from.
+pub(crate) enum InputSource {
+    /// A `--tokens` file: token ids for an encoder.
+    Tokens(PathBuf),
+    /// A `--rows` file: int8 rows for an MLP.
+    Rows(PathBuf),
+    /// Text for an encoder, one sequence per entry, tokenised with the model's vocabulary
+    /// read from `model_file`, else from the node's model store under `base_path`.
+    Text {
+        /// The sequences.
+        texts: Vec<String>,
+        /// The model's `.mvm` file.
+        model_file: Option<PathBuf>,
+        /// The node's base path (default: the node's default).
+        base_path: Option<PathBuf>,
+        /// What the text was given as, for messages (e.g. `--text`).
+        given_as: &'static str,
+        /// Another way to give the input, when the model file cannot be found (e.g. `, or
+        /// give token ids with --tokens FILE`); may be empty.
+        otherwise: &'static str,
+    },
+}
+
+/// The input of a job of `model`: read from a file or tokenised, then checked against the
+/// registered model (fetched from the node at `rpc`) as the runtime will check it, so a
+/// mistake costs no fee. Says on standard error what the input is.
+pub(crate) async fn job_input(
+    rpc: &str,
+    model: &ModelId,
+    source: InputSource,
+) -> anyhow::Result<Activation> {
+    let input = match source {
+        InputSource::Tokens(path) => tokens_file(&path)?,
+        InputSource::Rows(path) => rows_file(&path)?,
+        InputSource::Text {
+            texts,
+            model_file,
+            base_path,
+            given_as,
+            otherwise,
+        } => {
+            let path = match model_file {
+                Some(p) => p,
+                None => {
+                    let base = base_path.unwrap_or_else(crate::node::default_base_path);
+                    stored_model_file(&base, model).ok_or_else(|| {
+                        anyhow!(
+                            "{given_as} needs model {model}'s file to tokenise with its vocabulary, and the node's model store under {} does not hold it: pass --model-file PATH (or the node's --base-path){otherwise}",
+                            base.display()
+                        )
+                    })?
+                }
+            };
+            let (_, m) = load_model(&path, Some(model))?;
+            tokenize(&m, model, &texts)?
+        }
+    };
+    let c = client::connect(rpc).await?;
+    let view: Option<pallet_models::ModelView> =
+        runtime_query(&c, menara_runtime::api::MODELS_GET, &model.encode()).await?;
+    let view = view.ok_or_else(|| anyhow!("model {model} is not registered on this chain"))?;
+    check_input(&view, &input)?;
+    eprintln!("input: {}", describe_input(&ActivationJson::from(&input)));
+    Ok(input)
+}
+
 /// Runs a runtime query (`state_call`) on the best block and decodes its SCALE answer:
 /// exactly the runtime's values, for computing with them.
 async fn runtime_query<T: Decode>(c: &WsClient, method: &[u8], args: &[u8]) -> anyhow::Result<T> {
@@ -454,33 +520,20 @@ pub async fn tx(cmd: InferenceTx) -> anyhow::Result<()> {
             let provider = provider
                 .map(|p| parse_account(&p).context("--provider"))
                 .transpose()?;
-            let input = if let Some(path) = tokens {
-                tokens_file(&path)?
+            let source = if let Some(path) = tokens {
+                InputSource::Tokens(path)
             } else if let Some(path) = rows {
-                rows_file(&path)?
+                InputSource::Rows(path)
             } else {
-                let path = match model_file {
-                    Some(p) => p,
-                    None => {
-                        let base = base_path.unwrap_or_else(crate::node::default_base_path);
-                        stored_model_file(&base, &model).ok_or_else(|| {
-                            anyhow!(
-                                "--text needs model {model}'s file to tokenise with its vocabulary, and the node's model store under {} does not hold it: pass --model-file PATH (or the node's --base-path), or give token ids with --tokens FILE",
-                                base.display()
-                            )
-                        })?
-                    }
-                };
-                let (_, m) = load_model(&path, Some(&model))?;
-                tokenize(&m, &model, &text)?
+                InputSource::Text {
+                    texts: text,
+                    model_file,
+                    base_path,
+                    given_as: "--text",
+                    otherwise: ", or give token ids with --tokens FILE",
+                }
             };
-            let c = client::connect(&rpc.rpc).await?;
-            let view: Option<pallet_models::ModelView> =
-                runtime_query(&c, menara_runtime::api::MODELS_GET, &model.encode()).await?;
-            let view =
-                view.ok_or_else(|| anyhow!("model {model} is not registered on this chain"))?;
-            check_input(&view, &input)?;
-            eprintln!("input: {}", describe_input(&ActivationJson::from(&input)));
+            let input = job_input(&rpc.rpc, &model, source).await?;
             let call = Call::Submit {
                 model,
                 input,

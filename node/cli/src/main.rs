@@ -1,4 +1,5 @@
 //! `menara`: the Menara node and wallet.
+mod agents;
 mod cli;
 mod compute;
 mod inference;

@@ -369,6 +369,7 @@ pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
         TxCommand::Model(cmd) => crate::model::tx(cmd).await,
         TxCommand::Compute(cmd) => crate::compute::tx(cmd).await,
         TxCommand::Inference(cmd) => crate::inference::tx(cmd).await,
+        TxCommand::Agents(cmd) => crate::agents::tx(cmd).await,
     }
 }
 
@@ -509,6 +510,7 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
         QueryCommand::Staking(cmd) => staking_query(cmd).await,
         QueryCommand::Compute(cmd) => crate::compute::query(cmd).await,
         QueryCommand::Inference(cmd) => crate::inference::query(cmd).await,
+        QueryCommand::Agents(cmd) => crate::agents::query(cmd).await,
         QueryCommand::Model {
             what,
             start_after,

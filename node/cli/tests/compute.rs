@@ -6,166 +6,13 @@
 //! provider worker, so an unanswered challenge would close the lease 10 blocks after it was
 //! issued: the lease here lives a few blocks (accept, top-up, close).
 #![allow(clippy::unwrap_used)]
-use jsonrpsee::ws_client::WsClient;
+mod support;
+
 use menara_chain_spec::keyring;
 use menara_primitives::MEN;
 use menara_rpc::client;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_menara");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Node {
-    child: Child,
-    rpc_port: u16,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(base: &Path) -> Node {
-        let rpc_port = free_port();
-        let log = base.join("node.log");
-        let child = Command::new(BIN)
-            .args(["--dev", "--block-time-ms", "500", "--base-path"])
-            .arg(base)
-            .args(["--rpc-port", &rpc_port.to_string(), "--no-prometheus"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Node {
-            child,
-            rpc_port,
-            log,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.rpc_port)
-    }
-
-    async fn connect(&mut self) -> WsClient {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "node exited early ({status}):\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(c) = client::connect(&self.url()).await {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not open RPC:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Runs `menara ARGS --rpc <this node>`.
-    fn menara(&self, args: &[&str]) -> Output {
-        let url = self.url();
-        let mut all = args.to_vec();
-        all.extend(["--rpc", &url]);
-        menara(&all)
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.menara(args);
-        assert!(
-            out.status.success(),
-            "`menara {}` failed:\n{}{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs a transaction the runtime must refuse with `error`.
-    fn refused(&self, args: &[&str], error: &str) {
-        let out = self.menara(args);
-        assert!(
-            !out.status.success(),
-            "`menara {}` should fail:\n{}",
-            args.join(" "),
-            stdout(&out)
-        );
-        assert!(
-            stderr(&out).contains(error) && stderr(&out).contains("the call failed"),
-            "`menara {}`: expected {error}, got:\n{}",
-            args.join(" "),
-            stderr(&out)
-        );
-    }
-
-    /// `query compute ... --json`.
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["query", "compute"];
-        all.extend_from_slice(args);
-        all.push("--json");
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_for_block(c: &WsClient, number: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let header = client::header(c, None).await.unwrap().unwrap();
-        if header.number >= number {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chain stuck at #{}",
-            header.number
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn menara(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The id in the last line of a command's output, e.g. `order 3`.
-fn id_after(out: &str, what: &str) -> String {
-    let last = out.lines().last().unwrap_or_default();
-    let id = last
-        .strip_prefix(what)
-        .and_then(|s| s.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("expected `{what} <id>` last, got:\n{out}"));
-    assert!(id.parse::<u64>().is_ok(), "{out}");
-    id.to_string()
-}
+use support::*;
 
 /// Bad input is refused before anything is sent (no node needed: the RPC address is
 /// unreachable, and the error must be about the input, not the connection).
@@ -265,7 +112,7 @@ fn bad_compute_input_is_refused_before_sending() {
 async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::start(dir.path());
+    let mut node = Node::start(dir.path(), 500);
     let c = node.connect().await;
     wait_for_block(&c, 1).await;
     let bob = keyring::dev_account("Bob");
@@ -300,7 +147,7 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
     );
     assert!(out.contains("2 offered, 0 leased"), "{out}");
     assert!(out.contains("2 x H100, 80 GiB each, region eu"), "{out}");
-    let providers = node.json(&["providers"]);
+    let providers = node.json(&["compute", "providers"]);
     assert_eq!(providers[0]["account"], bob.to_string());
     assert_eq!(providers[0]["collateral"], (800 * MEN).to_string());
     assert_eq!(providers[0]["offer"]["gpu"], "H100");
@@ -333,7 +180,7 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
     let order_a = id_after(&order("eu"), "order");
     let order_b = id_after(&order("eu"), "order");
     assert_ne!(order_a, order_b);
-    let orders = node.json(&["orders"]);
+    let orders = node.json(&["compute", "orders"]);
     assert_eq!(orders.as_array().unwrap().len(), 2, "{orders}");
 
     // //Bob bids: above the maximum price is refused, at half of it accepted.
@@ -410,7 +257,7 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
 
     // Top-up: the escrow and the block it lasts to grow (60 MEN at 0.5 MEN per block
     // last 120 of the 200 blocks).
-    let before = node.json(&["lease", &lease]);
+    let before = node.json(&["compute", "lease", &lease]);
     let out = node.ok(&[
         "tx",
         "compute",
@@ -426,7 +273,7 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
         out.contains(&format!("lease {lease}: 10 MEN added")),
         "{out}"
     );
-    let after = node.json(&["lease", &lease]);
+    let after = node.json(&["compute", "lease", &lease]);
     assert_eq!(after["state"], "Active", "{after}");
     assert_eq!(after["deposited"], (70 * MEN).to_string());
     assert!(
@@ -450,16 +297,16 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
         out.contains("Closed at block #") && out.contains("(ClosedByTenant)"),
         "{out}"
     );
-    let closed = node.json(&["lease", &lease]);
+    let closed = node.json(&["compute", "lease", &lease]);
     assert_eq!(closed["closeReason"], "ClosedByTenant");
     assert_eq!(closed["escrow"], "0");
     let paid: u128 = closed["paid"].as_str().unwrap().parse().unwrap();
     assert!(paid > 0 && paid.is_multiple_of(MEN / 2), "paid {paid}");
-    let provider = node.json(&["provider", "//Bob"]);
+    let provider = node.json(&["compute", "provider", "//Bob"]);
     assert_eq!(provider["gpusLeased"], 0);
     assert_eq!(provider["record"]["leasesCompleted"], 1);
     assert_eq!(provider["earnings"], paid.to_string());
-    let leases = node.json(&["leases", "//Charlie"]);
+    let leases = node.json(&["compute", "leases", "//Charlie"]);
     assert_eq!(leases[0]["id"].to_string(), lease);
 
     // //Bob withdraws what the lease paid him.
@@ -488,7 +335,7 @@ async fn provider_and_tenant_lease_gpus_on_a_dev_chain() {
     assert!(out.contains(&format!("order {order_b} closed")), "{out}");
     let out = node.ok(&["query", "compute", "orders"]);
     assert_eq!(out.trim(), "no open orders");
-    let summary = node.json(&["summary"]);
+    let summary = node.json(&["compute", "summary"]);
     assert_eq!(summary["activeLeases"], 0);
     let out = node.ok(&["query", "compute", "summary"]);
     assert!(out.contains("active leases: 0"), "{out}");

@@ -8,256 +8,18 @@
 //! This node runs no provider worker: the test commits as //Bob itself, so nothing depends
 //! on the worker.
 #![allow(clippy::unwrap_used)]
+mod support;
+
 use gpu_verify::engine::{ActData, Activation, RefGemm};
-use gpu_verify::model::{EncoderConfig, Model};
+use gpu_verify::model::Model;
 use jsonrpsee::ws_client::WsClient;
 use menara_chain_spec::keyring;
 use menara_primitives::H256;
 use menara_rpc::client;
 use menara_runtime::RuntimeCall;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_menara");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Node {
-    child: Child,
-    rpc_port: u16,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(base: &Path) -> Node {
-        Self::start_with(base, &[])
-    }
-
-    /// A dev node with extra flags (e.g. the workers).
-    fn start_with(base: &Path, extra: &[&str]) -> Node {
-        let rpc_port = free_port();
-        let log = base.join("node.log");
-        let child = Command::new(BIN)
-            .args(["--dev", "--block-time-ms", "500", "--base-path"])
-            .arg(base)
-            .args(["--rpc-port", &rpc_port.to_string(), "--no-prometheus"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Node {
-            child,
-            rpc_port,
-            log,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.rpc_port)
-    }
-
-    async fn connect(&mut self) -> WsClient {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "node exited early ({status}):\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(c) = client::connect(&self.url()).await {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not open RPC:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Runs `menara ARGS --rpc <this node>`.
-    fn menara(&self, args: &[&str]) -> Output {
-        let url = self.url();
-        let mut all = args.to_vec();
-        all.extend(["--rpc", &url]);
-        menara(&all)
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.menara(args);
-        assert!(
-            out.status.success(),
-            "`menara {}` failed:\n{}{}",
-            args.join(" "),
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Runs a command that must fail with `error` in its message; returns its message.
-    fn fails(&self, args: &[&str], error: &str) -> String {
-        let out = self.menara(args);
-        assert!(
-            !out.status.success(),
-            "`menara {}` should fail:\n{}",
-            args.join(" "),
-            stdout(&out)
-        );
-        let err = stderr(&out);
-        assert!(
-            err.contains(error),
-            "`menara {}`: expected {error:?}, got:\n{err}",
-            args.join(" ")
-        );
-        err
-    }
-
-    /// Runs a transaction the runtime must refuse with `error`.
-    fn refused(&self, args: &[&str], error: &str) {
-        let err = self.fails(args, error);
-        assert!(err.contains("the call failed"), "{err}");
-    }
-
-    /// `from` registers as a compute provider of model `id` (one H100, 400 MEN collateral)
-    /// and serves it at 1 MEN a job; returns what `set-price` printed.
-    fn serve(&self, id: &str, from: &str) -> String {
-        self.ok(&[
-            "tx",
-            "compute",
-            "register",
-            "--gpu",
-            "H100",
-            "--gpu-count",
-            "1",
-            "--vram-gib",
-            "80",
-            "--region",
-            "eu",
-            "--models",
-            id,
-            "--price-per-block",
-            "1",
-            "--collateral",
-            "400",
-            "--from",
-            from,
-        ]);
-        self.ok(&[
-            "tx",
-            "inference",
-            "set-price",
-            "--model",
-            id,
-            "--price",
-            "1",
-            "--from",
-            from,
-        ])
-    }
-
-    /// `query inference ... --json`.
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["query", "inference"];
-        all.extend_from_slice(args);
-        all.push("--json");
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_for_block(c: &WsClient, number: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let header = client::header(c, None).await.unwrap().unwrap();
-        if header.number >= number {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chain stuck at #{}",
-            header.number
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn menara(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The id in the last line of a command's output, e.g. `job 3`.
-fn id_after(out: &str, what: &str) -> String {
-    let last = out.lines().last().unwrap_or_default();
-    let id = last
-        .strip_prefix(what)
-        .and_then(|s| s.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("expected `{what} <id>` last, got:\n{out}"));
-    assert!(id.parse::<u64>().is_ok(), "{out}");
-    id.to_string()
-}
-
-/// The vocabulary of the test model: the special tokens, a few words, filler.
-const WORDS: [&str; 8] = [
-    "[PAD]", "[CLS]", "[SEP]", "[UNK]", "hello", "world", "menara", "!",
-];
-
-/// A tiny random encoder (one block, hidden width 32) that ships a 64-token vocabulary:
-/// the model, its file's bytes and its id.
-fn tiny_encoder(seed: u64) -> (Model, Vec<u8>, H256) {
-    let cfg = EncoderConfig {
-        vocab: 64,
-        hidden: 32,
-        layers: 1,
-        heads: 2,
-        intermediate: 64,
-        max_positions: 16,
-        max_seq_len: 16,
-        cls: 1,
-        sep: 2,
-        unk: 3,
-    };
-    let mut model = gpu_verify::random::random_encoder(seed, cfg).unwrap();
-    let mut vocab: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
-    vocab.extend((WORDS.len()..64).map(|i| format!("filler{i}")));
-    let Model::Encoder(e) = &mut model else {
-        unreachable!()
-    };
-    e.vocab_text = Some(vocab.join("\n").into_bytes());
-    let file = model.to_file().unwrap();
-    let id = H256(file.content_hash());
-    (model, file.to_bytes(), id)
-}
-
-fn word(w: &str) -> u32 {
-    WORDS.iter().position(|x| *x == w).unwrap() as u32
-}
+use support::*;
 
 /// Bad input is refused before anything is sent (no node needed: the RPC address is
 /// unreachable, and the error must be about the input, not the connection).
@@ -478,7 +240,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("node");
     std::fs::create_dir_all(&base).unwrap();
-    let mut node = Node::start(&base);
+    let mut node = Node::start(&base, 500);
     let c = node.connect().await;
     wait_for_block(&c, 1).await;
     let bob = keyring::dev_account("Bob");
@@ -540,7 +302,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     assert!(out.contains(&format!("provider:    {bob}")), "{out}");
     assert!(out.contains("fee:         1 MEN"), "{out}");
     assert!(out.contains("1 sequence, 4 token ids"), "{out}");
-    let job = node.json(&["job", "0"]);
+    let job = node.json(&["inference", "job", "0"]);
     assert_eq!(job["state"], "pending");
     assert_eq!(job["model"], id.as_str());
     assert_eq!(job["input"]["values"], serde_json::json!([1, 4, 5, 2]));
@@ -550,7 +312,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     // the node's store holds (found through its base path).
     let out = submit(&["--text", "Hello world, MENARA!", "--model-file", f]);
     let job_1 = id_after(&out, "job");
-    let job = node.json(&["job", &job_1]);
+    let job = node.json(&["inference", "job", &job_1]);
     let ids = [
         1,
         word("hello"),
@@ -570,7 +332,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
         base.to_str().unwrap(),
     ]);
     let job_2 = id_after(&out, "job");
-    let job = node.json(&["job", &job_2]);
+    let job = node.json(&["inference", "job", &job_2]);
     assert_eq!(job["input"]["lens"], serde_json::json!([3, 4]));
     assert_eq!(
         job["input"]["values"],
@@ -634,7 +396,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     );
 
     // Lists.
-    let jobs = node.json(&["jobs", "//Charlie"]);
+    let jobs = node.json(&["inference", "jobs", "//Charlie"]);
     let listed: Vec<String> = jobs
         .as_array()
         .unwrap()
@@ -645,7 +407,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
     let out = node.ok(&["query", "inference", "jobs", "//Charlie", "--limit", "1"]);
     assert!(out.contains(&format!("job {job_2}: pending")), "{out}");
     assert!(!out.contains("job 0:"), "{out}");
-    let open = node.json(&["provider-jobs", "//Bob"]);
+    let open = node.json(&["inference", "provider-jobs", "//Bob"]);
     assert_eq!(open.as_array().unwrap().len(), 3, "{open}");
     let out = node.ok(&["query", "inference", "summary"]);
     assert!(out.contains("jobs:              3"), "{out}");
@@ -721,7 +483,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
         let call = commit_call(&model, job.parse().unwrap(), &input, is_wrong);
         submit_as(&c, "Bob", call).await;
     }
-    let committed = node.json(&["job", &right]);
+    let committed = node.json(&["inference", "job", &right]);
     assert_ne!(committed["state"], "pending", "{committed}");
     assert_eq!(committed["output"]["cols"], 32);
     let out = node.ok(&["query", "inference", "job", &right]);
@@ -749,7 +511,7 @@ async fn jobs_are_submitted_queried_and_disputed_on_a_dev_chain() {
         "{}",
         stdout(&out)
     );
-    let job = node.json(&["job", &wrong]);
+    let job = node.json(&["inference", "job", &wrong]);
     assert_eq!(job["state"], "settled");
     let slashed = &job["outcome"]["providerSlashed"];
     assert_eq!(slashed["challenger"], eve.to_string().as_str());
@@ -777,10 +539,10 @@ async fn one_dev_node_plays_every_role_and_a_job_becomes_final() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("node");
     std::fs::create_dir_all(&base).unwrap();
-    let mut node = Node::start_with(&base, &["--provider", "--verifier"]);
+    let mut node = Node::start_with(&base, 500, &["--provider", "--verifier"]);
     let c = node.connect().await;
     wait_for_block(&c, 1).await;
-    let log = || std::fs::read_to_string(&node.log).unwrap_or_default();
+    let log = || node.node_log();
     assert!(
         log().contains("CPU"),
         "the log says which engine:\n{}",
@@ -835,7 +597,7 @@ async fn one_dev_node_plays_every_role_and_a_job_becomes_final() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let view = loop {
-        let v = node.json(&["job", &job]);
+        let v = node.json(&["inference", "job", &job]);
         if v["state"] == "final" {
             break v;
         }

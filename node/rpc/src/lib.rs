@@ -47,6 +47,12 @@
 //! | `inference_prices` | model id | `[{"provider", "price", "unsettled", "capacity"}]` |
 //! | `inference_summary` | – | `{"jobs", "activeVerifiers", "samplePerMill", "doublePerMill", "verificationPool", "totalHeld", "totalBurned"}` |
 //! | `inference_pending` | account | `"decimal"`: payouts kept for the account |
+//! | `agents_agent` | account | `{"account", "owner", "name", "model", "endpoint", "registeredAt", "slashes", "retired", "commissionPerMill", "totalStake", "ownerBond", "spends", "openOrders"}` or null (see [`types::AgentJson`]) |
+//! | `agents_list` | – | `[AgentJson]`: every agent, by account |
+//! | `agents_grants` | agent | `[{"agent", "owner", "id", "budget", "per", "maxPerCall", "recipients", "calls": ["balances.transfer", ...], "expires", "grantedAt", "confirmedSlashes", "spentInWindow", "remaining", "frozen"}]` (see [`types::GrantJson`]) |
+//! | `agents_spends` | agent, before? (log index), limit? (≤ 100, default 25) | `[{"index", "owner", "grant", "call", "recipient", "amount", "fee", "block", "job": {"job", "model", "inputHash", "outputHash"} or null}]`: the agent's acts, newest first (see [`types::SpendJson`]) |
+//! | `agents_orders` | agent | `[AgentOrderJson]`: its open and accepted orders |
+//! | `agents_order` | id | `{"id", "client", "agent", "payment", "request", "deadlineBlocks", "placedAt", "state", "deadline"}` or null (see [`types::AgentOrderJson`]) |
 pub mod api;
 pub mod client;
 pub mod error;
@@ -60,7 +66,10 @@ pub use api::{
     SystemInfo, TransactionOutcome, TransactionStatus,
 };
 pub use error::RpcError;
-pub use methods::{rpc_module, MAX_INFERENCE_PER_PAGE, MAX_READ_PROOF_KEYS, UNSAFE_METHODS};
+pub use methods::{
+    rpc_module, DEFAULT_AGENT_SPENDS_PER_PAGE, MAX_AGENT_SPENDS_PER_PAGE, MAX_INFERENCE_PER_PAGE,
+    MAX_READ_PROOF_KEYS, UNSAFE_METHODS,
+};
 pub use server::{
     start_server, Cors, RpcConfig, RpcHandle, RpcMethods, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_PAYLOAD,

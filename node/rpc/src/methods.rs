@@ -3,13 +3,14 @@ use crate::api::{NodeApi, TransactionStatus};
 use crate::error::{api_error, internal, invalid_params, RpcError, METHOD_NOT_FOUND};
 use crate::params::Args;
 use crate::types::{
-    AccountJson, BlockJson, Bytes, ChallengeJson, ComputeSummaryJson, InferenceSummaryJson,
-    JobJson, LeaseJson, MethodsJson, OrderJson, PriceJson, ProofEntryJson, ProviderJson,
-    ReadProofJson, SignedBlock, VerifierJson,
+    AccountJson, AgentJson, AgentOrderJson, BlockJson, Bytes, ChallengeJson, ComputeSummaryJson,
+    GrantJson, InferenceSummaryJson, JobJson, LeaseJson, MethodsJson, OrderJson, PriceJson,
+    ProofEntryJson, ProviderJson, ReadProofJson, SignedBlock, SpendJson, VerifierJson,
 };
 use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, SubscriptionSink};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use menara_primitives::Header;
+use menara_runtime::api as agents_api;
 use parity_scale_codec::Encode;
 use serde::Serialize;
 use std::sync::Arc;
@@ -40,6 +41,12 @@ pub const MAX_COMPUTE_PER_PAGE: u32 = pallet_compute::MAX_LIST;
 /// input and of output, each value written out), so 25 keep a page within the response
 /// limit. The runtime keeps the latest 100 per account.
 pub const MAX_INFERENCE_PER_PAGE: u32 = 25;
+
+/// Most spends one `agents_spends` call returns (the runtime's page size).
+pub const MAX_AGENT_SPENDS_PER_PAGE: u32 = menara_runtime::api::MAX_SPENDS_PER_PAGE;
+
+/// Spends one `agents_spends` call returns when no `limit` is given.
+pub const DEFAULT_AGENT_SPENDS_PER_PAGE: u32 = 25;
 
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
@@ -501,6 +508,59 @@ pub fn rpc_module(
         let who = a.account(0)?;
         let amount: u128 = runtime_query(api, b"inference_pending", &who.encode())?;
         Ok(amount.to_string())
+    })?;
+
+    // agents_*: staked agents, their grants, audit logs and orders (runtime queries; types
+    // in `crate::types`).
+    blocking(&mut m, "agents_agent", &["account"], |api, a| {
+        let who = a.account(0)?;
+        let view: Option<pallet_agents::AgentView> =
+            runtime_query(api, agents_api::AGENTS_GET, &who.encode())?;
+        Ok(view.as_ref().map(AgentJson::from))
+    })?;
+    blocking(&mut m, "agents_list", &[], |api, _| {
+        let views: Vec<pallet_agents::AgentView> =
+            runtime_query(api, agents_api::AGENTS_LIST, &[])?;
+        Ok(views.iter().map(AgentJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "agents_grants", &["agent"], |api, a| {
+        let agent = a.account(0)?;
+        let views: Vec<pallet_agents::GrantView> =
+            runtime_query(api, agents_api::AGENTS_GRANTS, &agent.encode())?;
+        Ok(views.iter().map(GrantJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(
+        &mut m,
+        "agents_spends",
+        &["agent", "before", "limit"],
+        |api, a| {
+            let agent = a.account(0)?;
+            let before = a.opt_id(1)?;
+            let limit = a.opt_u32(2)?.unwrap_or(DEFAULT_AGENT_SPENDS_PER_PAGE);
+            if limit == 0 || limit > MAX_AGENT_SPENDS_PER_PAGE {
+                return Err(invalid_params(format!(
+                    "invalid parameter `limit`: expected 1 to {MAX_AGENT_SPENDS_PER_PAGE}, got {limit}"
+                )));
+            }
+            let spends: Vec<pallet_agents::Spend> = runtime_query(
+                api,
+                agents_api::AGENTS_SPENDS,
+                &(agent, before, limit).encode(),
+            )?;
+            Ok(spends.iter().map(SpendJson::from).collect::<Vec<_>>())
+        },
+    )?;
+    blocking(&mut m, "agents_orders", &["agent"], |api, a| {
+        let agent = a.account(0)?;
+        let views: Vec<pallet_agents::OrderView> =
+            runtime_query(api, agents_api::AGENTS_ORDERS, &agent.encode())?;
+        Ok(views.iter().map(AgentOrderJson::from).collect::<Vec<_>>())
+    })?;
+    blocking(&mut m, "agents_order", &["id"], |api, a| {
+        let id = a.id(0)?;
+        let view: Option<pallet_agents::OrderView> =
+            runtime_query(api, agents_api::AGENTS_ORDER, &id.encode())?;
+        Ok(view.as_ref().map(AgentOrderJson::from))
     })?;
 
     // Subscriptions.

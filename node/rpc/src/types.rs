@@ -884,3 +884,242 @@ impl From<&pallet_inference::InferenceSummary> for InferenceSummaryJson {
         }
     }
 }
+
+// ---- Agents (`agents_*`) ----
+//
+// Amounts travel as decimal strings, ids, blocks and counts as numbers, accounts and hashes
+// as hex, call kinds by their `pallet.call` name (`"balances.transfer"`, or
+// `"<pallet index>#<call index>"` for a kind this node does not know), order states as
+// lower-case names (`"open"`, `"accepted"`).
+
+/// `agents_agent`, `agents_list`: a registered agent and its pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJson {
+    /// Its account (it signs its own transactions).
+    pub account: AccountId,
+    /// Who registered it and bonded to it.
+    pub owner: AccountId,
+    /// Its name.
+    pub name: String,
+    /// The model it runs, if any.
+    pub model: Option<H256>,
+    /// Where to reach it (empty: not given).
+    pub endpoint: String,
+    /// Block it was registered in.
+    pub registered_at: BlockNumber,
+    /// Slashes reported against it so far.
+    pub slashes: u32,
+    /// Retired by its owner: no new grants, acts or orders.
+    pub retired: bool,
+    /// Commission on its income, per mill.
+    pub commission_per_mill: u32,
+    /// Total stake in its pool (the owner's bond and every delegation).
+    #[serde(with = "u128_decimal")]
+    pub total_stake: u128,
+    /// What the owner's shares of the pool are worth.
+    #[serde(with = "u128_decimal")]
+    pub owner_bond: u128,
+    /// Acts it has logged so far.
+    pub spends: u64,
+    /// Its open and accepted orders.
+    pub open_orders: u32,
+}
+
+/// `agents_grants`: an owner's grant to an agent and what its window has left now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantJson {
+    /// The agent.
+    pub agent: AccountId,
+    /// The owner whose funds it may spend.
+    pub owner: AccountId,
+    /// The grant's id (a new grant from the same owner gets a new one).
+    pub id: u64,
+    /// Most spent, fees included, in any `per` consecutive blocks.
+    #[serde(with = "u128_decimal")]
+    pub budget: u128,
+    /// Window length in blocks.
+    pub per: BlockNumber,
+    /// Most one call may spend (fees not included).
+    #[serde(with = "u128_decimal")]
+    pub max_per_call: u128,
+    /// Allowed recipients; empty: any.
+    pub recipients: Vec<AccountId>,
+    /// Allowed calls by name; empty: any but the agents pallet's and the runtime's
+    /// explicit-only calls (those a grant must list to allow).
+    pub calls: Vec<String>,
+    /// Last block it may be used in (null: no expiry).
+    pub expires: Option<BlockNumber>,
+    /// Block it was granted in.
+    pub granted_at: BlockNumber,
+    /// The agent's slash count the owner last confirmed the grant at.
+    pub confirmed_slashes: u32,
+    /// Spent in the current window, fees included.
+    #[serde(with = "u128_decimal")]
+    pub spent_in_window: u128,
+    /// Still spendable now.
+    #[serde(with = "u128_decimal")]
+    pub remaining: u128,
+    /// Frozen by a slash until the owner confirms it.
+    pub frozen: bool,
+}
+
+/// The verified inference job an act cites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCitationJson {
+    /// The job's id.
+    pub job: u64,
+    /// Its model.
+    pub model: H256,
+    /// gpu-verify hash of its input.
+    pub input_hash: H256,
+    /// gpu-verify hash of its output.
+    pub output_hash: H256,
+}
+
+/// `agents_spends`: one act of an agent, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendJson {
+    /// Position in the agent's log (from 0).
+    pub index: u64,
+    /// On whose behalf.
+    pub owner: AccountId,
+    /// Under which grant.
+    pub grant: u64,
+    /// The call made, by name.
+    pub call: String,
+    /// Its recipient, when the call has one.
+    pub recipient: Option<AccountId>,
+    /// What the call took out of the owner's free balance.
+    #[serde(with = "u128_decimal")]
+    pub amount: u128,
+    /// The fee the owner paid for it (0 when the agent paid its own).
+    #[serde(with = "u128_decimal")]
+    pub fee: u128,
+    /// Block it happened in.
+    pub block: BlockNumber,
+    /// The verified job it cites, if any.
+    pub job: Option<JobCitationJson>,
+}
+
+/// `agents_order`, `agents_orders`: paid work ordered from an agent (named apart from
+/// the compute market's [`OrderJson`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentOrderJson {
+    /// The order's id.
+    pub id: u64,
+    /// Who pays.
+    pub client: AccountId,
+    /// Who works.
+    pub agent: AccountId,
+    /// Escrowed payment.
+    #[serde(with = "u128_decimal")]
+    pub payment: u128,
+    /// What is asked (a hash of the request).
+    pub request: H256,
+    /// Blocks the agent has to deliver once it accepts.
+    pub deadline_blocks: BlockNumber,
+    /// Block it was placed in.
+    pub placed_at: BlockNumber,
+    /// `open` (waiting for the agent) or `accepted`.
+    pub state: String,
+    /// With `accepted`: the last block to deliver in.
+    pub deadline: Option<BlockNumber>,
+}
+
+/// A call kind's `pallet.call` name, or `"<pallet>#<call>"` when this node does not know it.
+pub fn call_name(kind: pallet_agents::CallKind) -> String {
+    menara_runtime::calls::name_of(kind)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{}#{}", kind.pallet, kind.call))
+}
+
+impl From<&pallet_agents::AgentView> for AgentJson {
+    fn from(v: &pallet_agents::AgentView) -> Self {
+        let i = &v.info;
+        AgentJson {
+            account: v.account,
+            owner: i.owner,
+            name: String::from_utf8_lossy(&i.name).into_owned(),
+            model: i.model,
+            endpoint: String::from_utf8_lossy(&i.endpoint).into_owned(),
+            registered_at: i.registered_at,
+            slashes: i.slashes,
+            retired: i.retired,
+            commission_per_mill: v.commission_per_mill,
+            total_stake: v.total_stake,
+            owner_bond: v.owner_bond,
+            spends: v.spends,
+            open_orders: v.open_orders,
+        }
+    }
+}
+
+impl From<&pallet_agents::GrantView> for GrantJson {
+    fn from(v: &pallet_agents::GrantView) -> Self {
+        let g = &v.grant;
+        GrantJson {
+            agent: v.agent,
+            owner: v.owner,
+            id: g.id,
+            budget: g.budget,
+            per: g.per,
+            max_per_call: g.max_per_call,
+            recipients: g.recipients.clone(),
+            calls: g.calls.iter().map(|k| call_name(*k)).collect(),
+            expires: g.expires,
+            granted_at: g.granted_at,
+            confirmed_slashes: g.confirmed_slashes,
+            spent_in_window: v.spent_in_window,
+            remaining: v.remaining,
+            frozen: v.frozen,
+        }
+    }
+}
+
+impl From<&pallet_agents::Spend> for SpendJson {
+    fn from(s: &pallet_agents::Spend) -> Self {
+        SpendJson {
+            index: s.index,
+            owner: s.owner,
+            grant: s.grant,
+            call: call_name(s.kind),
+            recipient: s.recipient,
+            amount: s.amount,
+            fee: s.fee,
+            block: s.block,
+            job: s.job.as_ref().map(|j| JobCitationJson {
+                job: j.job,
+                model: j.model,
+                input_hash: j.input_hash,
+                output_hash: j.output_hash,
+            }),
+        }
+    }
+}
+
+impl From<&pallet_agents::OrderView> for AgentOrderJson {
+    fn from(v: &pallet_agents::OrderView) -> Self {
+        use pallet_agents::OrderState;
+        let o = &v.order;
+        let (state, deadline) = match o.state {
+            OrderState::Open => ("open", None),
+            OrderState::Accepted { deadline } => ("accepted", Some(deadline)),
+        };
+        AgentOrderJson {
+            id: v.id,
+            client: o.client,
+            agent: o.agent,
+            payment: o.payment,
+            request: o.request,
+            deadline_blocks: o.deadline_blocks,
+            placed_at: o.placed_at,
+            state: state.to_owned(),
+            deadline,
+        }
+    }
+}

@@ -1169,8 +1169,11 @@ impl<T: Config> Pallet<T> {
     }
 
     /// Whether the owner pays an act's `fee` (a call of `kind` to `recipient`): only when
-    /// the grant allows the call and its window can take the fee now; otherwise the agent
-    /// pays its own fee, so a refused act never costs the owner. Changes nothing.
+    /// the grant allows that call (agent, grant, expiry, freeze, kind, recipient) and its
+    /// window can take the fee now; otherwise the agent pays its own fee. An allowed call
+    /// later refused for what it spent (over the cap or the budget) has cost the owner its
+    /// fee, counted in the window, so fees never take the owner past the budget either.
+    /// Changes nothing.
     pub fn fee_covered(
         agent: &AccountId,
         owner: &AccountId,
