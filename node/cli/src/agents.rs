@@ -4,13 +4,12 @@
 //! misbehaviour, and queries, as lines or as the RPC's JSON.
 use crate::cli::RpcArgs;
 use crate::inference::{job_input, InputSource};
+use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
 use crate::wallet::{parse_account, resolve_secret, submit_with_events};
 use anyhow::{anyhow, bail, Context};
 use clap::{ArgGroup, Subcommand};
 use ed25519_dalek::Signer;
-use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::rpc_params;
 use menara_chain_spec::keyring;
 use menara_primitives::{AccountId, Balance, BlockNumber, H256};
@@ -1142,49 +1141,12 @@ pub async fn command(cmd: AgentsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Calls an RPC method and returns its JSON answer.
-async fn request(
-    rpc: &str,
-    method: &str,
-    params: ArrayParams,
-) -> anyhow::Result<serde_json::Value> {
-    let c = client::connect(rpc).await?;
-    c.request(method, params)
-        .await
-        .map_err(|e| anyhow!("{method}: {}", client::ClientError::from(e)))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> anyhow::Result<T> {
-    serde_json::from_value(v).with_context(|| format!("unexpected {what} from the node"))
-}
-
-fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 /// Prints items separated by blank lines, or `empty` when there are none.
-fn print_list<T>(list: &[T], empty: &str, print: fn(&T)) {
-    if list.is_empty() {
-        println!("{empty}");
-    }
-    for (i, item) in list.iter().enumerate() {
-        if i > 0 {
-            println!();
-        }
-        print(item);
-    }
-}
-
 pub async fn query(cmd: AgentsQuery) -> anyhow::Result<()> {
     match cmd {
         AgentsQuery::List { json, rpc } => {
             let v = request(&rpc.rpc, "agents_list", rpc_params![]).await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<AgentJson> = decode(v, "agents")?;
-            print_list(&list, "no agents", print_agent);
+            show_list::<AgentJson>(v, json, "agents", "no agents", print_agent)?;
         }
         AgentsQuery::Agent { account, json, rpc } => {
             let who = parse_account(&account)?;
@@ -1192,19 +1154,18 @@ pub async fn query(cmd: AgentsQuery) -> anyhow::Result<()> {
             if v.is_null() {
                 bail!("{who} is not a registered agent");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_agent(&decode(v, "agent")?);
+            show(v, json, "agent", print_agent)?;
         }
         AgentsQuery::Grants { agent, json, rpc } => {
             let who = parse_account(&agent)?;
             let v = request(&rpc.rpc, "agents_grants", rpc_params![who]).await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<GrantJson> = decode(v, "grants")?;
-            print_list(&list, &format!("no grants to {who}"), print_grant);
+            show_list::<GrantJson>(
+                v,
+                json,
+                "grants",
+                &format!("no grants to {who}"),
+                print_grant,
+            )?;
         }
         AgentsQuery::Spends {
             agent,
@@ -1229,21 +1190,20 @@ pub async fn query(cmd: AgentsQuery) -> anyhow::Result<()> {
         AgentsQuery::Orders { agent, json, rpc } => {
             let who = parse_account(&agent)?;
             let v = request(&rpc.rpc, "agents_orders", rpc_params![who]).await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<AgentOrderJson> = decode(v, "orders")?;
-            print_list(&list, &format!("no open orders for {who}"), print_order);
+            show_list::<AgentOrderJson>(
+                v,
+                json,
+                "orders",
+                &format!("no open orders for {who}"),
+                print_order,
+            )?;
         }
         AgentsQuery::Order { id, json, rpc } => {
             let v = request(&rpc.rpc, "agents_order", rpc_params![id]).await?;
             if v.is_null() {
                 bail!("order {id} is not open (never placed, or already delivered, cancelled or missed)");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_order(&decode(v, "order")?);
+            show(v, json, "order", print_order)?;
         }
     }
     Ok(())

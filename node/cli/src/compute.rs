@@ -1,14 +1,12 @@
 //! Compute market commands: provider and tenant transactions (the ids of what they create
 //! are read from the transaction's events) and queries, as lines or as the RPC's JSON.
 use crate::cli::{ComputeQuery, ComputeTx};
+use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
 use crate::wallet::{parse_account, submit_with_events};
 use anyhow::{anyhow, bail, Context};
-use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::rpc_params;
 use menara_primitives::{Balance, BlockNumber, H256};
-use menara_rpc::client;
 use menara_rpc::types::{
     ChallengeJson, ComputeSummaryJson, LeaseJson, OrderJson, ProviderJson, ResourcesJson,
 };
@@ -319,27 +317,6 @@ fn describe(e: &Event) -> Option<String> {
     })
 }
 
-/// Calls an RPC method and returns its JSON answer.
-async fn request(
-    rpc: &str,
-    method: &str,
-    params: ArrayParams,
-) -> anyhow::Result<serde_json::Value> {
-    let c = client::connect(rpc).await?;
-    c.request(method, params)
-        .await
-        .map_err(|e| anyhow!("{method}: {e}"))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> anyhow::Result<T> {
-    serde_json::from_value(v).with_context(|| format!("unexpected {what} from the node"))
-}
-
-fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
     match cmd {
         ComputeQuery::Providers {
@@ -357,19 +334,7 @@ pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
                 rpc_params![start_after, limit],
             )
             .await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<ProviderJson> = decode(v, "providers")?;
-            if list.is_empty() {
-                println!("no providers");
-            }
-            for (i, p) in list.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                print_provider(p);
-            }
+            show_list::<ProviderJson>(v, json, "providers", "no providers", print_provider)?;
         }
         ComputeQuery::Provider { account, json, rpc } => {
             let who = parse_account(&account)?;
@@ -377,10 +342,7 @@ pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
             if v.is_null() {
                 bail!("{who} is not a registered provider");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_provider(&decode(v, "provider")?);
+            show(v, json, "provider", print_provider)?;
         }
         ComputeQuery::Orders {
             start_after,
@@ -389,29 +351,14 @@ pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
             rpc,
         } => {
             let v = request(&rpc.rpc, "compute_orders", rpc_params![start_after, limit]).await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<OrderJson> = decode(v, "orders")?;
-            if list.is_empty() {
-                println!("no open orders");
-            }
-            for (i, o) in list.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                print_order(o);
-            }
+            show_list::<OrderJson>(v, json, "orders", "no open orders", print_order)?;
         }
         ComputeQuery::Order { id, json, rpc } => {
             let v = request(&rpc.rpc, "compute_order", rpc_params![id]).await?;
             if v.is_null() {
                 bail!("order {id} is not open (never opened, or already matched, cancelled or expired)");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_order(&decode(v, "order")?);
+            show(v, json, "order", print_order)?;
         }
         ComputeQuery::Leases {
             account,
@@ -421,29 +368,20 @@ pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
         } => {
             let who = parse_account(&account)?;
             let v = request(&rpc.rpc, "compute_leases", rpc_params![who, limit]).await?;
-            if json {
-                return print_json(&v);
-            }
-            let list: Vec<LeaseJson> = decode(v, "leases")?;
-            if list.is_empty() {
-                println!("no leases of {who}");
-            }
-            for (i, l) in list.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                print_lease(l);
-            }
+            show_list::<LeaseJson>(
+                v,
+                json,
+                "leases",
+                &format!("no leases of {who}"),
+                print_lease,
+            )?;
         }
         ComputeQuery::Lease { id, json, rpc } => {
             let v = request(&rpc.rpc, "compute_lease", rpc_params![id]).await?;
             if v.is_null() {
                 bail!("there is no lease {id}");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_lease(&decode(v, "lease")?);
+            show(v, json, "lease", print_lease)?;
         }
         ComputeQuery::Challenges { account, json, rpc } => {
             let who = parse_account(&account)?;
@@ -464,10 +402,7 @@ pub async fn query(cmd: ComputeQuery) -> anyhow::Result<()> {
             if v.is_null() {
                 bail!("there is no challenge {id}");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_challenge(&decode(v, "challenge")?);
+            show(v, json, "challenge", print_challenge)?;
         }
         ComputeQuery::Summary { json, rpc } => {
             let v = request(&rpc.rpc, "compute_summary", rpc_params![]).await?;

@@ -2,6 +2,7 @@
 //! vocabulary), providers' prices, verifiers, attestations and one-step disputes computed
 //! locally with gpu-verify, and queries, as lines or as the RPC's JSON.
 use crate::cli::RpcArgs;
+use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
 use crate::wallet::{parse_account, submit_with_events};
 use anyhow::{anyhow, bail, Context};
@@ -9,8 +10,6 @@ use clap::{ArgGroup, Subcommand};
 use gpu_verify::engine::{ActData, Activation};
 use gpu_verify::format::ModelFile;
 use gpu_verify::model::{Model, KIND_ENCODER, KIND_MLP};
-use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClient;
 use menara_primitives::{Balance, BlockNumber, H256};
@@ -767,41 +766,6 @@ fn describe(e: &Event) -> Option<String> {
     })
 }
 
-/// Calls an RPC method and returns its JSON answer.
-async fn request(
-    rpc: &str,
-    method: &str,
-    params: ArrayParams,
-) -> anyhow::Result<serde_json::Value> {
-    let c = client::connect(rpc).await?;
-    c.request(method, params)
-        .await
-        .map_err(|e| anyhow!("{method}: {e}"))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> anyhow::Result<T> {
-    serde_json::from_value(v).with_context(|| format!("unexpected {what} from the node"))
-}
-
-fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
-fn print_jobs(v: serde_json::Value, empty: &str) -> anyhow::Result<()> {
-    let list: Vec<JobJson> = decode(v, "jobs")?;
-    if list.is_empty() {
-        println!("{empty}");
-    }
-    for (i, j) in list.iter().enumerate() {
-        if i > 0 {
-            println!();
-        }
-        print_job(j);
-    }
-    Ok(())
-}
-
 pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
     match cmd {
         InferenceQuery::Job { id, json, rpc } => {
@@ -809,10 +773,7 @@ pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
             if v.is_null() {
                 bail!("there is no job {id}");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_job(&decode(v, "job")?);
+            show(v, json, "job", print_job)?;
         }
         InferenceQuery::Jobs {
             account,
@@ -822,26 +783,29 @@ pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
         } => {
             let who = parse_account(&account)?;
             let v = request(&rpc.rpc, "inference_jobs", rpc_params![who, limit]).await?;
-            if json {
-                return print_json(&v);
-            }
-            print_jobs(v, &format!("no jobs of {who}"))?;
+            show_list::<JobJson>(v, json, "jobs", &format!("no jobs of {who}"), print_job)?;
         }
         InferenceQuery::ProviderJobs { account, json, rpc } => {
             let who = parse_account(&account)?;
             let v = request(&rpc.rpc, "inference_providerJobs", rpc_params![who]).await?;
-            if json {
-                return print_json(&v);
-            }
-            print_jobs(v, &format!("no jobs waiting for {who}'s commitment"))?;
+            show_list::<JobJson>(
+                v,
+                json,
+                "jobs",
+                &format!("no jobs waiting for {who}'s commitment"),
+                print_job,
+            )?;
         }
         InferenceQuery::VerifierJobs { account, json, rpc } => {
             let who = parse_account(&account)?;
             let v = request(&rpc.rpc, "inference_verifierJobs", rpc_params![who]).await?;
-            if json {
-                return print_json(&v);
-            }
-            print_jobs(v, &format!("no jobs waiting for {who}'s answer"))?;
+            show_list::<JobJson>(
+                v,
+                json,
+                "jobs",
+                &format!("no jobs waiting for {who}'s answer"),
+                print_job,
+            )?;
         }
         InferenceQuery::Verifier { account, json, rpc } => {
             let who = parse_account(&account)?;
@@ -849,10 +813,7 @@ pub async fn query(cmd: InferenceQuery) -> anyhow::Result<()> {
             if v.is_null() {
                 bail!("{who} is not a registered verifier");
             }
-            if json {
-                return print_json(&v);
-            }
-            print_verifier(&decode(v, "verifier")?);
+            show(v, json, "verifier", print_verifier)?;
         }
         InferenceQuery::Prices { model, json, rpc } => {
             let id = model_id(&model, "model")?;

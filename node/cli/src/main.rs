@@ -5,6 +5,7 @@ mod compute;
 mod inference;
 mod model;
 mod node;
+mod show;
 mod units;
 mod wallet;
 

@@ -5,20 +5,17 @@
 
 mod fixture;
 
-use fixture::{http_url, serve, MockNode};
+use fixture::runtime::{http, rpc_err, serve_runtime, set_block, Chain};
 use gpu_verify::engine::Activation;
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::ClientError as JsonRpcError;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use menara_primitives::{methods, AccountId, QueryError, H256, MEN};
+use menara_primitives::{AccountId, H256, MEN};
 use menara_rpc::types::{AgentJson, AgentOrderJson, GrantJson, SpendJson};
-use menara_rpc::{ApiError, RpcConfig, RpcMethods};
+use menara_rpc::RpcMethods;
 use menara_runtime::{calls, RuntimeCall};
-use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
 use menara_support::Origin;
 use pallet_agents::Call;
-use parity_scale_codec::{Decode, Encode};
+use parity_scale_codec::Encode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -31,19 +28,6 @@ const FERDIE: AccountId = AccountId([6; 32]);
 
 /// The verified job //Dave's third act cites.
 const JOB: u64 = 7;
-
-/// A runtime state in memory that survives between calls.
-#[derive(Default)]
-struct Chain {
-    state: InMemoryState,
-    overlay: OverlayedChanges,
-}
-
-impl Chain {
-    fn exec<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        menara_support::io::with_externalities(&mut Ext::new(&self.state, &mut self.overlay), f)
-    }
-}
 
 fn dispatch(who: AccountId, call: RuntimeCall) {
     menara_runtime::executive::dispatch(Origin::Signed(who), call).unwrap();
@@ -70,10 +54,6 @@ fn transfer(dest: AccountId, value: u128) -> RuntimeCall {
         dest,
         value: value.into(),
     })
-}
-
-fn set_block(n: u64) {
-    menara_runtime::pallet_system::storage::Number::put(&n);
 }
 
 fn kind(name: &str) -> pallet_agents::CallKind {
@@ -218,39 +198,6 @@ fn agents_state() -> (Arc<Mutex<Chain>>, Activation, Activation) {
     (rt, input, output)
 }
 
-/// A mock node whose runtime queries run the real runtime over `rt`.
-async fn serve_agents(rt: Arc<Mutex<Chain>>) -> (menara_rpc::RpcHandle, Arc<MockNode>) {
-    let (h, node) = serve(RpcConfig {
-        methods: RpcMethods::Safe,
-        ..RpcConfig::default()
-    })
-    .await;
-    node.set_query_hook(Box::new(move |method, args| {
-        let input = (method.as_bytes().to_vec(), args.to_vec()).encode();
-        let out = rt
-            .lock()
-            .unwrap()
-            .exec(|| menara_runtime::api::call(methods::QUERY, &input))?;
-        match Result::<Vec<u8>, QueryError>::decode(&mut &out[..]).unwrap() {
-            Ok(bytes) => Some(Ok(bytes)),
-            Err(QueryError::UnknownMethod) => None,
-            Err(e) => Some(Err(ApiError::InvalidArgument(format!("{e:?}")))),
-        }
-    }));
-    (h, node)
-}
-
-fn http(h: &menara_rpc::RpcHandle) -> HttpClient {
-    HttpClientBuilder::default().build(http_url(h)).unwrap()
-}
-
-fn rpc_err<T: std::fmt::Debug>(r: Result<T, JsonRpcError>) -> (i32, String) {
-    match r {
-        Err(JsonRpcError::Call(e)) => (e.code(), e.message().to_owned()),
-        other => panic!("expected a JSON-RPC error, got {other:?}"),
-    }
-}
-
 fn indexes(spends: &Value) -> Vec<u64> {
     spends
         .as_array()
@@ -263,7 +210,7 @@ fn indexes(spends: &Value) -> Vec<u64> {
 #[tokio::test]
 async fn agents_queries_render_the_runtime_views() {
     let (rt, input, output) = agents_state();
-    let (h, _node) = serve_agents(rt.clone()).await;
+    let (h, _node) = serve_runtime(rt.clone(), RpcMethods::Safe).await;
     let c = http(&h);
 
     // //Dave: the owner's bond and //Charlie's delegation, three acts, two orders.
@@ -488,7 +435,7 @@ async fn agents_queries_render_the_runtime_views() {
 #[tokio::test]
 async fn agents_methods_are_listed_safe_and_check_their_parameters() {
     let (rt, _, _) = agents_state();
-    let (h, _node) = serve_agents(rt).await;
+    let (h, _node) = serve_runtime(rt, RpcMethods::Safe).await;
     let c = http(&h);
     #[derive(serde::Deserialize)]
     struct Methods {

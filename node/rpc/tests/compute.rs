@@ -5,44 +5,23 @@
 
 mod fixture;
 
-use fixture::{http_url, serve, MockNode};
+use fixture::runtime::{http, rpc_err, serve_runtime, set_block, Chain};
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::ClientError as JsonRpcError;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use menara_primitives::{methods, AccountId, QueryError, H256, MEN};
+use menara_primitives::{AccountId, H256, MEN};
 use menara_rpc::types::{ChallengeJson, LeaseJson, OrderJson, ProviderJson};
-use menara_rpc::{ApiError, RpcConfig, RpcMethods};
+use menara_rpc::RpcMethods;
 use menara_runtime::{Compute, RuntimeCall};
-use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
 use menara_support::Origin;
 use pallet_compute::{Call, GpuClass, Resources};
-use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 const BOB: AccountId = AccountId([2; 32]);
 const CHARLIE: AccountId = AccountId([3; 32]);
 
-/// A runtime state in memory that survives between calls.
-#[derive(Default)]
-struct Chain {
-    state: InMemoryState,
-    overlay: OverlayedChanges,
-}
-
-impl Chain {
-    fn exec<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        menara_support::io::with_externalities(&mut Ext::new(&self.state, &mut self.overlay), f)
-    }
-}
-
 fn dispatch(who: AccountId, call: Call) {
     menara_runtime::executive::dispatch(Origin::Signed(who), RuntimeCall::Compute(call)).unwrap();
-}
-
-fn set_block(n: u64) {
-    menara_runtime::pallet_system::storage::Number::put(&n);
 }
 
 fn h100(count: u32, vram: u32, region: &str) -> Resources {
@@ -127,46 +106,10 @@ fn market() -> Arc<Mutex<Chain>> {
     rt
 }
 
-/// A mock node whose runtime queries run the real runtime over `rt`.
-async fn serve_market(
-    rt: Arc<Mutex<Chain>>,
-    methods_allowed: RpcMethods,
-) -> (menara_rpc::RpcHandle, Arc<MockNode>) {
-    let (h, node) = serve(RpcConfig {
-        methods: methods_allowed,
-        ..RpcConfig::default()
-    })
-    .await;
-    node.set_query_hook(Box::new(move |method, args| {
-        let input = (method.as_bytes().to_vec(), args.to_vec()).encode();
-        let out = rt
-            .lock()
-            .unwrap()
-            .exec(|| menara_runtime::api::call(methods::QUERY, &input))?;
-        match Result::<Vec<u8>, QueryError>::decode(&mut &out[..]).unwrap() {
-            Ok(bytes) => Some(Ok(bytes)),
-            Err(QueryError::UnknownMethod) => None,
-            Err(e) => Some(Err(ApiError::InvalidArgument(format!("{e:?}")))),
-        }
-    }));
-    (h, node)
-}
-
-fn http(h: &menara_rpc::RpcHandle) -> HttpClient {
-    HttpClientBuilder::default().build(http_url(h)).unwrap()
-}
-
-fn rpc_err<T: std::fmt::Debug>(r: Result<T, JsonRpcError>) -> (i32, String) {
-    match r {
-        Err(JsonRpcError::Call(e)) => (e.code(), e.message().to_owned()),
-        other => panic!("expected a JSON-RPC error, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn compute_queries_render_the_runtime_views() {
     let rt = market();
-    let (h, _node) = serve_market(rt.clone(), RpcMethods::Safe).await;
+    let (h, _node) = serve_runtime(rt.clone(), RpcMethods::Safe).await;
     let c = http(&h);
 
     // Providers.
@@ -324,7 +267,7 @@ async fn compute_queries_render_the_runtime_views() {
 
 #[tokio::test]
 async fn compute_methods_are_listed_safe_and_check_their_parameters() {
-    let (h, _node) = serve_market(market(), RpcMethods::Safe).await;
+    let (h, _node) = serve_runtime(market(), RpcMethods::Safe).await;
     let c = http(&h);
     #[derive(serde::Deserialize)]
     struct Methods {

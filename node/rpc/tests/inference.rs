@@ -6,22 +6,18 @@
 
 mod fixture;
 
-use fixture::{http_url, serve, MockNode};
+use fixture::runtime::{http, rpc_err, serve_runtime, set_block, Chain};
 use gpu_verify::engine::{ActData, Activation, RefGemm};
 use gpu_verify::model::{EncoderConfig, Model};
 use gpu_verify_core::layer::LayerWeights;
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::core::ClientError as JsonRpcError;
-use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use menara_primitives::{methods, AccountId, QueryError, H256, MEN};
+use menara_primitives::{AccountId, H256, MEN};
 use menara_rpc::types::{JobJson, OutcomeJson, VerifierJson};
-use menara_rpc::{ApiError, RpcConfig, RpcMethods};
+use menara_rpc::RpcMethods;
 use menara_runtime::{Inference, RuntimeCall};
-use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
 use menara_support::Origin;
 use pallet_inference::Call;
-use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -32,29 +28,12 @@ const DAVE: AccountId = AccountId([4; 32]);
 const EVE: AccountId = AccountId([5; 32]);
 const FERDIE: AccountId = AccountId([6; 32]);
 
-/// A runtime state in memory that survives between calls.
-#[derive(Default)]
-struct Chain {
-    state: InMemoryState,
-    overlay: OverlayedChanges,
-}
-
-impl Chain {
-    fn exec<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        menara_support::io::with_externalities(&mut Ext::new(&self.state, &mut self.overlay), f)
-    }
-}
-
 fn dispatch(who: AccountId, call: RuntimeCall) {
     menara_runtime::executive::dispatch(Origin::Signed(who), call).unwrap();
 }
 
 fn inference(who: AccountId, call: Call) {
     dispatch(who, RuntimeCall::Inference(call));
-}
-
-fn set_block(n: u64) {
-    menara_runtime::pallet_system::storage::Number::put(&n);
 }
 
 /// A tiny random encoder: one block, hidden width 32.
@@ -304,39 +283,6 @@ fn market() -> (Arc<Mutex<Chain>>, Fixture) {
     (rt, fixture)
 }
 
-/// A mock node whose runtime queries run the real runtime over `rt`.
-async fn serve_market(rt: Arc<Mutex<Chain>>) -> (menara_rpc::RpcHandle, Arc<MockNode>) {
-    let (h, node) = serve(RpcConfig {
-        methods: RpcMethods::Safe,
-        ..RpcConfig::default()
-    })
-    .await;
-    node.set_query_hook(Box::new(move |method, args| {
-        let input = (method.as_bytes().to_vec(), args.to_vec()).encode();
-        let out = rt
-            .lock()
-            .unwrap()
-            .exec(|| menara_runtime::api::call(methods::QUERY, &input))?;
-        match Result::<Vec<u8>, QueryError>::decode(&mut &out[..]).unwrap() {
-            Ok(bytes) => Some(Ok(bytes)),
-            Err(QueryError::UnknownMethod) => None,
-            Err(e) => Some(Err(ApiError::InvalidArgument(format!("{e:?}")))),
-        }
-    }));
-    (h, node)
-}
-
-fn http(h: &menara_rpc::RpcHandle) -> HttpClient {
-    HttpClientBuilder::default().build(http_url(h)).unwrap()
-}
-
-fn rpc_err<T: std::fmt::Debug>(r: Result<T, JsonRpcError>) -> (i32, String) {
-    match r {
-        Err(JsonRpcError::Call(e)) => (e.code(), e.message().to_owned()),
-        other => panic!("expected a JSON-RPC error, got {other:?}"),
-    }
-}
-
 fn ids(jobs: &Value) -> Vec<u64> {
     jobs.as_array()
         .unwrap()
@@ -348,7 +294,7 @@ fn ids(jobs: &Value) -> Vec<u64> {
 #[tokio::test]
 async fn inference_queries_render_the_runtime_views() {
     let (rt, f) = market();
-    let (h, _node) = serve_market(rt.clone()).await;
+    let (h, _node) = serve_runtime(rt.clone(), RpcMethods::Safe).await;
     let c = http(&h);
     let fee = MEN;
     let royalty = MEN / 1000;
@@ -622,7 +568,7 @@ async fn inference_queries_render_the_runtime_views() {
 #[tokio::test]
 async fn inference_methods_are_listed_safe_and_check_their_parameters() {
     let (rt, _) = market();
-    let (h, _node) = serve_market(rt).await;
+    let (h, _node) = serve_runtime(rt, RpcMethods::Safe).await;
     let c = http(&h);
     #[derive(serde::Deserialize)]
     struct Methods {
