@@ -190,6 +190,7 @@ impl pallet_agents::Config for Runtime {
     const MAX_GRANT_PERIOD: menara_primitives::BlockNumber = 1_000_000;
     const MAX_WINDOW_ENTRIES: u32 = 64;
     const MAX_SPENDS_KEPT: u64 = 1_000;
+    const MAX_GRANTS_PER_AGENT: u32 = 1_024;
     const MAX_OPEN_ORDERS: u32 = 64;
     /// About 28 hours.
     const MAX_ORDER_BLOCKS: menara_primitives::BlockNumber = 100_000;

@@ -98,6 +98,9 @@ pub trait Config: pallet_staking::Config + pallet_inference::Config {
     const MAX_WINDOW_ENTRIES: u32;
     /// Spends kept in an agent's audit log.
     const MAX_SPENDS_KEPT: u64;
+    /// Most owners that may hold a grant to one agent at once (its list of granting
+    /// owners is read and written whole, so it must stay bounded).
+    const MAX_GRANTS_PER_AGENT: u32;
     /// Most open orders per agent.
     const MAX_OPEN_ORDERS: u32;
     /// Longest delivery deadline an order may ask for, in blocks.
@@ -752,6 +755,9 @@ pub enum Error {
     /// `Act` runs only through the runtime's dispatch.
     #[codec(index = 42)]
     NotDispatchable,
+    /// The agent already holds `MAX_GRANTS_PER_AGENT` grants from other owners.
+    #[codec(index = 43)]
+    TooManyGrants,
 }
 
 menara_support::impl_pallet_error!(Error, {
@@ -798,6 +804,7 @@ menara_support::impl_pallet_error!(Error, {
     ExistentialDeposit,
     Overflow,
     NotDispatchable,
+    TooManyGrants,
 });
 
 impl From<pallet_staking::Error> for Error {
@@ -1005,6 +1012,15 @@ impl<T: Config> Pallet<T> {
         if let Some(e) = expires {
             ensure!(e >= now, Error::ExpiryInPast);
         }
+        let mut owners = GrantsOf::get(agent).unwrap_or_default();
+        let new_owner = owners.binary_search(owner);
+        if let Err(pos) = new_owner {
+            ensure!(
+                owners.len() < T::MAX_GRANTS_PER_AGENT as usize,
+                Error::TooManyGrants
+            );
+            owners.insert(pos, *owner);
+        }
         recipients.sort();
         recipients.dedup();
         calls.sort();
@@ -1026,9 +1042,7 @@ impl<T: Config> Pallet<T> {
                 confirmed_slashes: info.slashes,
             },
         );
-        let mut owners = GrantsOf::get(agent).unwrap_or_default();
-        if let Err(pos) = owners.binary_search(owner) {
-            owners.insert(pos, *owner);
+        if new_owner.is_err() {
             GrantsOf::insert(agent, &owners);
         }
         Self::deposit_event(Event::Granted {

@@ -97,6 +97,7 @@ impl Config for Test {
     const MAX_GRANT_PERIOD: BlockNumber = 1_000;
     const MAX_WINDOW_ENTRIES: u32 = 4;
     const MAX_SPENDS_KEPT: u64 = 5;
+    const MAX_GRANTS_PER_AGENT: u32 = 3;
     const MAX_OPEN_ORDERS: u32 = 2;
     const MAX_ORDER_BLOCKS: BlockNumber = 50;
     const WRONG_OUTPUT_SLASH_PER_MILL: u32 = 100;
@@ -2639,5 +2640,28 @@ fn handing_over_a_model_must_be_granted_by_name_and_refused_acts_cost_the_owner_
         call(acc(1), Call::Retire { agent: agent() }).unwrap();
         assert_eq!(Agents::accept_order(&agent(), id), Err(Error::Retired));
         call(acc(3), Call::CancelOrder { order: id }).unwrap();
+    });
+}
+
+#[test]
+fn an_agent_holds_a_bounded_number_of_grants() {
+    run(|| {
+        standard_agent();
+        for owner in 2..=4 {
+            grant(acc(owner), agent(), 500, 10, 200).unwrap();
+        }
+        assert_eq!(
+            grant(acc(5), agent(), 500, 10, 200),
+            Err(Error::TooManyGrants)
+        );
+        // An owner already on the list may replace its grant; one leaving frees a place.
+        grant(acc(3), agent(), 600, 10, 200).unwrap();
+        call(acc(4), Call::Revoke { agent: agent() }).unwrap();
+        grant(acc(5), agent(), 500, 10, 200).unwrap();
+        let owners: Vec<AccountId> = Agents::grants_of(&agent())
+            .iter()
+            .map(|g| g.owner)
+            .collect();
+        assert_eq!(owners, vec![acc(2), acc(3), acc(5)]);
     });
 }
