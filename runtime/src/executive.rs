@@ -45,46 +45,57 @@ fn acted_call(call: &RuntimeCall) -> Option<RuntimeCall> {
 /// Dispute work a call makes the runtime do (see [`fees::WORK_FEE`]); zero for most. An
 /// agent's act does the work of the call it carries.
 pub fn call_work(call: &RuntimeCall) -> u64 {
-    match call {
+    call_work_with(call, acted_call(call).as_ref())
+}
+
+/// [`call_work`] with the acted call already decoded.
+fn call_work_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> u64 {
+    let own = |c: &RuntimeCall| match c {
         RuntimeCall::Inference(call) => Inference::call_work(call),
-        RuntimeCall::Agents(_) => acted_call(call).map_or(0, |inner| match inner {
-            RuntimeCall::Inference(call) => Inference::call_work(&call),
-            _ => 0,
-        }),
         _ => 0,
-    }
+    };
+    own(call).saturating_add(acted.map_or(0, own))
 }
 
 /// Whether a call belongs to the large transaction class (up to
 /// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's
 /// tensors, made directly or by an agent.
 pub fn is_large_call(call: &RuntimeCall) -> bool {
+    is_large_call_with(call, acted_call(call).as_ref())
+}
+
+/// [`is_large_call`] with the acted call already decoded.
+fn is_large_call_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> bool {
     let is_challenge = |c: &RuntimeCall| {
         matches!(
             c,
             RuntimeCall::Inference(pallet_inference::Call::Challenge { .. })
         )
     };
-    is_challenge(call) || acted_call(call).is_some_and(|inner| is_challenge(&inner))
+    is_challenge(call) || acted.is_some_and(is_challenge)
 }
 
-/// Who pays a transaction's fee: the owner an agent acts for, when the agent's grant can
-/// cover it (it then counts against the grant's budget); otherwise the signer.
-fn fee_payer(signer: &AccountId, call: &RuntimeCall, fee: menara_primitives::Balance) -> AccountId {
-    if let RuntimeCall::Agents(pallet_agents::Call::Act { owner, .. }) = call {
-        // Only a call the grant allows costs the owner (within its window); any other act's
-        // fee is the agent's.
-        if let Some(inner) = acted_call(call) {
-            let recipient = calls::recipient_of(&inner);
-            if Agents::fee_covered(
-                signer,
-                owner,
-                calls::kind_of(&inner),
-                recipient.as_ref(),
-                fee,
-            ) {
-                return *owner;
-            }
+/// Who pays a transaction's fee: the owner an agent acts for, when the agent's grant
+/// allows the call it carries (`acted`) and can cover the fee (it then counts against the
+/// grant's budget); otherwise the signer.
+fn fee_payer(
+    signer: &AccountId,
+    call: &RuntimeCall,
+    acted: Option<&RuntimeCall>,
+    fee: Balance,
+) -> AccountId {
+    if let (RuntimeCall::Agents(pallet_agents::Call::Act { owner, .. }), Some(inner)) =
+        (call, acted)
+    {
+        let recipient = calls::recipient_of(inner);
+        if Agents::fee_covered(
+            signer,
+            owner,
+            calls::kind_of(inner),
+            recipient.as_ref(),
+            fee,
+        ) {
+            return *owner;
         }
     }
     *signer
@@ -145,6 +156,8 @@ pub fn finalize_block() {
 
 struct Checked {
     tx: Transaction,
+    /// The call an agent's act carries, decoded once for every use below.
+    acted: Option<RuntimeCall>,
     fee: Balance,
     payer: AccountId,
     work: u64,
@@ -156,10 +169,11 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
         return Err(InvalidTransaction::ExhaustsResources);
     }
     let tx = Transaction::decode_all(&mut &bytes[..]).map_err(|_| InvalidTransaction::Malformed)?;
-    if bytes.len() > fees::MAX_EXTRINSIC_SIZE && !is_large_call(&tx.call) {
+    let acted = acted_call(&tx.call);
+    if bytes.len() > fees::MAX_EXTRINSIC_SIZE && !is_large_call_with(&tx.call, acted.as_ref()) {
         return Err(InvalidTransaction::ExhaustsResources);
     }
-    let work = call_work(&tx.call);
+    let work = call_work_with(&tx.call, acted.as_ref());
     if work > <crate::Runtime as pallet_inference::Config>::MAX_DISPUTE_WORK_PER_BLOCK {
         // Would never fit a block.
         return Err(InvalidTransaction::ExhaustsResources);
@@ -173,12 +187,13 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
         return Err(InvalidTransaction::Stale);
     }
     let fee = fee_with_work(bytes.len(), tx.tip, work);
-    let payer = fee_payer(&tx.signer, &tx.call, fee);
+    let payer = fee_payer(&tx.signer, &tx.call, acted.as_ref(), fee);
     if !Balances::can_pay_fee(&payer, fee) {
         return Err(InvalidTransaction::CannotPayFees);
     }
     Ok(Checked {
         tx,
+        acted,
         fee,
         payer,
         work,
@@ -191,6 +206,7 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     let genesis_hash = System::genesis_hash().ok_or(InvalidTransaction::BadSignature)?;
     let Checked {
         tx,
+        acted,
         fee,
         payer,
         work,
@@ -223,8 +239,8 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     System::inc_account_nonce(&tx.signer);
     let origin = Origin::Signed(tx.signer);
     let outcome = io::storage::with_transaction(|| match tx.call {
-        RuntimeCall::Agents(pallet_agents::Call::Act { owner, call, job }) => {
-            act(&tx.signer, &owner, &call, job, owner_fee)
+        RuntimeCall::Agents(pallet_agents::Call::Act { owner, job, .. }) => {
+            act_decoded(&tx.signer, &owner, acted, job, owner_fee)
         }
         call => dispatch(origin, call),
     });
@@ -251,11 +267,27 @@ pub fn act(
     job: Option<pallet_inference::JobId>,
     owner_fee: Balance,
 ) -> DispatchResult {
+    act_decoded(
+        agent,
+        owner,
+        RuntimeCall::decode_all(&mut &encoded[..]).ok(),
+        job,
+        owner_fee,
+    )
+}
+
+/// [`act`] with the carried call already decoded (`None`: it did not decode).
+fn act_decoded(
+    agent: &AccountId,
+    owner: &AccountId,
+    call: Option<RuntimeCall>,
+    job: Option<pallet_inference::JobId>,
+    owner_fee: Balance,
+) -> DispatchResult {
     let refuse = |e: pallet_agents::Error| {
         e.into_dispatch_error(<crate::Runtime as pallet_agents::Config>::PALLET_INDEX)
     };
-    let call = RuntimeCall::decode_all(&mut &encoded[..])
-        .map_err(|_| refuse(pallet_agents::Error::MalformedCall))?;
+    let call = call.ok_or_else(|| refuse(pallet_agents::Error::MalformedCall))?;
     let kind = calls::kind_of(&call);
     let recipient = calls::recipient_of(&call);
     let grant = Agents::authorize(agent, owner, kind, recipient.as_ref()).map_err(refuse)?;

@@ -6,7 +6,7 @@ use crate::cli::RpcArgs;
 use crate::inference::{job_input, InputSource};
 use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
-use crate::wallet::{parse_account, resolve_secret, submit_with_events};
+use crate::wallet::{no_event, parse_account, resolve_secret, submit_with_events};
 use anyhow::{anyhow, bail, Context};
 use clap::{ArgGroup, Subcommand};
 use ed25519_dalek::Signer;
@@ -953,7 +953,6 @@ pub async fn tx(cmd: AgentsTx) -> anyhow::Result<()> {
         }
     };
     let events = submit_with_events(&rpc.rpc, &from, RuntimeCall::Agents(call)).await?;
-    let missing = |name: &str| anyhow!("the call succeeded but emitted no {name} event");
     match report {
         Report::Order => {
             let id = events
@@ -962,7 +961,7 @@ pub async fn tx(cmd: AgentsTx) -> anyhow::Result<()> {
                     RuntimeEvent::Agents(Event::OrderPlaced { order, .. }) => Some(*order),
                     _ => None,
                 })
-                .ok_or_else(|| missing("OrderPlaced"))?;
+                .ok_or_else(|| no_event("OrderPlaced"))?;
             println!("order {id}");
         }
         Report::Spent => {
@@ -970,7 +969,7 @@ pub async fn tx(cmd: AgentsTx) -> anyhow::Result<()> {
                 .iter()
                 .any(|e| matches!(e, RuntimeEvent::Agents(Event::Spent { .. })))
             {
-                return Err(missing("Spent"));
+                return Err(no_event("Spent"));
             }
             print_events(&events);
         }

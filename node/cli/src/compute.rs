@@ -3,7 +3,7 @@
 use crate::cli::{ComputeQuery, ComputeTx};
 use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
-use crate::wallet::{parse_account, submit_with_events};
+use crate::wallet::{no_event, parse_account, submit_for_events};
 use anyhow::{anyhow, bail, Context};
 use jsonrpsee::rpc_params;
 use menara_primitives::{Balance, BlockNumber, H256};
@@ -216,15 +216,12 @@ pub async fn tx(cmd: ComputeTx) -> anyhow::Result<()> {
         }
         ComputeTx::Withdraw { from, rpc } => (from, rpc, Call::Withdraw, Report::Events),
     };
-    let events: Vec<Event> = submit_with_events(&rpc.rpc, &from, RuntimeCall::Compute(call))
-        .await?
-        .into_iter()
-        .filter_map(|e| match e {
+    let events: Vec<Event> =
+        submit_for_events(&rpc.rpc, &from, RuntimeCall::Compute(call), |e| match e {
             RuntimeEvent::Compute(e) => Some(e),
             _ => None,
         })
-        .collect();
-    let missing = |name: &str| anyhow!("the call succeeded but emitted no {name} event");
+        .await?;
     match report {
         Report::Order => {
             let id = events
@@ -233,7 +230,7 @@ pub async fn tx(cmd: ComputeTx) -> anyhow::Result<()> {
                     Event::OrderOpened { order, .. } => Some(*order),
                     _ => None,
                 })
-                .ok_or_else(|| missing("OrderOpened"))?;
+                .ok_or_else(|| no_event("OrderOpened"))?;
             println!("order {id}");
         }
         Report::Bid => {
@@ -243,7 +240,7 @@ pub async fn tx(cmd: ComputeTx) -> anyhow::Result<()> {
                     Event::BidPlaced { bid, .. } => Some(*bid),
                     _ => None,
                 })
-                .ok_or_else(|| missing("BidPlaced"))?;
+                .ok_or_else(|| no_event("BidPlaced"))?;
             println!("bid {id}");
         }
         Report::Lease => {
@@ -253,7 +250,7 @@ pub async fn tx(cmd: ComputeTx) -> anyhow::Result<()> {
                     Event::LeaseStarted { lease, .. } => Some(*lease),
                     _ => None,
                 })
-                .ok_or_else(|| missing("LeaseStarted"))?;
+                .ok_or_else(|| no_event("LeaseStarted"))?;
             println!("lease {id}");
         }
         Report::Events => {

@@ -4,7 +4,7 @@
 use crate::cli::RpcArgs;
 use crate::show::{decode, print_json, request, show, show_list};
 use crate::units::{format_amount, parse_amount};
-use crate::wallet::{parse_account, submit_with_events};
+use crate::wallet::{no_event, parse_account, submit_for_events};
 use anyhow::{anyhow, bail, Context};
 use clap::{ArgGroup, Subcommand};
 use gpu_verify::engine::{ActData, Activation};
@@ -586,15 +586,12 @@ pub async fn tx(cmd: InferenceTx) -> anyhow::Result<()> {
             (from, rpc, call, Report::Dispute)
         }
     };
-    let events: Vec<Event> = submit_with_events(&rpc.rpc, &from, RuntimeCall::Inference(call))
-        .await?
-        .into_iter()
-        .filter_map(|e| match e {
+    let events: Vec<Event> =
+        submit_for_events(&rpc.rpc, &from, RuntimeCall::Inference(call), |e| match e {
             RuntimeEvent::Inference(e) => Some(e),
             _ => None,
         })
-        .collect();
-    let missing = |name: &str| anyhow!("the call succeeded but emitted no {name} event");
+        .await?;
     match report {
         Report::Job => {
             let id = events
@@ -603,7 +600,7 @@ pub async fn tx(cmd: InferenceTx) -> anyhow::Result<()> {
                     Event::JobSubmitted { job, .. } => Some(*job),
                     _ => None,
                 })
-                .ok_or_else(|| missing("JobSubmitted"))?;
+                .ok_or_else(|| no_event("JobSubmitted"))?;
             println!("job {id}");
         }
         Report::Dispute => {
@@ -635,7 +632,7 @@ pub async fn tx(cmd: InferenceTx) -> anyhow::Result<()> {
                     println!("{line}");
                     bail!("the challenge was rejected");
                 }
-                None => return Err(missing("ProviderSlashed or ChallengeRejected")),
+                None => return Err(no_event("ProviderSlashed or ChallengeRejected")),
             }
         }
         Report::Events => {

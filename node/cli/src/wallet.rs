@@ -267,6 +267,26 @@ pub(crate) async fn submit_with_events(
     transaction_events(&c, &outcome).await
 }
 
+/// Like [`submit_with_events`], keeping only one pallet's events (`pick` unwraps them,
+/// e.g. `|e| match e { RuntimeEvent::Compute(e) => Some(e), _ => None }`).
+pub(crate) async fn submit_for_events<E>(
+    rpc: &str,
+    secret: &str,
+    call: RuntimeCall,
+    pick: impl Fn(RuntimeEvent) -> Option<E>,
+) -> anyhow::Result<Vec<E>> {
+    Ok(submit_with_events(rpc, secret, call)
+        .await?
+        .into_iter()
+        .filter_map(pick)
+        .collect())
+}
+
+/// The error when a call succeeded without the event a command reports.
+pub(crate) fn no_event(name: &str) -> anyhow::Error {
+    anyhow!("the call succeeded but emitted no {name} event")
+}
+
 /// The events the transaction at `outcome` emitted: the including block's events of its
 /// phase (`ApplyExtrinsic(index)`).
 async fn transaction_events(
