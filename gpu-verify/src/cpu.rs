@@ -2,7 +2,7 @@
 //! with the vectorisable [`dot_i8`] inner loop.
 use rayon::prelude::*;
 
-use crate::engine::{check_gemm_shape, Gemm};
+use crate::engine::{gemm_prelude, Gemm};
 use crate::error::Error;
 use crate::numerics::dot_i8;
 
@@ -46,12 +46,7 @@ impl Gemm for CpuEngine {
         n: usize,
         out: &mut [i32],
     ) -> Result<(), Error> {
-        check_gemm_shape(x, m, k, w, n, out)?;
-        if m == 0 || n == 0 {
-            return Ok(());
-        }
-        if k == 0 {
-            out.fill(0);
+        if gemm_prelude(x, m, k, w, n, out)? {
             return Ok(());
         }
         self.pool.install(|| {
@@ -87,7 +82,47 @@ impl Gemm for CpuEngine {
     }
 
     fn map_indexed(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i8> + Sync)) -> Vec<Vec<i8>> {
-        self.pool
-            .install(|| (0..n).into_par_iter().map(f).collect())
+        par_map_indexed(&self.pool, n, f)
     }
+
+    fn for_each_chunk_i8(
+        &self,
+        out: &mut [i8],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i8]) + Sync),
+    ) {
+        par_chunks(&self.pool, out, chunk_len, f)
+    }
+
+    fn for_each_chunk_i16(
+        &self,
+        out: &mut [i16],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i16]) + Sync),
+    ) {
+        par_chunks(&self.pool, out, chunk_len, f)
+    }
+}
+
+/// [`Gemm::map_indexed`] on `pool` (shared by the engines that compute on CPU threads).
+pub(crate) fn par_map_indexed(
+    pool: &rayon::ThreadPool,
+    n: usize,
+    f: &(dyn Fn(usize) -> Vec<i8> + Sync),
+) -> Vec<Vec<i8>> {
+    pool.install(|| (0..n).into_par_iter().map(f).collect())
+}
+
+/// [`Gemm::for_each_chunk_i8`] and `_i16` on `pool`.
+pub(crate) fn par_chunks<T: Send>(
+    pool: &rayon::ThreadPool,
+    out: &mut [T],
+    chunk_len: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    pool.install(|| {
+        out.par_chunks_mut(chunk_len.max(1))
+            .enumerate()
+            .for_each(|(i, c)| f(i, c))
+    });
 }

@@ -33,8 +33,14 @@ enum EngineKind {
     Cpu,
     /// Single-threaded reference.
     Ref,
-    /// CUDA (GEMMs on GPU).
+    /// CUDA (GEMMs on the GPU) with the default kernel (cuBLASLt where it loads).
     Cuda,
+    /// CUDA with cuBLASLt's int8 GEMM (int32 accumulation).
+    CudaCublaslt,
+    /// CUDA with gpu-verify's tensor-core kernel (compute capability 8.0+).
+    CudaTensorCore,
+    /// CUDA with gpu-verify's CUDA-core kernel (any card).
+    CudaTiled,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -185,8 +191,21 @@ fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
         EngineKind::Ref => Box::new(RefGemm),
         #[cfg(feature = "cuda")]
         EngineKind::Cuda => Box::new(gpu_verify::cuda::CudaEngine::new(0)?),
+        #[cfg(feature = "cuda")]
+        EngineKind::CudaCublaslt | EngineKind::CudaTensorCore | EngineKind::CudaTiled => {
+            use gpu_verify::cuda::{CudaEngine, GemmKernel};
+            let kernel = match kind {
+                EngineKind::CudaCublaslt => GemmKernel::CublasLt,
+                EngineKind::CudaTensorCore => GemmKernel::TensorCore,
+                _ => GemmKernel::Tiled,
+            };
+            Box::new(CudaEngine::with_kernel(0, kernel)?)
+        }
         #[cfg(not(feature = "cuda"))]
-        EngineKind::Cuda => bail!("built without the `cuda` feature"),
+        EngineKind::Cuda
+        | EngineKind::CudaCublaslt
+        | EngineKind::CudaTensorCore
+        | EngineKind::CudaTiled => bail!("built without the `cuda` feature"),
     })
 }
 

@@ -416,3 +416,86 @@ proptest! {
         let _ = MerkleProof::decode(&mut &bytes[..]);
     }
 }
+
+/// A backend with its own challenge runner (as a GPU keeps weights and activations on the
+/// device), here computing on the CPU; `broken` makes it misbehave.
+struct Resident {
+    cpu: CpuEngine,
+    broken: Option<&'static str>,
+}
+
+impl gpu_verify::engine::Gemm for Resident {
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), gpu_verify::Error> {
+        self.cpu.gemm(x, m, k, w, n, out)
+    }
+
+    fn challenge_runner(&self) -> Option<&dyn gpu_verify::challenge::ChallengeRunner> {
+        Some(self)
+    }
+}
+
+impl gpu_verify::challenge::ChallengeRunner for Resident {
+    fn run_steps(
+        &self,
+        c: &Challenge,
+        emit: &mut dyn FnMut(&[i8]) -> Result<(), gpu_verify::Error>,
+    ) -> Result<(), gpu_verify::Error> {
+        let mut x = c.input().to_vec();
+        for i in 0..c.shape().depth {
+            x = c.step(&x, &self.cpu)?;
+            match self.broken {
+                Some("short") if i + 1 == c.shape().depth => return Ok(()),
+                Some("long") => emit(&x)?,
+                Some("width") => x.pop().map(|_| ()).unwrap_or(()),
+                _ => {}
+            }
+            emit(&x)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_backends_own_challenge_runner_gives_the_stepwise_root_and_checkpoints() {
+    let shape = ChallengeShape {
+        seq: 8,
+        width: 64,
+        depth: 30,
+    };
+    let c = Challenge::generate(&[4u8; 32], shape).unwrap();
+    let cpu = CpuEngine::new(1).unwrap();
+    let want = c.run(&cpu, 7).unwrap();
+    let resident = Resident {
+        cpu: CpuEngine::new(1).unwrap(),
+        broken: None,
+    };
+    let got = c.run(&resident, 7).unwrap();
+    assert_eq!(got.root(), want.root());
+    for step in [1, 7, 8, 30] {
+        assert_eq!(
+            got.opening(step, &cpu).unwrap(),
+            want.opening(step, &cpu).unwrap()
+        );
+    }
+    assert_eq!(c.run_stepwise(&resident, 7).unwrap().root(), want.root());
+    // A runner that gives too few or too many activations, or wrong-sized ones, is an
+    // error, never a root.
+    for broken in ["short", "long", "width"] {
+        let bad = Resident {
+            cpu: CpuEngine::new(1).unwrap(),
+            broken: Some(broken),
+        };
+        assert!(
+            matches!(c.run(&bad, 7), Err(gpu_verify::Error::Input(_))),
+            "{broken}"
+        );
+    }
+}

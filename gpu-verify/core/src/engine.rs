@@ -117,6 +117,64 @@ pub trait Gemm: Sync {
     fn map_indexed(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i8> + Sync)) -> Vec<Vec<i8>> {
         (0..n).map(f).collect()
     }
+
+    /// Calls `f(i, chunk)` for every `chunk_len`-element chunk of `out` (the last may be
+    /// shorter), `i` counting chunks from 0. Each call writes only its own chunk, so backends
+    /// may run them in parallel; the result is the same in any order.
+    fn for_each_chunk_i8(
+        &self,
+        out: &mut [i8],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i8]) + Sync),
+    ) {
+        for (i, c) in out.chunks_mut(chunk_len.max(1)).enumerate() {
+            f(i, c);
+        }
+    }
+
+    /// A runner that computes whole availability challenges on the device (weights and
+    /// activation resident), if the backend has one; [`Challenge::run`] uses it.
+    ///
+    /// [`Challenge::run`]: crate::challenge::Challenge::run
+    fn challenge_runner(&self) -> Option<&dyn crate::challenge::ChallengeRunner> {
+        None
+    }
+
+    /// [`Gemm::for_each_chunk_i8`] for `i16` outputs.
+    fn for_each_chunk_i16(
+        &self,
+        out: &mut [i16],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i16]) + Sync),
+    ) {
+        for (i, c) in out.chunks_mut(chunk_len.max(1)).enumerate() {
+            f(i, c);
+        }
+    }
+}
+
+/// Rows per task of the element-wise passes (requantisation, GELU, layer norm): enough
+/// work per task to pay for handing it to a thread.
+const ROWS_PER_TASK: usize = 64;
+
+/// `out[r][c] = f(c, src[r][c])` over rows of `cols`, in row blocks on the backend's threads.
+fn map_rows_i8<T: Copy + Sync>(
+    src: &[T],
+    cols: usize,
+    be: &dyn Gemm,
+    f: impl Fn(usize, T) -> i8 + Sync,
+) -> Vec<i8> {
+    let mut out = vec![0i8; src.len()];
+    let cols = cols.max(1);
+    be.for_each_chunk_i8(&mut out, ROWS_PER_TASK * cols, &|i, o| {
+        let src = &src[i * ROWS_PER_TASK * cols..][..o.len()];
+        for (sr, or) in src.chunks_exact(cols).zip(o.chunks_exact_mut(cols)) {
+            for (c, (&v, o)) in sr.iter().zip(or.iter_mut()).enumerate() {
+                *o = f(c, v);
+            }
+        }
+    });
+    out
 }
 
 /// The single-threaded reference backend (also what `no_std` builds use).
@@ -142,6 +200,27 @@ impl Gemm for RefGemm {
         }
         Ok(())
     }
+}
+
+/// Checks a GEMM call's buffers and answers the empty cases (`m` or `n` zero: nothing to
+/// write; `k` zero: all sums are 0) itself. `Ok(true)` means nothing is left to compute.
+pub fn gemm_prelude(
+    x: &[i8],
+    m: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    out: &mut [i32],
+) -> Result<bool, Error> {
+    check_gemm_shape(x, m, k, w, n, out)?;
+    if m == 0 || n == 0 {
+        return Ok(true);
+    }
+    if k == 0 {
+        out.fill(0);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Checks buffer sizes for a GEMM call.
@@ -255,7 +334,7 @@ pub(crate) fn encoder_step(
 ) -> Result<Activation, Error> {
     input.check_shape()?;
     match step {
-        EncoderStep::Embed => embed_layer(e, input),
+        EncoderStep::Embed => embed_layer(e, input, be),
         EncoderStep::Attention(b) => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
             attention_layer(e, b, input, h, be)
@@ -286,7 +365,7 @@ fn expect_i16(a: &Activation, cols: usize, max_len: usize) -> Result<&[i16], Err
     }
 }
 
-fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
+fn embed_layer(e: &Encoder, input: &Activation, be: &dyn Gemm) -> Result<Activation, Error> {
     let ids = match &input.data {
         ActData::Tokens(v) if input.cols == 1 => v,
         _ => {
@@ -308,12 +387,15 @@ fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
         )));
     }
     let h = e.cfg.hidden;
+    // Position of every row within its sequence.
+    let positions: Vec<usize> = input.lens.iter().flat_map(|&len| 0..len as usize).collect();
     let mut out = vec![0i16; ids.len() * h];
-    let mut u = vec![0i64; h];
-    let mut row = 0;
-    for &len in &input.lens {
-        for p in 0..len as usize {
-            let id = ids[row] as usize;
+    let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
+    be.for_each_chunk_i16(&mut out, ROWS_PER_TASK * h, &|i, o| {
+        let mut u = vec![0i64; h];
+        for (r, orow) in o.chunks_exact_mut(h).enumerate() {
+            let row = i * ROWS_PER_TASK + r;
+            let (id, p) = (ids[row] as usize, positions[row]);
             let (wr, pr, tr) = (e.word.rq[id], e.pos.rq[p], e.typ.rq[0]);
             let (wq, pq, tq) = (
                 &e.word.q[id * h..(id + 1) * h],
@@ -321,23 +403,14 @@ fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
                 &e.typ.q[..h],
             );
             for c in 0..h {
-                let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
                 u[c] = lim(lim(wr.apply(wq[c] as i32))
                     + lim(pr.apply(pq[c] as i32))
                     + lim(tr.apply(tq[c] as i32)));
             }
             let ln = &e.emb_ln;
-            layer_norm_i16(
-                &u,
-                &ln.g,
-                &ln.b,
-                ln.eps,
-                ln.shift,
-                &mut out[row * h..(row + 1) * h],
-            );
-            row += 1;
+            layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, orow);
         }
-    }
+    });
     Ok(Activation {
         lens: input.lens.clone(),
         cols: h as u32,
@@ -345,24 +418,25 @@ fn embed_layer(e: &Encoder, input: &Activation) -> Result<Activation, Error> {
     })
 }
 
-/// `acc = x W^T + b` (saturating bias add).
+/// `acc = x W^T`, without the bias: each consumer adds it (saturating) as it reads the
+/// accumulator, in its own parallel pass ([`Linear::biased`]).
 fn linear_acc(lin: &Linear, x: &[i8], rows: usize, be: &dyn Gemm) -> Result<Vec<i32>, Error> {
     let mut acc = vec![0i32; rows * lin.n];
     be.gemm(x, rows, lin.k, &lin.w, lin.n, &mut acc)?;
-    for r in acc.chunks_exact_mut(lin.n) {
-        for (a, &b) in r.iter_mut().zip(&lin.b) {
-            *a = a.saturating_add(b);
-        }
-    }
     Ok(acc)
 }
 
+impl Linear {
+    /// Accumulator `a` of output channel `c` plus the bias (saturating).
+    #[inline]
+    fn biased(&self, c: usize, a: i32) -> i32 {
+        a.saturating_add(self.b[c])
+    }
+}
+
 /// i16 block input to int8 GEMM input, one requantisation factor per channel, saturated.
-fn to_i8(h: &[i16], rq: &[crate::numerics::Requant]) -> Vec<i8> {
-    let cols = rq.len().max(1);
-    h.chunks_exact(cols)
-        .flat_map(|r| r.iter().zip(rq).map(|(&v, &q)| sat_i8(q.apply(v as i32))))
-        .collect()
+fn to_i8(h: &[i16], rq: &[crate::numerics::Requant], be: &dyn Gemm) -> Vec<i8> {
+    map_rows_i8(h, rq.len(), be, |c, v| sat_i8(rq[c].apply(v as i32)))
 }
 
 fn attention_layer(
@@ -376,12 +450,11 @@ fn attention_layer(
     let heads = e.cfg.heads;
     let d = hd / heads;
     let rows = input.rows();
-    let x8 = to_i8(h16, &b.in_qkv);
+    let x8 = to_i8(h16, &b.in_qkv, be);
     let acc = linear_acc(&b.qkv, &x8, rows, be)?;
-    let qkv: Vec<i8> = acc
-        .chunks_exact(3 * hd)
-        .flat_map(|r| r.iter().zip(&b.qkv.rq).map(|(&a, &q)| sat_i8(q.apply(a))))
-        .collect();
+    let qkv = map_rows_i8(&acc, 3 * hd, be, |c, a| {
+        sat_i8(b.qkv.rq[c].apply(b.qkv.biased(c, a)))
+    });
     let mut starts = Vec::with_capacity(input.lens.len());
     let mut s0 = 0usize;
     for &l in &input.lens {
@@ -407,7 +480,7 @@ fn attention_layer(
         }
     }
     let acc = linear_acc(&b.o, &ctx, rows, be)?;
-    residual_ln(&acc, &b.o, h16, b.res1, &b.ln1, input)
+    residual_ln(&acc, &b.o, h16, b.res1, &b.ln1, input, be)
 }
 
 /// One head of one sequence: int8 context `[t, d]`.
@@ -424,20 +497,32 @@ fn attend_head(
         let o = (r0 + i) * 3 * hd + part * hd + head * d;
         &qkv[o..o + d]
     };
-    // V transposed: vt[c][j].
+    // K and V transposed (kt[c][j], vt[c][j]) so the inner loops run over keys, contiguous
+    // and vectorisable. Integer sums are exact in any order: same scores as a dot per pair.
+    let mut kt = vec![0i32; d * t];
     let mut vt = vec![0i32; d * t];
     for j in 0..t {
-        for (c, &v) in row(j, 2).iter().enumerate() {
+        for (c, (&k, &v)) in row(j, 1).iter().zip(row(j, 2)).enumerate() {
+            kt[c * t + j] = k as i32;
             vt[c * t + j] = v as i32;
         }
     }
+    let mut dots = vec![0i32; t];
     let mut scores = vec![0i64; t];
     let mut p = vec![0i32; t];
     let mut out = vec![0i8; t * d];
     for i in 0..t {
         let q = row(i, 0);
-        for (j, s) in scores.iter_mut().enumerate() {
-            *s = b.score.apply(dot_i8(q, row(j, 1))).clamp(-SAT_Q12, SAT_Q12);
+        dots.fill(0);
+        // |q . k| <= d * 127^2 < 2^31 for d <= 2^17.
+        for (c, &qc) in q.iter().enumerate() {
+            let qc = qc as i32;
+            for (s, &k) in dots.iter_mut().zip(&kt[c * t..(c + 1) * t]) {
+                *s += qc * k;
+            }
+        }
+        for (s, &dot) in scores.iter_mut().zip(&dots) {
+            *s = b.score.apply(dot).clamp(-SAT_Q12, SAT_Q12);
         }
         softmax_q15(&scores, &mut p);
         for c in 0..d {
@@ -453,7 +538,7 @@ fn attend_head(
     out
 }
 
-/// `LN(requant(acc) + requant(residual))` over every row.
+/// `LN(requant(acc + bias) + requant(residual))` over every row.
 fn residual_ln(
     acc: &[i32],
     lin: &Linear,
@@ -461,21 +546,26 @@ fn residual_ln(
     res_rq: crate::numerics::Requant,
     ln: &crate::model::LayerNorm,
     input: &Activation,
+    be: &dyn Gemm,
 ) -> Result<Activation, Error> {
     let hd = lin.n;
     let mut out = vec![0i16; acc.len()];
-    let mut u = vec![0i64; hd];
     let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
-    for ((a, r), o) in acc
-        .chunks_exact(hd)
-        .zip(resid.chunks_exact(hd))
-        .zip(out.chunks_exact_mut(hd))
-    {
-        for c in 0..hd {
-            u[c] = lim(lim(lin.rq[c].apply(a[c])) + lim(res_rq.apply(r[c] as i32)));
+    be.for_each_chunk_i16(&mut out, ROWS_PER_TASK * hd, &|i, o| {
+        let first = i * ROWS_PER_TASK * hd;
+        let mut u = vec![0i64; hd];
+        for ((a, r), o) in acc[first..]
+            .chunks_exact(hd)
+            .zip(resid[first..].chunks_exact(hd))
+            .zip(o.chunks_exact_mut(hd))
+        {
+            for c in 0..hd {
+                u[c] =
+                    lim(lim(lin.rq[c].apply(lin.biased(c, a[c]))) + lim(res_rq.apply(r[c] as i32)));
+            }
+            layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, o);
         }
-        layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, o);
-    }
+    });
     Ok(Activation {
         lens: input.lens.clone(),
         cols: hd as u32,
@@ -490,20 +580,14 @@ fn ffn_layer(
     be: &dyn Gemm,
 ) -> Result<Activation, Error> {
     let rows = input.rows();
-    let x8 = to_i8(h16, &b.in_f1);
+    let x8 = to_i8(h16, &b.in_f1, be);
     let acc = linear_acc(&b.f1, &x8, rows, be)?;
-    let n1 = b.f1.n;
-    let g8: Vec<i8> = acc
-        .chunks_exact(n1)
-        .flat_map(|r| {
-            r.iter().zip(&b.f1.rq).zip(&b.gelu).map(|((&a, &q), &gq)| {
-                let z = q.apply(a).clamp(-SAT_Q12, SAT_Q12);
-                sat_i8(gq.apply(i_gelu_q12(z) as i32))
-            })
-        })
-        .collect();
+    let g8 = map_rows_i8(&acc, b.f1.n, be, |c, a| {
+        let z = b.f1.rq[c].apply(b.f1.biased(c, a)).clamp(-SAT_Q12, SAT_Q12);
+        sat_i8(b.gelu[c].apply(i_gelu_q12(z) as i32))
+    });
     let acc2 = linear_acc(&b.f2, &g8, rows, be)?;
-    residual_ln(&acc2, &b.f2, h16, b.res2, &b.ln2, input)
+    residual_ln(&acc2, &b.f2, h16, b.res2, &b.ln2, input, be)
 }
 
 /// Mean pooling over each sequence then L2 normalisation to Q15 (`32767` ~ 1.0).
@@ -576,15 +660,10 @@ pub(crate) fn mlp_step(
         });
     }
     let acc = linear_acc(lin, x, rows, be)?;
-    let out: Vec<i8> = acc
-        .chunks_exact(lin.n)
-        .flat_map(|r| {
-            r.iter().zip(&lin.rq).map(move |(&a, &q)| {
-                let v = q.apply(a);
-                sat_i8(if relu { v.max(0) } else { v })
-            })
-        })
-        .collect();
+    let out = map_rows_i8(&acc, lin.n, be, |c, a| {
+        let v = lin.rq[c].apply(lin.biased(c, a));
+        sat_i8(if relu { v.max(0) } else { v })
+    });
     Ok(Activation {
         lens: input.lens.clone(),
         cols: lin.n as u32,

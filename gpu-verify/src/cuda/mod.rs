@@ -1,0 +1,673 @@
+//! CUDA engine: the `i8 × i8 → i32` GEMMs run on the GPU; bias, requantisation, softmax,
+//! GELU and layer norm run through the same integer code as the CPU engine (on the CPU,
+//! attention heads in parallel). Integer sums are exact in any order, so the bytes match.
+//!
+//! Three GEMMs are available ([`GemmKernel`]): our own tensor-core kernel
+//! (`mma.sync` s8 × s8 → s32), cuBLASLt's int8 GEMM with int32 accumulation, and a plain
+//! CUDA-core kernel for any shape and any card. A shape a kernel cannot take (k not a
+//! multiple of 16 for ours; whatever cuBLASLt declines) runs on the next one down, so the
+//! engine always answers and always with the same bytes.
+//!
+//! The CUDA driver, NVRTC and cuBLASLt are loaded dynamically: a machine without them gets
+//! [`Error::Gpu`] from [`CudaEngine::new`], never a panic.
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use crate::challenge::{Challenge, ChallengeRunner};
+use crate::engine::{check_gemm_shape, gemm_prelude, Gemm};
+use crate::error::Error;
+
+mod lt;
+
+/// The kernels' CUDA C++ source (compiled by NVRTC when an engine opens a device).
+pub const KERNEL_SRC: &str = include_str!("kernels.cu");
+
+/// Edge of the CUDA-core kernel's tiles (see `kernels.cu`).
+const TILED_TILE: u32 = 16;
+/// The tensor-core kernel's block tile (rows, columns) and threads per block.
+const MMA_TILE: u32 = 128;
+const MMA_THREADS: u32 = 128;
+/// Challenge steps computed per round trip to the host.
+const CHALLENGE_BATCH: usize = 64;
+/// The tensor-core kernel loads k in 16-byte chunks.
+const MMA_K_ALIGN: usize = 16;
+
+/// Which GPU GEMM computes the products. All give identical bytes; they differ in speed
+/// and in the shapes and cards they take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GemmKernel {
+    /// cuBLASLt, int8 inputs, int32 accumulation and scale (exact).
+    CublasLt,
+    /// Our tensor-core kernel (`mma.sync.m16n8k32` s8; compute capability 8.0+, k % 16 = 0).
+    TensorCore,
+    /// Our CUDA-core kernel: any shape, any card.
+    Tiled,
+}
+
+impl GemmKernel {
+    /// The kernels named in `GPU_CHECK_KERNELS` (comma-separated names), or all of them:
+    /// lets `scripts/gpu-check.sh` rerun without a kernel that broke the device context.
+    pub fn selected_for_checks() -> Result<Vec<GemmKernel>, Error> {
+        match std::env::var("GPU_CHECK_KERNELS") {
+            Ok(list) if !list.trim().is_empty() => {
+                list.split(',').map(|n| Self::from_name(n.trim())).collect()
+            }
+            _ => Ok(Self::ALL.to_vec()),
+        }
+    }
+
+    /// Every kernel, fastest expected first.
+    pub const ALL: [GemmKernel; 3] = [
+        GemmKernel::CublasLt,
+        GemmKernel::TensorCore,
+        GemmKernel::Tiled,
+    ];
+
+    /// The name the CLI and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmKernel::CublasLt => "cublaslt",
+            GemmKernel::TensorCore => "tensor-core",
+            GemmKernel::Tiled => "tiled",
+        }
+    }
+
+    /// The kernel called `name` (as [`GemmKernel::name`] spells it).
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "unknown GPU kernel {name:?} (expected cublaslt, tensor-core or tiled)"
+                ))
+            })
+    }
+}
+
+/// The kernel [`CudaEngine::new`] uses when the device offers it; the next one down in
+/// [`GemmKernel::ALL`] otherwise. Chosen by `scripts/gpu-check.sh`'s measurements (the
+/// fastest while byte-identical).
+pub const DEFAULT_KERNEL: GemmKernel = GemmKernel::CublasLt;
+
+fn gpu<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Error {
+    move |e| Error::Gpu(format!("{what}: {e}"))
+}
+
+/// A GEMM's input, weights and output on the device.
+type DeviceOperands = (CudaSlice<i8>, CudaSlice<i8>, CudaSlice<i32>);
+
+/// Device facts for reports.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// The device name (e.g. "NVIDIA H100 80GB HBM3").
+    pub name: String,
+    /// Compute capability (major, minor).
+    pub compute_capability: (i32, i32),
+    /// Streaming multiprocessors.
+    pub multiprocessors: i32,
+    /// Device memory in bytes.
+    pub memory_bytes: usize,
+    /// The driver's CUDA version, e.g. 13000 for 13.0.
+    pub driver_cuda_version: i32,
+    /// NVRTC's version (major, minor).
+    pub nvrtc_version: (i32, i32),
+    /// Why cuBLASLt is not available, if it is not.
+    pub cublaslt_unavailable: Option<String>,
+}
+
+/// One timed GEMM on data already on the device.
+#[derive(Clone, Debug)]
+pub struct GemmTiming {
+    /// The kernel that ran (a shape a kernel cannot take runs on the next one down).
+    pub kernel: GemmKernel,
+    /// Mean seconds per GEMM over the timed repetitions (CUDA events).
+    pub seconds: f64,
+    /// The product, copied back after timing.
+    pub out: Vec<i32>,
+}
+
+/// A CUDA device with the kernels loaded.
+pub struct CudaEngine {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    tiled: CudaFunction,
+    tensor_core: Option<CudaFunction>,
+    challenge_requant: CudaFunction,
+    cublaslt: Option<Mutex<lt::CublasLt>>,
+    kernel: GemmKernel,
+    info: DeviceInfo,
+    pool: rayon::ThreadPool,
+}
+
+impl std::fmt::Debug for CudaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaEngine({}, {})", self.info.name, self.kernel.name())
+    }
+}
+
+/// Whether the CUDA driver and NVRTC libraries can be loaded (never panics).
+pub fn cuda_available() -> Result<(), Error> {
+    // SAFETY: these only try to dlopen the libraries; no other cudarc call happens first.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(Error::Gpu("no CUDA driver (libcuda) found".into()));
+    }
+    // SAFETY: as above.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::Gpu("no NVRTC library (libnvrtc) found".into()));
+    }
+    Ok(())
+}
+
+/// NVRTC's `--gpu-architecture` for a compute capability (PTX the driver finishes for the
+/// exact card). `None` below 7.5, which current NVRTC no longer targets.
+fn nvrtc_arch(cc: (i32, i32)) -> Option<&'static str> {
+    Some(match cc {
+        (9, _) => "compute_90",
+        (8, 9) => "compute_89",
+        (8, 6..) => "compute_86",
+        (8, _) => "compute_80",
+        (7, 5..) => "compute_75",
+        (major, _) if major >= 10 => "compute_90",
+        _ => return None,
+    })
+}
+
+impl CudaEngine {
+    /// Opens device `ordinal` with [`DEFAULT_KERNEL`] (or the best the device offers).
+    /// Errors (never panics) when there is no driver, no NVRTC, no such device, or
+    /// compilation fails.
+    pub fn new(ordinal: usize) -> Result<Self, Error> {
+        let mut e = Self::open_catching(ordinal)?;
+        e.kernel = e
+            .available_kernels()
+            .into_iter()
+            .find(|&k| {
+                GemmKernel::ALL.iter().position(|&a| a == k)
+                    >= GemmKernel::ALL.iter().position(|&a| a == DEFAULT_KERNEL)
+            })
+            .unwrap_or(GemmKernel::Tiled);
+        Ok(e)
+    }
+
+    /// Opens device `ordinal` with a chosen kernel; an error if the device cannot run it.
+    pub fn with_kernel(ordinal: usize, kernel: GemmKernel) -> Result<Self, Error> {
+        let mut e = Self::open_catching(ordinal)?;
+        if !e.available_kernels().contains(&kernel) {
+            let why = match kernel {
+                GemmKernel::CublasLt => e
+                    .info
+                    .cublaslt_unavailable
+                    .clone()
+                    .unwrap_or_else(|| "unavailable".into()),
+                _ => format!(
+                    "needs compute capability 8.0, device has {}.{}",
+                    e.info.compute_capability.0, e.info.compute_capability.1
+                ),
+            };
+            return Err(Error::Gpu(format!("GPU kernel {}: {why}", kernel.name())));
+        }
+        e.kernel = kernel;
+        Ok(e)
+    }
+
+    fn open_catching(ordinal: usize) -> Result<Self, Error> {
+        cuda_available()?;
+        // cudarc may panic on unusual driver states; turn that into an error too.
+        std::panic::catch_unwind(|| Self::open(ordinal))
+            .map_err(|_| Error::Gpu("CUDA initialisation panicked".into()))?
+    }
+
+    fn open(ordinal: usize) -> Result<Self, Error> {
+        use cudarc::driver::sys::CUdevice_attribute as Attr;
+        let n = CudaContext::device_count().map_err(gpu("device count"))?;
+        if n <= 0 {
+            return Err(Error::Gpu("no CUDA device present".into()));
+        }
+        if ordinal >= n as usize {
+            return Err(Error::Gpu(format!(
+                "device {ordinal} requested, {n} present"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(gpu("create context"))?;
+        let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        let cc = ctx
+            .compute_capability()
+            .map_err(gpu("compute capability"))?;
+        let arch = nvrtc_arch(cc).ok_or_else(|| {
+            Error::Gpu(format!("compute capability {}.{} is below 7.5", cc.0, cc.1))
+        })?;
+        let opts = cudarc::nvrtc::CompileOptions {
+            arch: Some(arch),
+            ..Default::default()
+        };
+        let ptx =
+            cudarc::nvrtc::compile_ptx_with_opts(KERNEL_SRC, opts).map_err(gpu("NVRTC compile"))?;
+        let module = ctx.load_module(ptx).map_err(gpu("load module"))?;
+        let tiled = module
+            .load_function("gemm_i8_tiled")
+            .map_err(gpu("load kernel gemm_i8_tiled"))?;
+        let challenge_requant = module
+            .load_function("challenge_requant")
+            .map_err(gpu("load kernel challenge_requant"))?;
+        let tensor_core = if cc.0 >= 8 {
+            Some(
+                module
+                    .load_function("gemm_i8_mma")
+                    .map_err(gpu("load kernel gemm_i8_mma"))?,
+            )
+        } else {
+            None
+        };
+        let stream = ctx.default_stream();
+        let (cublaslt, cublaslt_unavailable) = match lt::CublasLt::new(&stream) {
+            Ok(l) => (Some(Mutex::new(l)), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mut driver = 0i32;
+        // SAFETY: writes one int; the driver library is loaded (the context exists).
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) };
+        let mut nvrtc_version = (0i32, 0i32);
+        // SAFETY: writes two ints; NVRTC is loaded (it compiled the kernels above).
+        unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut nvrtc_version.0, &mut nvrtc_version.1) };
+        let info = DeviceInfo {
+            name,
+            compute_capability: cc,
+            multiprocessors: ctx
+                .attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .unwrap_or(0),
+            memory_bytes: ctx.total_mem().unwrap_or(0),
+            driver_cuda_version: driver,
+            nvrtc_version,
+            cublaslt_unavailable,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .map_err(|e| Error::Io(format!("thread pool: {e}")))?;
+        Ok(CudaEngine {
+            ctx,
+            stream,
+            tiled,
+            tensor_core,
+            challenge_requant,
+            cublaslt,
+            kernel: GemmKernel::Tiled,
+            info,
+            pool,
+        })
+    }
+
+    /// The device name.
+    pub fn device_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Device facts (name, compute capability, driver and NVRTC versions).
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// The kernel this engine runs.
+    pub fn kernel(&self) -> GemmKernel {
+        self.kernel
+    }
+
+    /// The kernels this device can run.
+    pub fn available_kernels(&self) -> Vec<GemmKernel> {
+        GemmKernel::ALL
+            .into_iter()
+            .filter(|k| match k {
+                GemmKernel::CublasLt => self.cublaslt.is_some(),
+                GemmKernel::TensorCore => self.tensor_core.is_some(),
+                GemmKernel::Tiled => true,
+            })
+            .collect()
+    }
+
+    /// The kernel that runs `kernel`'s GEMM of this shape: the requested one if it takes
+    /// the shape, else the next one down.
+    pub fn kernel_for(&self, kernel: GemmKernel, m: usize, k: usize, n: usize) -> GemmKernel {
+        // cuBLASLt's integer kernels want leading dimensions that are multiples of 4.
+        if kernel == GemmKernel::CublasLt && k.is_multiple_of(4) && n.is_multiple_of(4) {
+            if let Some(lt) = &self.cublaslt {
+                if let Ok(mut lt) = lt.lock() {
+                    if lt.supports(m, k, n) {
+                        return GemmKernel::CublasLt;
+                    }
+                }
+            }
+        }
+        if matches!(kernel, GemmKernel::CublasLt | GemmKernel::TensorCore)
+            && self.tensor_core.is_some()
+            && k.is_multiple_of(MMA_K_ALIGN)
+            && (m as u64).div_ceil(MMA_TILE as u64) <= 65_535
+        {
+            return GemmKernel::TensorCore;
+        }
+        GemmKernel::Tiled
+    }
+
+    /// Enqueues one GEMM on device buffers; returns the kernel that ran.
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        &self,
+        kernel: GemmKernel,
+        dx: &CudaSlice<i8>,
+        m: usize,
+        k: usize,
+        dw: &CudaSlice<i8>,
+        n: usize,
+        dy: &mut CudaSlice<i32>,
+    ) -> Result<GemmKernel, Error> {
+        let used = self.kernel_for(kernel, m, k, n);
+        let (mi, ni, ki) = (m as i32, n as i32, k as i32);
+        match used {
+            GemmKernel::CublasLt => {
+                let lt = self
+                    .cublaslt
+                    .as_ref()
+                    .ok_or_else(|| Error::Gpu("cuBLASLt not loaded".into()))?;
+                let mut lt = lt
+                    .lock()
+                    .map_err(|_| Error::Gpu("cuBLASLt state poisoned".into()))?;
+                lt.matmul(&self.stream, dx, m, k, dw, n, dy)?;
+            }
+            GemmKernel::TensorCore => {
+                let f = self
+                    .tensor_core
+                    .as_ref()
+                    .ok_or_else(|| Error::Gpu("tensor-core kernel not loaded".into()))?;
+                let cfg = LaunchConfig {
+                    grid_dim: (
+                        (n as u32).div_ceil(MMA_TILE),
+                        (m as u32).div_ceil(MMA_TILE),
+                        1,
+                    ),
+                    block_dim: (MMA_THREADS, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let mut b = self.stream.launch_builder(f);
+                b.arg(dx).arg(dw).arg(dy).arg(&mi).arg(&ni).arg(&ki);
+                // SAFETY: arguments match the kernel signature; buffers hold m*k, n*k, m*n.
+                unsafe { b.launch(cfg) }.map_err(gpu("launch tensor-core GEMM"))?;
+            }
+            GemmKernel::Tiled => {
+                let rows = (m as u32).div_ceil(TILED_TILE);
+                if rows > 65_535 {
+                    return Err(Error::Gpu(format!("GEMM with {m} rows is too tall")));
+                }
+                let cfg = LaunchConfig {
+                    grid_dim: ((n as u32).div_ceil(TILED_TILE), rows, 1),
+                    block_dim: (TILED_TILE, TILED_TILE, 1),
+                    shared_mem_bytes: 0,
+                };
+                let mut b = self.stream.launch_builder(&self.tiled);
+                b.arg(dx).arg(dw).arg(dy).arg(&mi).arg(&ni).arg(&ki);
+                // SAFETY: as above.
+                unsafe { b.launch(cfg) }.map_err(gpu("launch tiled GEMM"))?;
+            }
+        }
+        Ok(used)
+    }
+
+    fn upload(&self, x: &[i8], w: &[i8], mn: usize) -> Result<DeviceOperands, Error> {
+        let dx = self
+            .stream
+            .clone_htod(x)
+            .map_err(gpu("copy input to device (out of memory?)"))?;
+        let dw = self
+            .stream
+            .clone_htod(w)
+            .map_err(gpu("copy weights to device (out of memory?)"))?;
+        let dy = self
+            .stream
+            .alloc_zeros::<i32>(mn)
+            .map_err(gpu("allocate output (out of memory?)"))?;
+        Ok((dx, dw, dy))
+    }
+
+    fn gemm_inner(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
+        let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
+        self.launch(self.kernel, &dx, m, k, &dw, n, &mut dy)?;
+        self.stream
+            .memcpy_dtoh(&dy, out)
+            .map_err(gpu("copy result to host"))?;
+        self.stream.synchronize().map_err(gpu("synchronize"))?;
+        Ok(())
+    }
+
+    /// Times `kernel` on one GEMM whose operands are already on the device: one warm-up,
+    /// then `reps` launches between two CUDA events. Returns the product too, so callers
+    /// can check the bytes of what they timed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn time_gemm(
+        &self,
+        kernel: GemmKernel,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        reps: usize,
+    ) -> Result<GemmTiming, Error> {
+        let mut out = vec![0i32; m * n];
+        check_gemm_shape(x, m, k, w, n, &out)?;
+        if m == 0 || n == 0 || k == 0 || m > i32::MAX as usize || n > i32::MAX as usize {
+            return Err(Error::Input(
+                "timed GEMMs need non-empty shapes within i32".into(),
+            ));
+        }
+        let timed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
+            let used = self.launch(kernel, &dx, m, k, &dw, n, &mut dy)?;
+            self.stream.synchronize().map_err(gpu("synchronize"))?;
+            let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+            let start = self.stream.record_event(flags).map_err(gpu("event"))?;
+            let wall = Instant::now();
+            for _ in 0..reps.max(1) {
+                self.launch(kernel, &dx, m, k, &dw, n, &mut dy)?;
+            }
+            let end = self.stream.record_event(flags).map_err(gpu("event"))?;
+            end.synchronize().map_err(gpu("synchronize"))?;
+            let ms = start
+                .elapsed_ms(&end)
+                .map(f64::from)
+                .unwrap_or_else(|_| wall.elapsed().as_secs_f64() * 1e3);
+            self.stream
+                .memcpy_dtoh(&dy, &mut out)
+                .map_err(gpu("copy result to host"))?;
+            self.stream.synchronize().map_err(gpu("synchronize"))?;
+            Ok::<_, Error>((used, ms / 1e3 / reps.max(1) as f64))
+        }))
+        .map_err(|_| Error::Gpu("CUDA GEMM panicked".into()))??;
+        Ok(GemmTiming {
+            kernel: timed.0,
+            seconds: timed.1,
+            out,
+        })
+    }
+
+    /// The context (for callers that time or allocate on the same device).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+}
+
+impl CudaEngine {
+    fn challenge_steps(
+        &self,
+        c: &Challenge,
+        emit: &mut dyn FnMut(&[i8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let shape = c.shape();
+        let (s, w) = (shape.seq as usize, shape.width as usize);
+        let n = s * w;
+        let rq = c.requant();
+        let dw = self
+            .stream
+            .clone_htod(c.weights())
+            .map_err(gpu("copy challenge weights to device"))?;
+        let db = self
+            .stream
+            .clone_htod(c.bias())
+            .map_err(gpu("copy challenge bias to device"))?;
+        let mut cur = self
+            .stream
+            .clone_htod(c.input())
+            .map_err(gpu("copy challenge input to device"))?;
+        let mut next = self
+            .stream
+            .alloc_zeros::<i8>(n)
+            .map_err(gpu("allocate challenge activation"))?;
+        let mut acc = self
+            .stream
+            .alloc_zeros::<i32>(n)
+            .map_err(gpu("allocate challenge accumulator"))?;
+        let cfg = LaunchConfig {
+            grid_dim: ((n as u32).div_ceil(256), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (ni, wi, m, shift) = (n as i32, w as i32, rq.m, u32::from(rq.shift));
+        // Steps run in batches of CHALLENGE_BATCH: each activation is also copied into a
+        // device ring, the ring comes back in one copy, and the host hashes one batch while
+        // the device computes the next.
+        let mut rings = [
+            self.stream
+                .alloc_zeros::<i8>(CHALLENGE_BATCH * n)
+                .map_err(gpu("allocate challenge ring"))?,
+            self.stream
+                .alloc_zeros::<i8>(CHALLENGE_BATCH * n)
+                .map_err(gpu("allocate challenge ring"))?,
+        ];
+        let mut hosts = [
+            vec![0i8; CHALLENGE_BATCH * n],
+            vec![0i8; CHALLENGE_BATCH * n],
+        ];
+        let depth = shape.depth as usize;
+        // Our tensor-core kernel when the card has it: on these small steps its launch costs
+        // less than cuBLASLt's (28 vs 38 us per step on an H200, same bytes).
+        let kernel = if self.tensor_core.is_some() && w.is_multiple_of(MMA_K_ALIGN) {
+            GemmKernel::TensorCore
+        } else {
+            self.kernel
+        };
+        let mut ready: Option<(usize, usize)> = None;
+        let (mut done, mut batch) = (0usize, 0usize);
+        while done < depth {
+            let count = CHALLENGE_BATCH.min(depth - done);
+            let r = batch % 2;
+            for j in 0..count {
+                self.launch(kernel, &cur, s, w, &dw, w, &mut acc)?;
+                let mut b = self.stream.launch_builder(&self.challenge_requant);
+                b.arg(&acc)
+                    .arg(&db)
+                    .arg(&mut next)
+                    .arg(&ni)
+                    .arg(&wi)
+                    .arg(&m)
+                    .arg(&shift);
+                // SAFETY: arguments match the kernel; acc and next hold n values, bias w.
+                unsafe { b.launch(cfg) }.map_err(gpu("launch challenge requantisation"))?;
+                self.stream
+                    .memcpy_dtod(&next, &mut rings[r].slice_mut(j * n..(j + 1) * n))
+                    .map_err(gpu("copy challenge activation into the ring"))?;
+                std::mem::swap(&mut cur, &mut next);
+            }
+            if let Some((h, c)) = ready.take() {
+                for x in hosts[h][..c * n].chunks_exact(n) {
+                    emit(x)?;
+                }
+            }
+            self.stream
+                .memcpy_dtoh(&rings[r].slice(0..count * n), &mut hosts[r][..count * n])
+                .map_err(gpu("copy challenge activations to host"))?;
+            self.stream.synchronize().map_err(gpu("synchronize"))?;
+            ready = Some((r, count));
+            done += count;
+            batch += 1;
+        }
+        if let Some((h, c)) = ready {
+            for x in hosts[h][..c * n].chunks_exact(n) {
+                emit(x)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChallengeRunner for CudaEngine {
+    fn run_steps(
+        &self,
+        challenge: &Challenge,
+        emit: &mut dyn FnMut(&[i8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.challenge_steps(challenge, emit)
+        }))
+        .map_err(|_| Error::Gpu("CUDA challenge run panicked".into()))?
+    }
+}
+
+impl Gemm for CudaEngine {
+    fn challenge_runner(&self) -> Option<&dyn ChallengeRunner> {
+        Some(self)
+    }
+
+    fn gemm(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        out: &mut [i32],
+    ) -> Result<(), Error> {
+        if gemm_prelude(x, m, k, w, n, out)? {
+            return Ok(());
+        }
+        if m > i32::MAX as usize || n > i32::MAX as usize || k > i32::MAX as usize {
+            return Err(Error::Gpu("GEMM dimensions exceed i32".into()));
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.gemm_inner(x, m, k, w, n, out)
+        }))
+        .map_err(|_| Error::Gpu("CUDA GEMM panicked".into()))?
+    }
+
+    // Attention heads and the element-wise passes run on the CPU cores in parallel while the
+    // GEMMs run on the GPU.
+    fn map_indexed(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i8> + Sync)) -> Vec<Vec<i8>> {
+        crate::cpu::par_map_indexed(&self.pool, n, f)
+    }
+
+    fn for_each_chunk_i8(
+        &self,
+        out: &mut [i8],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i8]) + Sync),
+    ) {
+        crate::cpu::par_chunks(&self.pool, out, chunk_len, f)
+    }
+
+    fn for_each_chunk_i16(
+        &self,
+        out: &mut [i16],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i16]) + Sync),
+    ) {
+        crate::cpu::par_chunks(&self.pool, out, chunk_len, f)
+    }
+}
