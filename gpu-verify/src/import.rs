@@ -52,9 +52,10 @@ pub struct FloatBert {
     ln_g: Vec<f32>,
     ln_b: Vec<f32>,
     blocks: Vec<FloatBlock>,
-    /// Tokenizer built from `vocab.txt`.
+    /// The model's tokenizer (its `tokenizer.json`, else BERT's over `vocab.txt`).
     pub tokenizer: Tokenizer,
     vocab_text: Vec<u8>,
+    tokenizer_json: Option<Vec<u8>>,
 }
 
 /// Largest absolute value seen at each quantisation point during calibration.
@@ -261,7 +262,17 @@ impl FloatBert {
             "embeddings.token_type_embeddings.weight",
             &[cfg_usize(&config, "type_vocab_size").unwrap_or(2), h],
         )?;
-        let tokenizer = Tokenizer::from_vocab_text(&vocab_text, cfg.cls, cfg.sep, cfg.unk)?;
+        // The published tokenizer when the folder has it (sentence-transformers ships
+        // tokenizer.json): the model file then carries it.
+        let tokenizer_json = match std::fs::read(dir.join("tokenizer.json")) {
+            Ok(j) => Some(j),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::Io(format!("tokenizer.json: {e}"))),
+        };
+        let tokenizer = match &tokenizer_json {
+            Some(j) => Tokenizer::from_json(j)?,
+            None => Tokenizer::from_vocab_text(&vocab_text, cfg.cls, cfg.sep, cfg.unk)?,
+        };
         Ok(FloatBert {
             eps,
             word: t("embeddings.word_embeddings.weight", &[v, h])?,
@@ -275,12 +286,13 @@ impl FloatBert {
             blocks,
             tokenizer,
             vocab_text,
+            tokenizer_json,
             cfg,
         })
     }
 
     /// Token ids for a sentence (truncated to the model's maximum length).
-    pub fn tokenize(&self, s: &str) -> Vec<u32> {
+    pub fn tokenize(&self, s: &str) -> Result<Vec<u32>, Error> {
         self.tokenizer.encode(s, self.cfg.max_seq_len)
     }
 
@@ -600,6 +612,7 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
         emb_ln,
         blocks,
         vocab_text: Some(fb.vocab_text.clone()),
+        tokenizer_json: fb.tokenizer_json.clone(),
     })
 }
 
@@ -799,7 +812,7 @@ pub fn evaluate(
     let mut sum = 0.0;
     let mut min = f64::MAX;
     for s in sents {
-        let ids = fb.tokenize(s);
+        let ids = fb.tokenize(s)?;
         let f: Vec<f64> = fb
             .embed(&ids, None)?
             .into_iter()
@@ -825,7 +838,7 @@ pub fn import_minilm(
     let (calib, eval) = calibration_and_held_out(n_calib, n_eval);
     let mut cal = Calib::default();
     for s in &calib {
-        fb.embed(&fb.tokenize(s), Some(&mut cal))?;
+        fb.embed(&fb.tokenize(s)?, Some(&mut cal))?;
     }
     if std::env::var_os("GPU_VERIFY_DEBUG").is_some() {
         eprintln!("calibration ranges: {cal:?}");

@@ -111,7 +111,7 @@ pub fn parse_input(text: &str, model: &Model) -> Result<Activation, Error> {
             let s = s
                 .as_str()
                 .ok_or_else(|| Error::Input("`text` must be an array of strings".into()))?;
-            seqs.push(tok.encode(s, usize::MAX));
+            seqs.push(tok.encode(s, usize::MAX)?);
         }
         Activation::tokens(&seqs)
     } else if let Some(r) = v.get("rows") {

@@ -314,7 +314,7 @@ fn main() -> Result<()> {
             let seqs: Vec<Vec<u32>> = text
                 .iter()
                 .map(|t| tok.encode(t, e.cfg.max_seq_len))
-                .collect();
+                .collect::<Result<_, _>>()?;
             if seqs.is_empty() {
                 bail!("no text given");
             }

@@ -118,6 +118,7 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
         emb_ln,
         blocks,
         vocab_text: None,
+        tokenizer_json: None,
     }))
 }
 

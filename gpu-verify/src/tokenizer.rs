@@ -1,187 +1,130 @@
-//! BERT's uncased tokenizer: the basic tokenizer (clean, split CJK, lower-case, strip accents,
-//! split punctuation) followed by greedy longest-match WordPiece over `vocab.txt`.
+//! The model's own tokenizer, run by Hugging Face's `tokenizers` (the same code as the Python
+//! package the model was published with).
 //!
-//! Differences from Hugging Face's `BertTokenizer`: accents are stripped with a built-in
-//! table for Latin-1 and Latin Extended-A letters (no full Unicode NFD), and Unicode
-//! punctuation is recognised by block ranges rather than by general category. For ASCII and
-//! Western European text the ids are identical.
-use std::collections::BTreeMap;
+//! A model imported with its `tokenizer.json` carries it in the `.mvm` file (tensor
+//! `tokenizer.json`, under the content hash, so a model id fixes its tokenizer too) and is
+//! tokenised exactly as that file says. A model that carries only `vocab.txt` gets BERT's
+//! uncased pipeline built from it: clean text, split CJK characters, lower-case, strip accents
+//! (Unicode NFD), split on whitespace and punctuation, greedy longest-match WordPiece, then
+//! `[CLS] … [SEP]`.
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{PostProcessor, TruncationDirection};
 
 use crate::error::Error;
 use crate::model::Encoder;
 
-/// A WordPiece tokenizer with a lower-casing basic tokenizer in front.
-#[derive(Clone, Debug)]
+/// A loaded tokenizer.
+#[derive(Clone)]
 pub struct Tokenizer {
-    vocab: BTreeMap<String, u32>,
-    cls: u32,
-    sep: u32,
-    unk: u32,
+    inner: tokenizers::Tokenizer,
 }
 
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer({} tokens)", self.inner.get_vocab_size(true))
+    }
+}
+
+/// WordPiece's limit on word length (longer words become `[UNK]`), as in BERT.
 const MAX_WORD_CHARS: usize = 100;
 
-fn is_punct(c: char) -> bool {
-    let cp = c as u32;
-    c.is_ascii_punctuation()
-        || matches!(cp, 0xA1 | 0xA7 | 0xAB | 0xB6 | 0xB7 | 0xBB | 0xBF)
-        || (0x2010..=0x2027).contains(&cp)
-        || (0x2030..=0x205E).contains(&cp)
-        || (0x3001..=0x3003).contains(&cp)
-        || (0x3008..=0x3011).contains(&cp)
-        || (0xFF01..=0xFF0F).contains(&cp)
-        || (0xFF1A..=0xFF20).contains(&cp)
-}
-
-fn is_cjk(c: char) -> bool {
-    let cp = c as u32;
-    (0x4E00..=0x9FFF).contains(&cp)
-        || (0x3400..=0x4DBF).contains(&cp)
-        || (0x20000..=0x2A6DF).contains(&cp)
-        || (0x2A700..=0x2B81F).contains(&cp)
-        || (0xF900..=0xFAFF).contains(&cp)
-        || (0x2F800..=0x2FA1F).contains(&cp)
-}
-
-fn is_control(c: char) -> bool {
-    if matches!(c, '\t' | '\n' | '\r') {
-        return false;
-    }
-    c.is_control() || matches!(c as u32, 0x200B..=0x200F | 0x2028..=0x202E | 0xFEFF)
-}
-
-fn strip_accent(c: char) -> char {
-    const FROM: &str =
-        "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž";
-    const TO: &str = "aaaaaaaaaccccccddeeeeeeeeegggghhiiiiiiiiijklllllnnnnoooooooooorrrssssttttuuuuuuuuuuwyyyzzz";
-    match FROM.chars().position(|f| f == c) {
-        Some(i) => TO.chars().nth(i).unwrap_or(c),
-        None if ('\u{300}'..='\u{36F}').contains(&c) => '\0',
-        None => c,
-    }
+fn tok_err(what: &'static str) -> impl Fn(tokenizers::Error) -> Error {
+    move |e| Error::Input(format!("{what}: {e}"))
 }
 
 impl Tokenizer {
-    /// Builds from `vocab.txt` contents (one token per line, id = line number).
-    pub fn from_vocab_text(text: &[u8], cls: u32, sep: u32, unk: u32) -> Result<Self, Error> {
-        let s = std::str::from_utf8(text)
-            .map_err(|_| Error::Input("vocabulary is not UTF-8".into()))?;
-        let mut vocab = BTreeMap::new();
-        for (i, line) in s.lines().enumerate() {
-            vocab
-                .entry(line.trim_end_matches('\r').to_string())
-                .or_insert(i as u32);
-        }
-        Ok(Tokenizer {
-            vocab,
-            cls,
-            sep,
-            unk,
-        })
+    /// The tokenizer a `tokenizer.json` describes (padding and truncation settings in the file
+    /// are ignored: [`Tokenizer::encode`] truncates to the length it is given).
+    pub fn from_json(json: &[u8]) -> Result<Self, Error> {
+        let mut inner =
+            tokenizers::Tokenizer::from_bytes(json).map_err(tok_err("tokenizer.json"))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(tok_err("tokenizer.json"))?;
+        Ok(Tokenizer { inner })
     }
 
-    /// The tokenizer stored in an encoder model file.
+    /// BERT's uncased tokenizer over `vocab.txt` contents (one token per line, id = line
+    /// number); `cls`, `sep` and `unk` are the ids of `[CLS]`, `[SEP]` and `[UNK]`.
+    pub fn from_vocab_text(text: &[u8], cls: u32, sep: u32, unk: u32) -> Result<Self, Error> {
+        std::str::from_utf8(text).map_err(|_| Error::Input("vocabulary is not UTF-8".into()))?;
+        let vocab = WordPiece::read_bytes(text).map_err(tok_err("vocabulary"))?;
+        let token = |id: u32, what: &str| {
+            vocab
+                .iter()
+                .find(|(_, &i)| i == id)
+                .map(|(t, _)| t.clone())
+                .ok_or_else(|| Error::Input(format!("vocabulary has no {what} token (id {id})")))
+        };
+        let (cls_token, sep_token, unk_token) = (
+            token(cls, "[CLS]")?,
+            token(sep, "[SEP]")?,
+            token(unk, "[UNK]")?,
+        );
+        let model = WordPiece::builder()
+            .vocab(vocab)
+            .unk_token(unk_token)
+            .continuing_subword_prefix("##".into())
+            .max_input_chars_per_word(MAX_WORD_CHARS)
+            .build()
+            .map_err(tok_err("vocabulary"))?;
+        let mut inner = tokenizers::Tokenizer::new(model);
+        inner
+            .with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
+            .with_pre_tokenizer(Some(BertPreTokenizer))
+            .with_post_processor(Some(BertProcessing::new(
+                (sep_token, sep),
+                (cls_token, cls),
+            )));
+        Ok(Tokenizer { inner })
+    }
+
+    /// The tokenizer stored in an encoder model file: its `tokenizer.json` if it ships one,
+    /// else BERT's pipeline over its `vocab.txt`.
     pub fn from_encoder(e: &Encoder) -> Result<Self, Error> {
+        if let Some(json) = &e.tokenizer_json {
+            return Self::from_json(json);
+        }
         let v = e.vocab_text.as_ref().ok_or_else(|| {
-            Error::Input("this model file carries no tokenizer vocabulary".into())
+            Error::Input(
+                "this model file carries no tokenizer (tokenizer.json or vocab.txt)".into(),
+            )
         })?;
         Self::from_vocab_text(v, e.cfg.cls, e.cfg.sep, e.cfg.unk)
     }
 
     /// Id of a token, if present.
     pub fn id(&self, tok: &str) -> Option<u32> {
-        self.vocab.get(tok).copied()
+        self.inner.token_to_id(tok)
     }
 
-    /// Basic tokenisation into lower-cased words and punctuation marks.
-    pub fn basic_tokens(text: &str) -> Vec<String> {
-        let mut cleaned = String::with_capacity(text.len());
-        for c in text.chars() {
-            if c == '\0' || c == '\u{FFFD}' || is_control(c) {
-                continue;
-            }
-            if c.is_whitespace() {
-                cleaned.push(' ');
-            } else if is_cjk(c) {
-                cleaned.push(' ');
-                cleaned.push(c);
-                cleaned.push(' ');
-            } else {
-                cleaned.push(c);
-            }
-        }
-        let mut out = Vec::new();
-        for word in cleaned.split_whitespace() {
-            let mut cur = String::new();
-            for c in word.chars().flat_map(char::to_lowercase) {
-                let c = strip_accent(c);
-                if c == '\0' {
-                    continue;
-                }
-                if is_punct(c) {
-                    if !cur.is_empty() {
-                        out.push(std::mem::take(&mut cur));
-                    }
-                    out.push(c.to_string());
-                } else {
-                    cur.push(c);
-                }
-            }
-            if !cur.is_empty() {
-                out.push(cur);
-            }
-        }
-        out
-    }
-
-    fn wordpiece(&self, word: &str, out: &mut Vec<u32>) {
-        let chars: Vec<char> = word.chars().collect();
-        if chars.len() > MAX_WORD_CHARS {
-            out.push(self.unk);
-            return;
-        }
-        let mut pieces = Vec::new();
-        let mut start = 0;
-        while start < chars.len() {
-            let mut end = chars.len();
-            let mut found = None;
-            while start < end {
-                let mut s: String = chars[start..end].iter().collect();
-                if start > 0 {
-                    s.insert_str(0, "##");
-                }
-                if let Some(id) = self.id(&s) {
-                    found = Some(id);
-                    break;
-                }
-                end -= 1;
-            }
-            match found {
-                Some(id) => {
-                    pieces.push(id);
-                    start = end;
-                }
-                None => {
-                    out.push(self.unk);
-                    return;
-                }
-            }
-        }
-        out.extend(pieces);
-    }
-
-    /// `[CLS] wordpieces [SEP]`, the word pieces truncated so the total is at most `max_len`.
-    pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
-        let mut ids = Vec::new();
-        for w in Self::basic_tokens(text) {
-            self.wordpiece(&w, &mut ids);
-        }
-        ids.truncate(max_len.saturating_sub(2));
-        let mut out = Vec::with_capacity(ids.len() + 2);
-        out.push(self.cls);
-        out.extend(ids);
-        out.push(self.sep);
-        out
+    /// Token ids with the model's special tokens (`[CLS] … [SEP]` for BERT), the text's own
+    /// tokens truncated so the total is at most `max_len`, as the reference tokenizer
+    /// truncates. Errors only on text the tokenizer cannot process.
+    pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>, Error> {
+        let mut enc = self
+            .inner
+            .encode(text, false)
+            .map_err(tok_err("tokenize"))?;
+        let special = self
+            .inner
+            .get_post_processor()
+            .map(|p| p.added_tokens(false))
+            .unwrap_or(0);
+        enc.truncate(
+            max_len.saturating_sub(special),
+            0,
+            TruncationDirection::Right,
+        );
+        let enc = self
+            .inner
+            .post_process(enc, None, true)
+            .map_err(tok_err("tokenize"))?;
+        Ok(enc.get_ids().to_vec())
     }
 }
 
@@ -191,18 +134,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_and_wordpiece() {
-        assert_eq!(
-            Tokenizer::basic_tokens("Héllo, WORLD!\tIt's\u{0}  fine"),
-            vec!["hello", ",", "world", "!", "it", "'", "s", "fine"]
-        );
-        assert_eq!(Tokenizer::basic_tokens("中文"), vec!["中", "文"]);
-        let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nun\n##aff\n##able\nhello\n,\n";
+    fn bert_pipeline_over_a_vocabulary() {
+        let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nun\n##aff\n##able\nhello\n,\nworld\n!\nit\n'\ns\nfine\n中\n文\n";
         let t = Tokenizer::from_vocab_text(vocab.as_bytes(), 2, 3, 1).unwrap();
         assert_eq!(
-            t.encode("Unaffable, hello xyz", 100),
+            t.encode("Unaffable, hello xyz", 100).unwrap(),
             vec![2, 4, 5, 6, 8, 7, 1, 3]
         );
-        assert_eq!(t.encode("hello hello hello", 4), vec![2, 7, 7, 3]);
+        // Accents stripped, case folded, control characters dropped, CJK split.
+        assert_eq!(
+            t.encode("Héllo, WORLD!\tIt's\u{0}  fine 中文", 100)
+                .unwrap(),
+            vec![2, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 3]
+        );
+        // Truncation keeps [CLS] and [SEP].
+        assert_eq!(t.encode("hello hello hello", 4).unwrap(), vec![2, 7, 7, 3]);
+        assert!(Tokenizer::from_vocab_text(b"\xff\xfe", 0, 0, 0).is_err());
+        assert!(Tokenizer::from_vocab_text(b"a\nb\n", 2, 3, 1).is_err());
+    }
+
+    #[test]
+    fn garbage_tokenizer_json_is_an_error() {
+        assert!(Tokenizer::from_json(b"{not json").is_err());
+        assert!(Tokenizer::from_json(b"{}").is_err());
     }
 }

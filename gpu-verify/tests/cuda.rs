@@ -244,7 +244,7 @@ fn the_real_minilm_matches_the_cpu_layer_by_layer() {
         "1, 2, 3... 42 -- 3.14159 & 2.71828!",
         long.as_str(),
     ];
-    let seqs: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t, 256)).collect();
+    let seqs: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t, 256).unwrap()).collect();
     let input = Activation::tokens(&seqs);
     let cpu = CpuEngine::new(0).unwrap();
     let want = run(&model, &input, &cpu).unwrap();

@@ -22,7 +22,19 @@ fn minilm_integer_matches_float() {
     };
     let tok = gpu_verify::tokenizer::Tokenizer::from_encoder(e).unwrap();
     assert_eq!(
-        tok.encode("Hello, world!", 256),
+        tok.encode("Hello, world!", 256).unwrap(),
         vec![101, 7592, 1010, 2088, 999, 102]
+    );
+    // The imported model carries the published tokenizer.json (covered by its content id).
+    assert!(e.tokenizer_json.is_some());
+    assert_eq!(
+        tok.encode("Où est la gare ? Tôi yêu tiếng Việt. Ёжик", 256)
+            .unwrap(),
+        gpu_verify::tokenizer::Tokenizer::from_json(
+            &std::fs::read(std::path::Path::new(&dir).join("tokenizer.json")).unwrap()
+        )
+        .unwrap()
+        .encode("Où est la gare ? Tôi yêu tiếng Việt. Ёжик", 256)
+        .unwrap()
     );
 }

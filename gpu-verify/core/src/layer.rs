@@ -531,6 +531,7 @@ impl LayerWeights {
                     },
                     blocks: Vec::new(),
                     vocab_text: None,
+                    tokenizer_json: None,
                 };
                 if layer == 0 {
                     if let Some(slice) = self.slices.first() {

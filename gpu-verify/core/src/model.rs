@@ -136,6 +136,9 @@ pub struct Encoder {
     pub blocks: Vec<Block>,
     /// WordPiece vocabulary (`vocab.txt` bytes), if the model ships a tokenizer.
     pub vocab_text: Option<Vec<u8>>,
+    /// The model's own tokenizer (Hugging Face `tokenizer.json` bytes), if it ships one;
+    /// it takes precedence over `vocab_text`.
+    pub tokenizer_json: Option<Vec<u8>>,
 }
 
 /// A plain MLP on int8 rows: `Linear -> ReLU -> ... -> Linear`, each output requantised to int8.
@@ -489,7 +492,15 @@ impl Encoder {
             Some(t) => return Err(mismatch("tokenizer.vocab", "U8 [n]".into(), t)),
             None => None,
         };
-        let expected = 12 + 29 * cfg.layers + usize::from(vocab_text.is_some());
+        let tokenizer_json = match f.get("tokenizer.json") {
+            Some(t) if t.dtype == DType::U8 && t.shape.len() == 1 => Some(t.data.clone()),
+            Some(t) => return Err(mismatch("tokenizer.json", "U8 [n]".into(), t)),
+            None => None,
+        };
+        let expected = 12
+            + 29 * cfg.layers
+            + usize::from(vocab_text.is_some())
+            + usize::from(tokenizer_json.is_some());
         if f.tensors.len() != expected {
             return Err(Error::Invalid(format!(
                 "encoder has {} tensors, expected {expected}",
@@ -504,6 +515,7 @@ impl Encoder {
             emb_ln,
             blocks,
             vocab_text,
+            tokenizer_json,
         })
     }
 
@@ -559,6 +571,9 @@ impl Encoder {
         }
         if let Some(v) = &self.vocab_text {
             t.push(Tensor::from_u8("tokenizer.vocab", &[v.len() as u32], v));
+        }
+        if let Some(j) = &self.tokenizer_json {
+            t.push(Tensor::from_u8("tokenizer.json", &[j.len() as u32], j));
         }
         ModelFile::new(KIND_ENCODER, params, t)
     }

@@ -339,7 +339,7 @@ fn rows_file(path: &Path) -> anyhow::Result<Activation> {
     Ok(Activation::rows_i8(&rows))
 }
 
-/// `--text` tokenised with the model's vocabulary, each sequence `[CLS] ... [SEP]` and at
+/// `--text` tokenised with the model's own tokenizer, each sequence `[CLS] ... [SEP]` and at
 /// most the model's maximum length (longer text is truncated, with a warning).
 fn tokenize(model: &Model, id: &ModelId, texts: &[String]) -> anyhow::Result<Activation> {
     let Model::Encoder(e) = model else {
@@ -351,14 +351,19 @@ fn tokenize(model: &Model, id: &ModelId, texts: &[String]) -> anyhow::Result<Act
     let max = e.cfg.max_seq_len;
     let mut seqs = Vec::with_capacity(texts.len());
     for (i, text) in texts.iter().enumerate() {
-        let full = tokenizer.encode(text, usize::MAX).len();
+        let encode = |max: usize| {
+            tokenizer
+                .encode(text, max)
+                .map_err(|e| anyhow!("cannot tokenise --text #{}: {e}", i + 1))
+        };
+        let full = encode(usize::MAX)?.len();
         if full > max {
             eprintln!(
                 "warning: --text #{} is {full} tokens, truncated to the model's maximum of {max}",
                 i + 1
             );
         }
-        seqs.push(tokenizer.encode(text, max));
+        seqs.push(encode(max)?);
     }
     Ok(Activation::tokens(&seqs))
 }

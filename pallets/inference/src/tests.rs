@@ -233,6 +233,7 @@ fn tiny_encoder() -> ModelFile {
         emb_ln: layer_norm(g, h),
         blocks: vec![block],
         vocab_text: None,
+        tokenizer_json: None,
     };
     Model::Encoder(enc).to_file().unwrap()
 }
