@@ -68,13 +68,9 @@ find_lib() {
   fi
   echo "$f"
 }
-EXTRA=""
 for lib in libcuda.so libnvrtc.so libcublasLt.so; do
   f="$(find_lib "$lib")"
-  if [ -n "$f" ]; then
-    ln -sf "$f" "$LIBS/$lib"
-    EXTRA="$EXTRA:$(dirname "$(readlink -f "$f")")"
-  fi
+  [ -n "$f" ] && ln -sf "$f" "$LIBS/$lib"
   echo "$lib -> ${f:-not found}"
 done | tee "$OUT/libraries.txt"
 EXTRA="$(for lib in libcuda.so libnvrtc.so libcublasLt.so; do [ -e "$LIBS/$lib" ] && dirname "$(readlink -f "$LIBS/$lib")"; done | sort -u | paste -sd: -)"

@@ -128,11 +128,7 @@ fn real_main() -> Result<()> {
         }
     };
     let info = default.info().clone();
-    use cudarc::driver::sys::CUdevice_attribute as Attr;
-    let clock_khz = default
-        .context()
-        .attribute(Attr::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)
-        .unwrap_or(0);
+    let clock_khz = info.clock_khz;
     let peak = (info.compute_capability.0 == 9).then(|| {
         f64::from(info.multiprocessors) * f64::from(clock_khz) * 1e3 * HOPPER_INT8_OPS_PER_SM_CLOCK
     });

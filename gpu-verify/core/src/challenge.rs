@@ -445,7 +445,7 @@ impl Challenge {
             return Err(Error::Input("checkpoint_every must be at least 1".into()));
         }
         let depth = self.shape.depth;
-        let len = self.activation_len_usize();
+        let len = self.shape.activation_len();
         let mut leaves = Vec::with_capacity(depth as usize + 1);
         let mut checkpoints = vec![self.input.clone()];
         leaves.push(self.leaf(&self.input));
@@ -478,10 +478,6 @@ impl Challenge {
             checkpoint_every,
             checkpoints,
         })
-    }
-
-    fn activation_len_usize(&self) -> usize {
-        self.shape.seq as usize * self.shape.width as usize
     }
 
     /// Audits step `step` of a committed `root` with this (regenerated) challenge, computing

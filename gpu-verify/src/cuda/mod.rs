@@ -110,6 +110,8 @@ pub struct DeviceInfo {
     pub compute_capability: (i32, i32),
     /// Streaming multiprocessors.
     pub multiprocessors: i32,
+    /// Peak SM clock in kHz.
+    pub clock_khz: i32,
     /// Device memory in bytes.
     pub memory_bytes: usize,
     /// The driver's CUDA version, e.g. 13000 for 13.0.
@@ -133,7 +135,8 @@ pub struct GemmTiming {
 
 /// A CUDA device with the kernels loaded.
 pub struct CudaEngine {
-    ctx: Arc<CudaContext>,
+    // Held so the context outlives the stream, module and buffers made from it.
+    _ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     tiled: CudaFunction,
     tensor_core: Option<CudaFunction>,
@@ -280,6 +283,9 @@ impl CudaEngine {
             multiprocessors: ctx
                 .attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
                 .unwrap_or(0),
+            clock_khz: ctx
+                .attribute(Attr::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)
+                .unwrap_or(0),
             memory_bytes: ctx.total_mem().unwrap_or(0),
             driver_cuda_version: driver,
             nvrtc_version,
@@ -289,7 +295,7 @@ impl CudaEngine {
             .build()
             .map_err(|e| Error::Io(format!("thread pool: {e}")))?;
         Ok(CudaEngine {
-            ctx,
+            _ctx: ctx,
             stream,
             tiled,
             tensor_core,
@@ -497,11 +503,6 @@ impl CudaEngine {
             seconds: timed.1,
             out,
         })
-    }
-
-    /// The context (for callers that time or allocate on the same device).
-    pub fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
     }
 }
 
