@@ -102,6 +102,19 @@ impl Gemm for TimedGemm<'_> {
         self.inner.for_each_chunk_i16(out, chunk_len, f)
     }
 
+    fn map_indexed_i32(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i32> + Sync)) -> Vec<Vec<i32>> {
+        self.inner.map_indexed_i32(n, f)
+    }
+
+    fn for_each_chunk_i64(
+        &self,
+        out: &mut [i64],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i64]) + Sync),
+    ) {
+        self.inner.for_each_chunk_i64(out, chunk_len, f)
+    }
+
     fn challenge_runner(&self) -> Option<&dyn gpu_verify::challenge::ChallengeRunner> {
         self.inner.challenge_runner()
     }

@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::engine::{run, Activation, Gemm};
 use crate::error::Error;
 use crate::model::{Block, Embedding, Encoder, EncoderConfig, LayerNorm, Linear, Model};
-use crate::numerics::{Requant, MAX_BIAS};
+use crate::numerics::{Requant, MAX_BIAS, NUMERICS_V1, NUMERICS_V2, NUMERICS_VERSION};
 use crate::random::{requant_from_f64, Rng};
 use crate::tokenizer::Tokenizer;
 
@@ -539,8 +539,18 @@ fn i16_scale(a: &[f32]) -> f64 {
 /// Layer-norm input scale (`2^20` units at the calibrated maximum; clamp at `2^23`).
 const LN_IN_UNITS: f64 = (1u64 << 20) as f64;
 
-/// Converts the float model into the integer format using calibration ranges.
-pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
+/// Converts the float model into the integer format of numerics version `numerics` (1 or 2)
+/// using calibration ranges.
+///
+/// v1: SmoothQuant-style smoothing of every GEMM input (folded into per-channel input
+/// factors and the weights) and static int8 activations. v2: plain per-output-channel int8
+/// weights (each GEMM input row gets its own scale at run time, so nothing is smoothed),
+/// int16 queries, keys and values, and biases at each linear layer's input base scale.
+pub fn quantize(fb: &FloatBert, cal: &Calib, numerics: u32) -> Result<Encoder, Error> {
+    if numerics != NUMERICS_V1 && numerics != NUMERICS_V2 {
+        return Err(Error::UnsupportedNumerics(numerics));
+    }
+    let v1 = numerics == NUMERICS_V1;
     let (h, heads) = (fb.cfg.hidden, fb.cfg.heads);
     let d = (h / heads) as f64;
     let pos = |x: f32| (x as f64).max(1e-6);
@@ -551,18 +561,26 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
     let mut h_in = cal.h0.clone();
     let mut s_h = i16_scale(&h_in);
     let emb_ln = quant_ln(&fb.ln_g, &fb.ln_b, fb.eps, s_u0, s_h)?;
+    // q/k/v levels: int8 (v1) or int16 (v2).
+    let qkv_levels = if v1 { 127.0 } else { 32767.0 };
     let mut blocks = Vec::new();
     for (l, b) in fb.blocks.iter().enumerate() {
         let c = cal
             .blocks
             .get(l)
             .ok_or_else(|| imp("calibration missed a block"))?;
-        let (s_q, s_k, s_v) = (pos(c.q) / 127.0, pos(c.k) / 127.0, pos(c.v) / 127.0);
+        let (s_q, s_k, s_v) = (
+            pos(c.q) / qkv_levels,
+            pos(c.k) / qkv_levels,
+            pos(c.v) / qkv_levels,
+        );
+        let s_u1 = pos(c.u1) / LN_IN_UNITS;
+        let s_h1 = i16_scale(&c.h1);
+        let s_u2 = pos(c.u2) / LN_IN_UNITS;
+        let s_h2 = i16_scale(&c.h2);
         let w_qkv: Vec<f32> = [&b.wq[..], &b.wk[..], &b.wv[..]].concat();
         let b_qkv: Vec<f32> = [&b.bq[..], &b.bk[..], &b.bv[..]].concat();
-        let (w_qkv, f_in, s_x) = smooth(&w_qkv, h, &h_in);
-        let in_qkv = input_requants(s_h, &f_in, s_x)?;
-        let qkv = quant_linear(&w_qkv, &b_qkv, h, s_x, &|j| {
+        let qkv_out = |j: usize| {
             if j < h {
                 s_q
             } else if j < 2 * h {
@@ -570,21 +588,28 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
             } else {
                 s_v
             }
-        })?;
-        let s_u1 = pos(c.u1) / LN_IN_UNITS;
-        let (wo, f_c, s_c) = smooth(&b.wo, h, &c.ctx);
-        let ctx = input_requants(s_v / 32768.0, &f_c, s_c)?;
+        };
+        // (weights, input factors, GEMM input scale) of one linear layer whose input has
+        // scale `s_in` and per-channel calibrated ranges `a`.
+        let input = |w: &[f32], k: usize, s_in: f64, a: &[f32]| {
+            if v1 {
+                let (ws, f, s_x) = smooth(w, k, a);
+                Ok::<_, Error>((ws, input_requants(s_in, &f, s_x)?, s_x))
+            } else {
+                Ok((w.to_vec(), Vec::new(), s_in))
+            }
+        };
+        let (w_qkv, in_qkv, s_x) = input(&w_qkv, h, s_h, &h_in)?;
+        let qkv = quant_linear(&w_qkv, &b_qkv, h, s_x, &qkv_out)?;
+        // v1's context arrives as Q15 x int8 sums, v2's at the values' scale.
+        let s_ctx = if v1 { s_v / 32768.0 } else { s_v };
+        let (wo, ctx, s_c) = input(&b.wo, h, s_ctx, &c.ctx)?;
         let o = quant_linear(&wo, &b.bo, h, s_c, &|_| s_u1)?;
-        let s_h1 = i16_scale(&c.h1);
         let ln1 = quant_ln(&b.ln1g, &b.ln1b, fb.eps, s_u1, s_h1)?;
-        let (w1, f_1, s_x1) = smooth(&b.w1, h, &c.h1);
-        let in_f1 = input_requants(s_h1, &f_1, s_x1)?;
+        let (w1, in_f1, s_x1) = input(&b.w1, h, s_h1, &c.h1)?;
         let f1 = quant_linear(&w1, &b.b1, h, s_x1, &|_| 1.0 / 4096.0)?;
-        let s_u2 = pos(c.u2) / LN_IN_UNITS;
-        let (w2, f_g, s_g) = smooth(&b.w2, fb.cfg.intermediate, &c.g);
-        let gelu = input_requants(1.0 / 4096.0, &f_g, s_g)?;
+        let (w2, gelu, s_g) = input(&b.w2, fb.cfg.intermediate, 1.0 / 4096.0, &c.g)?;
         let f2 = quant_linear(&w2, &b.b2, fb.cfg.intermediate, s_g, &|_| s_u2)?;
-        let s_h2 = i16_scale(&c.h2);
         let ln2 = quant_ln(&b.ln2g, &b.ln2b, fb.eps, s_u2, s_h2)?;
         blocks.push(Block {
             in_qkv,
@@ -605,6 +630,7 @@ pub fn quantize(fb: &FloatBert, cal: &Calib) -> Result<Encoder, Error> {
         h_in = c.h2.clone();
     }
     Ok(Encoder {
+        numerics,
         cfg: fb.cfg,
         word,
         pos: posq,
@@ -754,9 +780,30 @@ pub const HELD_OUT_EXTRA: &[&str] = &[
     "Integer arithmetic gives the same bytes on every machine.",
 ];
 
-/// Calibration set (seed 1) and a disjoint held-out set (seed 2 plus hand-written sentences).
+/// The calibration corpus: articles of the Universal Declaration of Human Rights in 64
+/// languages (one paragraph per line), written by `scripts/minilm-reference.py`. The
+/// accuracy test's held-out texts never occur in it.
+pub const CALIBRATION_CORPUS: &str = include_str!("calibration.txt");
+
+/// `n` calibration texts: every k-th line of [`CALIBRATION_CORPUS`] (so all languages are
+/// represented), then English template sentences (seed 1) for the rest when `n` exceeds it.
+pub fn calibration_texts(n: usize) -> Vec<String> {
+    let lines: Vec<&str> = CALIBRATION_CORPUS
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let take = n.min(lines.len());
+    let mut out: Vec<String> = (0..take)
+        .map(|i| lines[i * lines.len() / take.max(1)].to_owned())
+        .collect();
+    out.extend(sentences(1, n - take));
+    out
+}
+
+/// Calibration texts (see [`calibration_texts`]) and a disjoint held-out set of English
+/// sentences (seed 2 plus hand-written ones) for the importer's quick self-check.
 pub fn calibration_and_held_out(n_calib: usize, n_eval: usize) -> (Vec<String>, Vec<String>) {
-    let calib = sentences(1, n_calib);
+    let calib = calibration_texts(n_calib);
     let set: std::collections::BTreeSet<&String> = calib.iter().collect();
     let mut eval: Vec<String> = HELD_OUT_EXTRA.iter().map(|s| s.to_string()).collect();
     eval.extend(
@@ -826,12 +873,24 @@ pub fn evaluate(
     Ok((sum / sents.len().max(1) as f64, min))
 }
 
-/// Imports all-MiniLM-L6-v2 from `dir`: calibrates on `n_calib` sentences and measures the
-/// cosine similarity to the float model on `n_eval` held-out sentences.
+/// Imports all-MiniLM-L6-v2 from `dir` under the current numerics ([`NUMERICS_VERSION`]):
+/// calibrates on `n_calib` texts and measures the cosine similarity to the float model on
+/// `n_eval` held-out sentences.
 pub fn import_minilm(
     dir: &Path,
     n_calib: usize,
     n_eval: usize,
+    be: &dyn Gemm,
+) -> Result<(Model, ImportReport), Error> {
+    import_minilm_with(dir, n_calib, n_eval, NUMERICS_VERSION, be)
+}
+
+/// [`import_minilm`] under numerics version `numerics` (1 or 2).
+pub fn import_minilm_with(
+    dir: &Path,
+    n_calib: usize,
+    n_eval: usize,
+    numerics: u32,
     be: &dyn Gemm,
 ) -> Result<(Model, ImportReport), Error> {
     let fb = FloatBert::load(dir)?;
@@ -843,7 +902,7 @@ pub fn import_minilm(
     if std::env::var_os("GPU_VERIFY_DEBUG").is_some() {
         eprintln!("calibration ranges: {cal:?}");
     }
-    let enc = quantize(&fb, &cal)?;
+    let enc = quantize(&fb, &cal, numerics)?;
     let model = Model::Encoder(enc);
     // Round-trip through the file format so the check covers what is written.
     let model = Model::from_file(&model.to_file()?)?;

@@ -13,7 +13,7 @@ use gpu_verify::io::{
     commitment_json, hex, load_model, output_json, parse_commitment, parse_input, save_model,
 };
 use gpu_verify::model::Model;
-use gpu_verify::random::{random_encoder, random_mlp, tiny_encoder_config};
+use gpu_verify::random::{random_encoder_with, random_mlp, tiny_encoder_config};
 use gpu_verify::tokenizer::Tokenizer;
 
 #[derive(Parser)]
@@ -106,6 +106,10 @@ enum Cmd {
         calib: usize,
         #[arg(long, default_value_t = 200)]
         eval: usize,
+        /// Numerics version of the written model: 2 (default; wide activations) or 1
+        /// (static int8 activations, for comparison and for chains that registered v1).
+        #[arg(long, default_value_t = gpu_verify::numerics::NUMERICS_VERSION)]
+        numerics: u32,
     },
     /// Write a random model (for tests and benchmarks).
     RandomModel {
@@ -113,6 +117,9 @@ enum Cmd {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Numerics version of an encoder (1 or 2).
+        #[arg(long, default_value_t = gpu_verify::numerics::NUMERICS_VERSION)]
+        numerics: u32,
         #[arg(long, value_enum, default_value = "encoder")]
         kind: Kind,
         /// Layer widths of an MLP (`--kind mlp`), e.g. `8192,8192,8192` (default
@@ -335,15 +342,18 @@ fn main() -> Result<()> {
             out,
             calib,
             eval,
+            numerics,
         } => {
             let be = CpuEngine::new(0)?;
-            let (m, rep) = gpu_verify::import::import_minilm(&from, calib, eval, &be)?;
+            let (m, rep) =
+                gpu_verify::import::import_minilm_with(&from, calib, eval, numerics, &be)?;
             let f = save_model(&out, &m)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "out": out.display().to_string(),
                     "content_hash": hex(&f.content_hash()),
+                    "numerics": f.numerics,
                     "calibration_sentences": rep.n_calib,
                     "held_out_sentences": rep.n_eval,
                     "mean_cosine_vs_float": rep.mean_cosine,
@@ -354,12 +364,15 @@ fn main() -> Result<()> {
         Cmd::RandomModel {
             seed,
             out,
+            numerics,
             kind,
             dims,
         } => {
             let m = match kind {
-                Kind::Encoder => random_encoder(seed, tiny_encoder_config())?,
-                Kind::Minilm => random_encoder(seed, gpu_verify::random::minilm_config())?,
+                Kind::Encoder => random_encoder_with(seed, tiny_encoder_config(), numerics)?,
+                Kind::Minilm => {
+                    random_encoder_with(seed, gpu_verify::random::minilm_config(), numerics)?
+                }
                 Kind::Mlp if dims.is_empty() => random_mlp(seed, &[64, 128, 128, 16], 1024)?,
                 Kind::Mlp => random_mlp(seed, &dims, 1024)?,
             };

@@ -2,7 +2,7 @@
 //! `random-model`). Floats are used only here, to pick plausible quantisation factors.
 use crate::error::Error;
 use crate::model::{Block, Embedding, Encoder, EncoderConfig, LayerNorm, Linear, Mlp, Model};
-use crate::numerics::Requant;
+use crate::numerics::{Requant, NUMERICS_V1, NUMERICS_VERSION};
 
 /// SplitMix64: a tiny deterministic generator.
 #[derive(Clone, Debug)]
@@ -80,8 +80,24 @@ fn embedding(rng: &mut Rng, rows: usize, cols: usize) -> Result<Embedding, Error
     Ok(Embedding { rows, cols, q, rq })
 }
 
-/// A random encoder with plausible activation ranges.
+/// A random encoder with plausible activation ranges, under the current numerics.
 pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
+    random_encoder_with(seed, cfg, NUMERICS_VERSION)
+}
+
+/// A random encoder under numerics version `numerics` (1 or 2).
+pub fn random_encoder_with(seed: u64, cfg: EncoderConfig, numerics: u32) -> Result<Model, Error> {
+    if !crate::numerics::numerics_supported(numerics) {
+        return Err(Error::UnsupportedNumerics(numerics));
+    }
+    let v1 = numerics == NUMERICS_V1;
+    // v2 feeds its GEMMs wide rows (int16 block inputs, values-scale context, Q12 GELU
+    // output) and makes int16 queries, keys and values: the factors shrink accordingly.
+    let (in_x, qk, ctx_x, gelu_x) = if v1 {
+        (1.0, 1.0, 1.0, 1.0)
+    } else {
+        (256.0, 65536.0, 85.0, 129.0)
+    };
     let mut g = Rng::new(seed);
     let (h, i) = (cfg.hidden, cfg.intermediate);
     let d = (h / cfg.heads.max(1)) as f64;
@@ -94,23 +110,37 @@ pub fn random_encoder(seed: u64, cfg: EncoderConfig) -> Result<Model, Error> {
     for _ in 0..cfg.layers {
         let vrq =
             |g: &mut Rng, n: usize, r: f64| (0..n).map(|_| rq(g, r)).collect::<Result<Vec<_>, _>>();
+        let factors = |g: &mut Rng, n: usize, r: f64| {
+            if v1 {
+                vrq(g, n, r)
+            } else {
+                Ok(Vec::new())
+            }
+        };
         blocks.push(Block {
-            in_qkv: vrq(&mut g, h, 1.0 / 256.0)?,
-            ctx: vrq(&mut g, h, 3.0 / 32768.0)?,
-            in_f1: vrq(&mut g, h, 1.0 / 256.0)?,
-            gelu: vrq(&mut g, i, 127.0 / (4.0 * 4096.0))?,
+            in_qkv: factors(&mut g, h, 1.0 / 256.0)?,
+            ctx: factors(&mut g, h, 3.0 / 32768.0)?,
+            in_f1: factors(&mut g, h, 1.0 / 256.0)?,
+            gelu: factors(&mut g, i, 127.0 / (4.0 * 4096.0))?,
             qkv: linear(&mut g, 3 * h, h, 30.0 / (1168.0 * sh), 2000)?,
-            o: linear(&mut g, h, h, 16384.0 / (2190.0 * sh), 2000)?,
-            f1: linear(&mut g, i, h, 6144.0 / (1168.0 * sh), 2000)?,
-            f2: linear(&mut g, h, i, 16384.0 / (2920.0 * (i as f64).sqrt()), 2000)?,
+            o: linear(&mut g, h, h, 16384.0 / (2190.0 * sh) / ctx_x, 2000)?,
+            f1: linear(&mut g, i, h, 6144.0 / (1168.0 * sh) / in_x, 2000)?,
+            f2: linear(
+                &mut g,
+                h,
+                i,
+                16384.0 / (2920.0 * (i as f64).sqrt()) / gelu_x,
+                2000,
+            )?,
             ln1: layer_norm(&mut g, h),
             ln2: layer_norm(&mut g, h),
-            score: rq(&mut g, 6144.0 / (900.0 * d.sqrt()))?,
+            score: rq(&mut g, 6144.0 / (900.0 * d.sqrt()) / qk)?,
             res1: rq(&mut g, 4.0)?,
             res2: rq(&mut g, 4.0)?,
         });
     }
     Ok(Model::Encoder(Encoder {
+        numerics,
         cfg,
         word,
         pos,

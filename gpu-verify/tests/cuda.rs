@@ -15,7 +15,8 @@ use gpu_verify::engine::{run, Activation, Gemm, RefGemm, Trace};
 use gpu_verify::model::Model;
 use gpu_verify::numerics::MAX_DOT_LEN;
 use gpu_verify::random::{
-    minilm_config, random_encoder, random_mlp, random_tokens, tiny_encoder_config, Rng,
+    minilm_config, random_encoder, random_encoder_with, random_mlp, random_tokens,
+    tiny_encoder_config, Rng,
 };
 
 /// One engine per kernel the device offers, or `None` (and a `skipped:` line) without one.
@@ -166,6 +167,11 @@ fn every_layer_matches_the_cpu_for_every_model_kind() {
             Activation::tokens(&random_tokens(s + 100 + i, 4, 1, 48, 500)),
         ));
     }
+    cases.push((
+        format!("tiny encoder seed {} under numerics v1", s + 3),
+        random_encoder_with(s + 3, tiny_encoder_config(), 1).unwrap(),
+        Activation::tokens(&random_tokens(s + 103, 4, 1, 48, 500)),
+    ));
     cases.push((
         "MiniLM-shaped encoder, 8 x 128 tokens".into(),
         random_encoder(s + 7, minilm_config()).unwrap(),

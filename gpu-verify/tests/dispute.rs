@@ -1,12 +1,13 @@
 //! One-layer openings and one-step disputes on encoders: every layer of a random encoder
 //! (tiny, and MiniLM-shaped) re-runs bit for bit from its opening alone, a cheated layer is
-//! blamed on the cheater, and the dispute code never panics on any byte string.
+//! blamed on the cheater (under both numerics versions; a v1 opening is refused as the v2
+//! model's), and the dispute code never panics on any byte string.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gpu_verify::commit::activation_hash;
 use gpu_verify::engine::{run, run_layer, ActData, Activation, RefGemm};
 use gpu_verify::layer::{settle_dispute, DisputeError, LayerWeights};
-use gpu_verify::random::{minilm_config, random_encoder, tiny_encoder_config};
+use gpu_verify::random::{minilm_config, random_encoder, random_encoder_with, tiny_encoder_config};
 use parity_scale_codec::{Decode, Encode};
 use proptest::prelude::*;
 
@@ -41,7 +42,23 @@ fn cheated_leaves(
 
 #[test]
 fn every_encoder_layer_reruns_from_its_opening_and_a_cheat_is_blamed() {
-    let model = random_encoder(7, tiny_encoder_config()).unwrap();
+    for numerics in [1, 2] {
+        every_layer_reruns_and_a_cheat_is_blamed(numerics);
+    }
+    // An opening of the v1 model does not pass as the v2 model's (the numerics version is
+    // under the content id), although the weights are the same bytes.
+    let v1 = random_encoder_with(7, tiny_encoder_config(), 1).unwrap();
+    let v2 = random_encoder_with(7, tiny_encoder_config(), 2).unwrap();
+    let v2_id = v2.to_file().unwrap().content_hash();
+    let opened = LayerWeights::open(&v1.to_file().unwrap(), 2).unwrap();
+    assert!(opened.verify(&v2_id, 2).is_err());
+    let mut relabelled = opened.clone();
+    relabelled.numerics = 2;
+    assert!(relabelled.verify(&v2_id, 2).is_err());
+}
+
+fn every_layer_reruns_and_a_cheat_is_blamed(numerics: u32) {
+    let model = random_encoder_with(7, tiny_encoder_config(), numerics).unwrap();
     let file = model.to_file().unwrap();
     let id = file.content_hash();
     let input = tokens(9, tiny_encoder_config().vocab as u32, 3);

@@ -13,7 +13,8 @@ use crate::commit::{activation_hash, Commitment};
 use crate::error::Error;
 use crate::model::{Block, Encoder, Linear, Mlp, Model};
 use crate::numerics::{
-    div_round, dot_i8, i_gelu_q12, isqrt, layer_norm_i16, sat_i16, sat_i8, softmax_q15, SAT_LN_IN,
+    div_round, dot_i8, gelu_table_q12, i_gelu_q12, isqrt, join_hi_lo, layer_norm_i16, row_shift,
+    rshift_round, sat_i16, sat_i8, softmax_q15, split_hi_lo, NUMERICS_V1, PROB_BITS, SAT_LN_IN,
     SAT_Q12,
 };
 
@@ -127,9 +128,7 @@ pub trait Gemm: Sync {
         chunk_len: usize,
         f: &(dyn Fn(usize, &mut [i8]) + Sync),
     ) {
-        for (i, c) in out.chunks_mut(chunk_len.max(1)).enumerate() {
-            f(i, c);
-        }
+        chunks_in_order(out, chunk_len, f)
     }
 
     /// A runner that computes whole availability challenges on the device (weights and
@@ -147,9 +146,29 @@ pub trait Gemm: Sync {
         chunk_len: usize,
         f: &(dyn Fn(usize, &mut [i16]) + Sync),
     ) {
-        for (i, c) in out.chunks_mut(chunk_len.max(1)).enumerate() {
-            f(i, c);
-        }
+        chunks_in_order(out, chunk_len, f)
+    }
+
+    /// [`Gemm::map_indexed`] for `i32` results.
+    fn map_indexed_i32(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i32> + Sync)) -> Vec<Vec<i32>> {
+        (0..n).map(f).collect()
+    }
+
+    /// [`Gemm::for_each_chunk_i8`] for `i64` outputs.
+    fn for_each_chunk_i64(
+        &self,
+        out: &mut [i64],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i64]) + Sync),
+    ) {
+        chunks_in_order(out, chunk_len, f)
+    }
+}
+
+/// The serial reference for the `for_each_chunk_*` methods: chunks in index order.
+fn chunks_in_order<T>(out: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    for (i, c) in out.chunks_mut(chunk_len.max(1)).enumerate() {
+        f(i, c);
     }
 }
 
@@ -337,11 +356,19 @@ pub(crate) fn encoder_step(
         EncoderStep::Embed => embed_layer(e, input, be),
         EncoderStep::Attention(b) => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
-            attention_layer(e, b, input, h, be)
+            if e.numerics == NUMERICS_V1 {
+                attention_layer(e, b, input, h, be)
+            } else {
+                attention_layer_v2(e, b, input, h, be)
+            }
         }
         EncoderStep::Ffn(b) => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
-            ffn_layer(b, input, h, be)
+            if e.numerics == NUMERICS_V1 {
+                ffn_layer(b, input, h, be)
+            } else {
+                ffn_layer_v2(b, input, h, be)
+            }
         }
         EncoderStep::Pool => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
@@ -467,7 +494,16 @@ fn attention_layer(
     let per_head = |job: usize| -> Vec<i8> {
         let (r0, t) = starts_ref[job / heads];
         let head = job % heads;
-        attend_head(qkv_ref, r0, t, hd, d, head, b)
+        attend_head(
+            qkv_ref,
+            r0,
+            t,
+            hd,
+            d,
+            head,
+            |dot: i32| b.score.apply(dot),
+            |c, acc: i32| sat_i8(b.ctx[head * d + c].apply(acc)),
+        )
     };
     let parts = be.map_indexed(jobs, &per_head);
     let mut ctx = vec![0i8; rows * hd];
@@ -483,62 +519,69 @@ fn attention_layer(
     residual_ln(&acc, &b.o, h16, b.res1, &b.ln1, input, be)
 }
 
-/// One head of one sequence: int8 context `[t, d]`.
-fn attend_head(
-    qkv: &[i8],
+/// One head of one sequence: context `[t, d]`. v1 runs it on int8 queries, keys and values
+/// with i32 sums (`|q . k| <= d 127^2`, `|sum_j p_j v_j| < 2^23`), v2 on int16 ones with
+/// i64 sums (`|q . k| <= d 32767^2 < 2^43`, `|sum_j p_j v_j| < 2^31`); `score` maps a dot
+/// product to a Q12 score, `context(c, acc)` the probability-weighted sum of channel `c`.
+#[allow(clippy::too_many_arguments)]
+fn attend_head<T, A, O>(
+    qkv: &[T],
     r0: usize,
     t: usize,
     hd: usize,
     d: usize,
     head: usize,
-    b: &Block,
-) -> Vec<i8> {
+    score: impl Fn(A) -> i64,
+    context: impl Fn(usize, A) -> O,
+) -> Vec<O>
+where
+    T: Copy + Into<A>,
+    A: Copy + Default + From<i32> + core::ops::Add<Output = A> + core::ops::Mul<Output = A>,
+    O: Copy + Default,
+{
     let row = |i: usize, part: usize| {
         let o = (r0 + i) * 3 * hd + part * hd + head * d;
         &qkv[o..o + d]
     };
     // K and V transposed (kt[c][j], vt[c][j]) so the inner loops run over keys, contiguous
     // and vectorisable. Integer sums are exact in any order: same scores as a dot per pair.
-    let mut kt = vec![0i32; d * t];
-    let mut vt = vec![0i32; d * t];
+    let mut kt = vec![A::default(); d * t];
+    let mut vt = vec![A::default(); d * t];
     for j in 0..t {
         for (c, (&k, &v)) in row(j, 1).iter().zip(row(j, 2)).enumerate() {
-            kt[c * t + j] = k as i32;
-            vt[c * t + j] = v as i32;
+            kt[c * t + j] = k.into();
+            vt[c * t + j] = v.into();
         }
     }
-    let mut dots = vec![0i32; t];
+    let mut dots = vec![A::default(); t];
     let mut scores = vec![0i64; t];
     let mut p = vec![0i32; t];
-    let mut out = vec![0i8; t * d];
+    let mut out = vec![O::default(); t * d];
     for i in 0..t {
         let q = row(i, 0);
-        dots.fill(0);
-        // |q . k| <= d * 127^2 < 2^31 for d <= 2^17.
+        dots.fill(A::default());
         for (c, &qc) in q.iter().enumerate() {
-            let qc = qc as i32;
+            let qc: A = qc.into();
             for (s, &k) in dots.iter_mut().zip(&kt[c * t..(c + 1) * t]) {
-                *s += qc * k;
+                *s = *s + qc * k;
             }
         }
         for (s, &dot) in scores.iter_mut().zip(&dots) {
-            *s = b.score.apply(dot).clamp(-SAT_Q12, SAT_Q12);
+            *s = score(dot).clamp(-SAT_Q12, SAT_Q12);
         }
         softmax_q15(&scores, &mut p);
         for c in 0..d {
-            // sum p <= 2^15 + t/2 and |v| <= 127: |acc| < 2^23.
-            let acc: i32 = p
+            let acc = p
                 .iter()
                 .zip(&vt[c * t..(c + 1) * t])
-                .map(|(&a, &v)| a * v)
-                .sum();
-            out[i * d + c] = sat_i8(b.ctx[head * d + c].apply(acc));
+                .fold(A::default(), |acc, (&a, &v)| acc + A::from(a) * v);
+            out[i * d + c] = context(c, acc);
         }
     }
     out
 }
 
-/// `LN(requant(acc + bias) + requant(residual))` over every row.
+/// `LN(requant(acc + bias) + requant(residual))` over every row (v1 accumulators).
 fn residual_ln(
     acc: &[i32],
     lin: &Linear,
@@ -549,19 +592,41 @@ fn residual_ln(
     be: &dyn Gemm,
 ) -> Result<Activation, Error> {
     let hd = lin.n;
-    let mut out = vec![0i16; acc.len()];
+    residual_ln_with(
+        |r, c| lin.rq[c].apply(lin.biased(c, acc[r * hd + c])),
+        hd,
+        resid,
+        res_rq,
+        ln,
+        input,
+        be,
+    )
+}
+
+/// `LN(projected(row, c) + requant(residual))` over every row; `projected` gives the
+/// sublayer's output already at the layer-norm input scale.
+fn residual_ln_with(
+    projected: impl Fn(usize, usize) -> i64 + Sync,
+    hd: usize,
+    resid: &[i16],
+    res_rq: crate::numerics::Requant,
+    ln: &crate::model::LayerNorm,
+    input: &Activation,
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
+    let mut out = vec![0i16; resid.len()];
     let lim = |v: i64| v.clamp(-SAT_LN_IN, SAT_LN_IN);
     be.for_each_chunk_i16(&mut out, ROWS_PER_TASK * hd, &|i, o| {
-        let first = i * ROWS_PER_TASK * hd;
+        let first_row = i * ROWS_PER_TASK;
         let mut u = vec![0i64; hd];
-        for ((a, r), o) in acc[first..]
+        for (j, (r, o)) in resid[first_row * hd..]
             .chunks_exact(hd)
-            .zip(resid[first..].chunks_exact(hd))
             .zip(o.chunks_exact_mut(hd))
+            .enumerate()
         {
+            let row = first_row + j;
             for c in 0..hd {
-                u[c] =
-                    lim(lim(lin.rq[c].apply(lin.biased(c, a[c]))) + lim(res_rq.apply(r[c] as i32)));
+                u[c] = lim(lim(projected(row, c)) + lim(res_rq.apply(r[c] as i32)));
             }
             layer_norm_i16(&u, &ln.g, &ln.b, ln.eps, ln.shift, o);
         }
@@ -588,6 +653,175 @@ fn ffn_layer(
     });
     let acc2 = linear_acc(&b.f2, &g8, rows, be)?;
     residual_ln(&acc2, &b.f2, h16, b.res2, &b.ln2, input, be)
+}
+
+/// Numerics v2: the accumulators of a linear layer over wide rows. Each input row `r` was
+/// scaled by `2^-shift[r]` to at most [`crate::numerics::SPLIT_MAX`] and split into an int8
+/// high and low half (rows `2r` and `2r + 1` of one GEMM), so the products are exact.
+struct WideAcc {
+    acc: Vec<i32>,
+    shifts: Vec<u32>,
+    n: usize,
+}
+
+impl WideAcc {
+    /// The accumulator of row `r`, channel `c`, back at the input's base scale.
+    #[inline]
+    fn get(&self, r: usize, c: usize) -> i64 {
+        let at = 2 * r * self.n + c;
+        join_hi_lo(self.acc[at], self.acc[at + self.n], self.shifts[r])
+    }
+
+    /// Output channel `c` of row `r`: bias added at the base scale, then the factor
+    /// (128-bit product, exact).
+    #[inline]
+    fn out(&self, lin: &Linear, r: usize, c: usize) -> i64 {
+        lin.rq[c].apply_wide(self.get(r, c) + lin.b[c] as i64)
+    }
+}
+
+/// v2: `x W^T` for wide input rows `y` (`[rows, lin.k]`, each `|y| < 2^37`): per-row shift,
+/// split into int8 halves, one int8 GEMM of `2 rows` rows.
+fn wide_linear(lin: &Linear, y: &[i64], rows: usize, be: &dyn Gemm) -> Result<WideAcc, Error> {
+    let k = lin.k;
+    let shifts: Vec<u32> = y
+        .chunks_exact(k.max(1))
+        .map(|r| row_shift(r.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0)))
+        .collect();
+    let mut x = vec![0i8; 2 * rows * k];
+    // Chunks of whole row pairs (high then low half of one input row).
+    be.for_each_chunk_i8(&mut x, ROWS_PER_TASK * 2 * k, &|i, o| {
+        for (j, pair) in o.chunks_exact_mut(2 * k).enumerate() {
+            let r = i * ROWS_PER_TASK + j;
+            let (hi, lo) = pair.split_at_mut(k);
+            let s = shifts[r];
+            for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(&y[r * k..(r + 1) * k]) {
+                (*h, *l) = split_hi_lo(rshift_round(v, s));
+            }
+        }
+    });
+    let mut acc = vec![0i32; 2 * rows * lin.n];
+    be.gemm(&x, 2 * rows, k, &lin.w, lin.n, &mut acc)?;
+    Ok(WideAcc {
+        acc,
+        shifts,
+        n: lin.n,
+    })
+}
+
+/// v2: `out[r][c] = f(r, c)` over `[rows, cols]` in row blocks on the backend's threads.
+fn map_rows_i64(
+    rows: usize,
+    cols: usize,
+    be: &dyn Gemm,
+    f: impl Fn(usize, usize) -> i64 + Sync,
+) -> Vec<i64> {
+    let mut out = vec![0i64; rows * cols];
+    let cols = cols.max(1);
+    be.for_each_chunk_i64(&mut out, ROWS_PER_TASK * cols, &|i, o| {
+        for (j, row) in o.chunks_exact_mut(cols).enumerate() {
+            let r = i * ROWS_PER_TASK + j;
+            for (c, o) in row.iter_mut().enumerate() {
+                *o = f(r, c);
+            }
+        }
+    });
+    out
+}
+
+/// v2 self-attention: int16 queries, keys and values; wide context rows into the output
+/// projection.
+fn attention_layer_v2(
+    e: &Encoder,
+    b: &Block,
+    input: &Activation,
+    h16: &[i16],
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
+    let hd = e.cfg.hidden;
+    let heads = e.cfg.heads;
+    let d = hd / heads;
+    let rows = input.rows();
+    let y: Vec<i64> = h16.iter().map(|&v| v as i64).collect();
+    let wa = wide_linear(&b.qkv, &y, rows, be)?;
+    let mut qkv = vec![0i16; rows * 3 * hd];
+    be.for_each_chunk_i16(&mut qkv, ROWS_PER_TASK * 3 * hd, &|i, o| {
+        for (j, row) in o.chunks_exact_mut(3 * hd).enumerate() {
+            let r = i * ROWS_PER_TASK + j;
+            for (c, o) in row.iter_mut().enumerate() {
+                *o = sat_i16(wa.out(&b.qkv, r, c));
+            }
+        }
+    });
+    let mut starts = Vec::with_capacity(input.lens.len());
+    let mut s0 = 0usize;
+    for &l in &input.lens {
+        starts.push((s0, l as usize));
+        s0 += l as usize;
+    }
+    let jobs = starts.len() * heads;
+    let (qkv_ref, starts_ref) = (&qkv, &starts);
+    let per_head = |job: usize| -> Vec<i32> {
+        let (r0, t) = starts_ref[job / heads];
+        // Context at the values' scale: round(sum_j p_j v_j / 2^15), |.| < 2^16.
+        attend_head(
+            qkv_ref,
+            r0,
+            t,
+            hd,
+            d,
+            job % heads,
+            |dot: i64| b.score.apply_wide(dot),
+            |_, acc: i64| rshift_round(acc, PROB_BITS) as i32,
+        )
+    };
+    let parts = be.map_indexed_i32(jobs, &per_head);
+    let mut ctx = vec![0i64; rows * hd];
+    for (job, part) in parts.iter().enumerate() {
+        let (r0, t) = starts[job / heads];
+        let head = job % heads;
+        for i in 0..t {
+            let dst = &mut ctx[(r0 + i) * hd + head * d..(r0 + i) * hd + head * d + d];
+            for (o, &v) in dst.iter_mut().zip(&part[i * d..(i + 1) * d]) {
+                *o = v as i64;
+            }
+        }
+    }
+    let wo = wide_linear(&b.o, &ctx, rows, be)?;
+    residual_ln_with(
+        |r, c| wo.out(&b.o, r, c),
+        hd,
+        h16,
+        b.res1,
+        &b.ln1,
+        input,
+        be,
+    )
+}
+
+/// v2 feed-forward: wide rows into both GEMMs, table GELU in between.
+fn ffn_layer_v2(
+    b: &Block,
+    input: &Activation,
+    h16: &[i16],
+    be: &dyn Gemm,
+) -> Result<Activation, Error> {
+    let rows = input.rows();
+    let y: Vec<i64> = h16.iter().map(|&v| v as i64).collect();
+    let w1 = wide_linear(&b.f1, &y, rows, be)?;
+    let g = map_rows_i64(rows, b.f1.n, be, |r, c| {
+        gelu_table_q12(w1.out(&b.f1, r, c).clamp(-SAT_Q12, SAT_Q12))
+    });
+    let w2 = wide_linear(&b.f2, &g, rows, be)?;
+    residual_ln_with(
+        |r, c| w2.out(&b.f2, r, c),
+        b.f2.n,
+        h16,
+        b.res2,
+        &b.ln2,
+        input,
+        be,
+    )
 }
 
 /// Mean pooling over each sequence then L2 normalisation to Q15 (`32767` ~ 1.0).

@@ -14,7 +14,7 @@ pub enum Error {
     #[error("unsupported model format version {0}")]
     UnsupportedFormat(u32),
     /// The numerics version is not one this build implements.
-    #[error("unsupported numerics version {0} (this build implements numerics v1)")]
+    #[error("unsupported numerics version {0} (this build implements numerics v1 and v2)")]
     UnsupportedNumerics(u32),
     /// The file or one of its fields exceeds a hard limit.
     #[error("model file exceeds limit: {what} = {value} > {limit}")]

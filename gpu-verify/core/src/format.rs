@@ -5,7 +5,7 @@
 //! ```text
 //! magic            8 bytes  "MENARAVM"
 //! format_version   u32      = 1
-//! numerics_version u32      = 1
+//! numerics_version u32      1 or 2 (see `numerics`)
 //! kind             u32      1 = encoder, 2 = MLP
 //! params           15 x u32 architecture parameters (meaning depends on kind)
 //! tensor_count     u32
@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 
 use crate::commit::{merkle_root, Hash};
 use crate::error::Error;
-use crate::numerics::NUMERICS_VERSION;
+use crate::numerics::{numerics_supported, NUMERICS_VERSION};
 
 /// The first eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"MENARAVM";
@@ -183,12 +183,13 @@ pub fn tensor_hash_prefix(name: &[u8], dtype: u8, shape: &[u32], data_len: u64) 
     p
 }
 
-/// Leaf 0 of a model's content hash: the format and numerics versions, kind and parameters.
-pub fn header_leaf(kind: u32, params: &[u32; N_PARAMS]) -> Hash {
+/// Leaf 0 of a model's content hash: the format and numerics versions, kind and parameters
+/// (so a model id fixes the numerics its outputs are computed with).
+pub fn header_leaf(numerics: u32, kind: u32, params: &[u32; N_PARAMS]) -> Hash {
     let mut h = blake3::Hasher::new();
     h.update(b"menara/gpu-verify/header/v1");
     h.update(&FORMAT_VERSION.to_le_bytes());
-    h.update(&NUMERICS_VERSION.to_le_bytes());
+    h.update(&numerics.to_le_bytes());
     h.update(&kind.to_le_bytes());
     for p in params {
         h.update(&p.to_le_bytes());
@@ -199,6 +200,8 @@ pub fn header_leaf(kind: u32, params: &[u32; N_PARAMS]) -> Hash {
 /// A parsed model file: architecture header plus tensors sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelFile {
+    /// Numerics version the model's outputs are defined by (1 or 2).
+    pub numerics: u32,
     /// Architecture kind (1 = encoder, 2 = MLP).
     pub kind: u32,
     /// Architecture parameters.
@@ -247,7 +250,8 @@ fn limit(what: &'static str, value: u64, limit: u64) -> Result<(), Error> {
 }
 
 impl ModelFile {
-    /// Sorts tensors by name (the canonical order) and checks names are unique.
+    /// Sorts tensors by name (the canonical order) and checks names are unique. The file
+    /// gets the current numerics version ([`NUMERICS_VERSION`]); see [`ModelFile::with_numerics`].
     pub fn new(
         kind: u32,
         params: [u32; N_PARAMS],
@@ -263,10 +267,20 @@ impl ModelFile {
             }
         }
         Ok(ModelFile {
+            numerics: NUMERICS_VERSION,
             kind,
             params,
             tensors,
         })
+    }
+
+    /// The same file under numerics version `v` (one this build supports).
+    pub fn with_numerics(mut self, v: u32) -> Result<Self, Error> {
+        if !numerics_supported(v) {
+            return Err(Error::UnsupportedNumerics(v));
+        }
+        self.numerics = v;
+        Ok(self)
     }
 
     /// Finds a tensor by name (binary search; names are sorted).
@@ -282,7 +296,7 @@ impl ModelFile {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&NUMERICS_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.numerics.to_le_bytes());
         out.extend_from_slice(&self.kind.to_le_bytes());
         for p in &self.params {
             out.extend_from_slice(&p.to_le_bytes());
@@ -314,7 +328,7 @@ impl ModelFile {
             return Err(Error::UnsupportedFormat(fv));
         }
         let nv = r.u32("numerics version")?;
-        if nv != NUMERICS_VERSION {
+        if !numerics_supported(nv) {
             return Err(Error::UnsupportedNumerics(nv));
         }
         let kind = r.u32("header")?;
@@ -379,6 +393,7 @@ impl ModelFile {
             )));
         }
         Ok(ModelFile {
+            numerics: nv,
             kind,
             params,
             tensors,
@@ -389,7 +404,7 @@ impl ModelFile {
     /// followed by one leaf per tensor in name order. The chain's model registry stores it.
     pub fn content_hash(&self) -> Hash {
         let mut leaves = Vec::with_capacity(self.tensors.len() + 1);
-        leaves.push(header_leaf(self.kind, &self.params));
+        leaves.push(header_leaf(self.numerics, self.kind, &self.params));
         leaves.extend(self.tensors.iter().map(Tensor::hash));
         merkle_root(&leaves)
     }
@@ -447,11 +462,23 @@ mod tests {
         b[8] = 9;
         assert_eq!(ModelFile::from_bytes(&b), Err(Error::UnsupportedFormat(9)));
         let mut b = good.clone();
-        b[12] = 2;
+        b[12] = 3;
         assert_eq!(
             ModelFile::from_bytes(&b),
-            Err(Error::UnsupportedNumerics(2))
+            Err(Error::UnsupportedNumerics(3))
         );
+        // Both numerics versions load; the version is part of the content id.
+        for v in [1u8, 2] {
+            let mut b = good.clone();
+            b[12] = v;
+            let f = ModelFile::from_bytes(&b).unwrap();
+            assert_eq!(f.numerics, v as u32);
+            assert_eq!(f.to_bytes(), b);
+        }
+        let v1 = sample().with_numerics(1).unwrap();
+        let v2 = sample().with_numerics(2).unwrap();
+        assert_ne!(v1.content_hash(), v2.content_hash());
+        assert!(sample().with_numerics(0).is_err());
         let mut b = good.clone();
         b.push(0);
         assert!(matches!(ModelFile::from_bytes(&b), Err(Error::Invalid(_))));

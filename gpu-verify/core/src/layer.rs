@@ -53,6 +53,7 @@ pub fn layer_count(kind: u32, params: &[u32; N_PARAMS]) -> Result<usize, Error> 
 
 /// Names of the tensors layer `layer` reads, sorted.
 pub fn layer_tensor_names(
+    numerics: u32,
     kind: u32,
     params: &[u32; N_PARAMS],
     layer: usize,
@@ -66,7 +67,7 @@ pub fn layer_tensor_names(
     Ok(match kind {
         KIND_ENCODER if layer == 0 => embedding_tensor_names(),
         KIND_ENCODER if layer + 1 == n => Vec::new(),
-        KIND_ENCODER => block_tensor_names((layer - 1) / 2),
+        KIND_ENCODER => block_tensor_names(numerics, (layer - 1) / 2),
         _ => ["b", "m", "s", "w"]
             .iter()
             .map(|s| format!("mlp{layer:03}.{s}"))
@@ -353,14 +354,16 @@ pub struct LayerWeights {
     /// Tensors opened at the rows the input reads ([`SLICED_TENSOR`] of layer 0, when
     /// opened with [`LayerWeights::open_for_input`]).
     pub slices: Vec<SlicedTensor>,
+    /// Numerics version (part of the header leaf).
+    pub numerics: u32,
 }
 
 impl LayerWeights {
     /// Cuts the weights of `layer` out of a whole model file, with proofs.
     pub fn open(file: &ModelFile, layer: usize) -> Result<Self, Error> {
-        let names = layer_tensor_names(file.kind, &file.params, layer)?;
+        let names = layer_tensor_names(file.numerics, file.kind, &file.params, layer)?;
         let mut leaves = Vec::with_capacity(file.tensors.len() + 1);
-        leaves.push(header_leaf(file.kind, &file.params));
+        leaves.push(header_leaf(file.numerics, file.kind, &file.params));
         leaves.extend(file.tensors.iter().map(Tensor::hash));
         let mut tensors = Vec::with_capacity(names.len());
         for name in &names {
@@ -383,6 +386,7 @@ impl LayerWeights {
             header_proof: crate::commit::merkle_proof(&leaves, 0)?,
             tensors,
             slices: Vec::new(),
+            numerics: file.numerics,
         })
     }
 
@@ -437,15 +441,16 @@ impl LayerWeights {
     pub fn verify(&self, model_id: &Hash, layer: usize) -> Result<ModelFile, Error> {
         let leaf_count = self.header_proof.leaf_count;
         if self.header_proof.index != 0
-            || !self
-                .header_proof
-                .verify(model_id, &header_leaf(self.kind, &self.params))
+            || !self.header_proof.verify(
+                model_id,
+                &header_leaf(self.numerics, self.kind, &self.params),
+            )
         {
             return Err(Error::Proof(
                 "the header is not the registered model's".into(),
             ));
         }
-        let names = layer_tensor_names(self.kind, &self.params, layer)?;
+        let names = layer_tensor_names(self.numerics, self.kind, &self.params, layer)?;
         // Whole tensors and sliced ones together are exactly the layer's; only the
         // word-embedding table of layer 0 may be sliced.
         let mut opened: Vec<&[u8]> = self.tensors.iter().map(|t| t.name.as_slice()).collect();
@@ -491,7 +496,7 @@ impl LayerWeights {
             }
             tensors.push(tensor);
         }
-        ModelFile::new(self.kind, self.params, tensors)
+        ModelFile::new(self.kind, self.params, tensors)?.with_numerics(self.numerics)
     }
 
     /// Verifies the weights against `model_id` and runs `layer` on `input`.
@@ -519,6 +524,7 @@ impl LayerWeights {
             KIND_ENCODER => {
                 let cfg = EncoderConfig::from_params(&self.params)?;
                 let mut enc = Encoder {
+                    numerics: self.numerics,
                     cfg,
                     word: empty_embedding(),
                     pos: empty_embedding(),
@@ -641,7 +647,7 @@ fn compact_embeddings(
     tensors.push(Tensor::from_i8("emb.word.q", &[k, h as u32], &q));
     tensors.push(Tensor::from_i32("emb.word.m", &[k], &mc));
     tensors.push(Tensor::from_u8("emb.word.s", &[k], &sc));
-    let compact = ModelFile::new(part.kind, part.params, tensors)?;
+    let compact = ModelFile::new(part.kind, part.params, tensors)?.with_numerics(part.numerics)?;
     let mut cfg = *cfg;
     cfg.vocab = rows.len();
     let renumbered: Vec<u32> = ids

@@ -1,5 +1,5 @@
 //! Typed models built from a [`ModelFile`], with every shape and quantisation parameter
-//! checked against the architecture and the numerics v1 bounds.
+//! checked against the architecture and the numerics bounds.
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::error::Error;
 use crate::format::{DType, ModelFile, Tensor, N_PARAMS};
-use crate::numerics::{Requant, MAX_BIAS, MAX_DOT_LEN, MAX_SHIFT};
+use crate::numerics::{Requant, MAX_BIAS, MAX_DOT_LEN, MAX_SHIFT, NUMERICS_V1};
 
 /// Header `kind` of a BERT-style encoder.
 pub const KIND_ENCODER: u32 = 1;
@@ -64,9 +64,13 @@ pub struct Embedding {
 }
 
 /// One transformer block (post-LN BERT).
+///
+/// Numerics v2 feeds its GEMMs wide per-row activations and has no per-channel input
+/// factors: `in_qkv`, `ctx`, `in_f1` and `gelu` are empty there, and the linear layers'
+/// biases are in units of their input's base scale (see `README.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
-    /// Fused query/key/value projection, `[3H, H]`, outputs int8.
+    /// Fused query/key/value projection, `[3H, H]`, outputs int8 (v1) or int16 (v2).
     pub qkv: Linear,
     /// Attention output projection, `[H, H]`, outputs the LN1 input scale.
     pub o: Linear,
@@ -122,6 +126,8 @@ pub struct EncoderConfig {
 /// A BERT-style encoder with mean pooling and L2 normalisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encoder {
+    /// Numerics version (1 or 2) its layers run with.
+    pub numerics: u32,
     /// Hyper-parameters.
     pub cfg: EncoderConfig,
     /// Word embeddings `[vocab, H]`.
@@ -385,17 +391,29 @@ impl EncoderConfig {
     }
 }
 
-/// Names of the tensors of encoder block `l` (29, sorted), as [`Block::load`] reads them.
-pub fn block_tensor_names(l: usize) -> Vec<String> {
+/// Per-channel input factors of a v1 block (absent in v2).
+const V1_INPUT_FACTORS: [&str; 8] = [
+    "ctx.m", "ctx.s", "gelu.m", "gelu.s", "inf.m", "inf.s", "inq.m", "inq.s",
+];
+
+/// Names of the tensors of encoder block `l` (29 in numerics v1, 21 in v2, sorted), as
+/// [`Block::load`] reads them.
+pub fn block_tensor_names(numerics: u32, l: usize) -> Vec<String> {
     let b = block_prefix(l);
-    let mut names: Vec<String> = [
-        "ctx.m", "ctx.s", "f1.b", "f1.m", "f1.s", "f1.w", "f2.b", "f2.m", "f2.s", "f2.w", "gelu.m",
-        "gelu.s", "inf.m", "inf.s", "inq.m", "inq.s", "ln1.b", "ln1.g", "ln2.b", "ln2.g", "o.b",
-        "o.m", "o.s", "o.w", "qkv.b", "qkv.m", "qkv.s", "qkv.w", "rq",
-    ]
-    .iter()
-    .map(|s| format!("{b}.{s}"))
-    .collect();
+    let common = [
+        "f1.b", "f1.m", "f1.s", "f1.w", "f2.b", "f2.m", "f2.s", "f2.w", "ln1.b", "ln1.g", "ln2.b",
+        "ln2.g", "o.b", "o.m", "o.s", "o.w", "qkv.b", "qkv.m", "qkv.s", "qkv.w", "rq",
+    ];
+    let v1 = if numerics == NUMERICS_V1 {
+        &V1_INPUT_FACTORS[..]
+    } else {
+        &[]
+    };
+    let mut names: Vec<String> = common
+        .iter()
+        .chain(v1)
+        .map(|s| format!("{b}.{s}"))
+        .collect();
     names.sort();
     names
 }
@@ -450,17 +468,26 @@ impl Embeddings {
 }
 
 impl Block {
-    /// Loads block `l` of an encoder (from a whole or a partial file).
+    /// Loads block `l` of an encoder (from a whole or a partial file) under the file's
+    /// numerics version.
     pub(crate) fn load(f: &ModelFile, l: usize, cfg: &EncoderConfig) -> Result<Self, Error> {
         let (h, i) = (cfg.hidden, cfg.intermediate);
         let b = block_prefix(l);
         let s = tensor(f, &format!("{b}.rq"), DType::I64, &[BLOCK_SCALARS])?.to_i64();
         let rq = |j: usize, what: &str| scalar_requant(&format!("{b}.rq.{what}"), s[j], s[j + 1]);
+        let v1 = f.numerics == NUMERICS_V1;
+        let factors = |p: &str, n: usize| {
+            if v1 {
+                load_rq(f, &format!("{b}.{p}"), n)
+            } else {
+                Ok(Vec::new())
+            }
+        };
         Ok(Block {
-            in_qkv: load_rq(f, &format!("{b}.inq"), h)?,
-            ctx: load_rq(f, &format!("{b}.ctx"), h)?,
-            in_f1: load_rq(f, &format!("{b}.inf"), h)?,
-            gelu: load_rq(f, &format!("{b}.gelu"), i)?,
+            in_qkv: factors("inq", h)?,
+            ctx: factors("ctx", h)?,
+            in_f1: factors("inf", h)?,
+            gelu: factors("gelu", i)?,
             qkv: Linear::load(f, &format!("{b}.qkv"), 3 * h, h)?,
             o: Linear::load(f, &format!("{b}.o"), h, h)?,
             f1: Linear::load(f, &format!("{b}.f1"), i, h)?,
@@ -498,7 +525,7 @@ impl Encoder {
             None => None,
         };
         let expected = 12
-            + 29 * cfg.layers
+            + block_tensor_names(f.numerics, 0).len() * cfg.layers
             + usize::from(vocab_text.is_some())
             + usize::from(tokenizer_json.is_some());
         if f.tensors.len() != expected {
@@ -508,6 +535,7 @@ impl Encoder {
             )));
         }
         Ok(Encoder {
+            numerics: f.numerics,
             cfg,
             word,
             pos,
@@ -553,10 +581,12 @@ impl Encoder {
             b.f2.store(&format!("{p}.f2"), &mut t);
             b.ln1.store(&format!("{p}.ln1"), &mut t);
             b.ln2.store(&format!("{p}.ln2"), &mut t);
-            store_rq(&format!("{p}.inq"), &b.in_qkv, &mut t);
-            store_rq(&format!("{p}.ctx"), &b.ctx, &mut t);
-            store_rq(&format!("{p}.inf"), &b.in_f1, &mut t);
-            store_rq(&format!("{p}.gelu"), &b.gelu, &mut t);
+            if self.numerics == NUMERICS_V1 {
+                store_rq(&format!("{p}.inq"), &b.in_qkv, &mut t);
+                store_rq(&format!("{p}.ctx"), &b.ctx, &mut t);
+                store_rq(&format!("{p}.inf"), &b.in_f1, &mut t);
+                store_rq(&format!("{p}.gelu"), &b.gelu, &mut t);
+            }
             let r = |q: Requant| [q.m as i64, q.shift as i64];
             let mut s = Vec::with_capacity(BLOCK_SCALARS);
             for q in [b.score, b.res1, b.res2] {
@@ -575,7 +605,7 @@ impl Encoder {
         if let Some(j) = &self.tokenizer_json {
             t.push(Tensor::from_u8("tokenizer.json", &[j.len() as u32], j));
         }
-        ModelFile::new(KIND_ENCODER, params, t)
+        ModelFile::new(KIND_ENCODER, params, t)?.with_numerics(self.numerics)
     }
 }
 

@@ -671,4 +671,17 @@ impl Gemm for CudaEngine {
     ) {
         crate::cpu::par_chunks(&self.pool, out, chunk_len, f)
     }
+
+    fn map_indexed_i32(&self, n: usize, f: &(dyn Fn(usize) -> Vec<i32> + Sync)) -> Vec<Vec<i32>> {
+        crate::cpu::par_map_indexed(&self.pool, n, f)
+    }
+
+    fn for_each_chunk_i64(
+        &self,
+        out: &mut [i64],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [i64]) + Sync),
+    ) {
+        crate::cpu::par_chunks(&self.pool, out, chunk_len, f)
+    }
 }

@@ -46,7 +46,7 @@ fn describe_file(bytes: &[u8]) -> anyhow::Result<(H256, ModelParams)> {
         version: Version::default(),
         kind,
         shape: file.params.to_vec(),
-        numerics_version: u16::try_from(gpu_verify::numerics::NUMERICS_VERSION)
+        numerics_version: u16::try_from(file.numerics)
             .map_err(|_| anyhow!("numerics version out of range"))?,
         royalty: 0,
     };

@@ -225,7 +225,9 @@ fn tiny_encoder() -> ModelFile {
         res1: rq(4.0),
         res2: rq(4.0),
     };
+    // A numerics v1 encoder: models registered under v1 keep being verified.
     let enc = Encoder {
+        numerics: 1,
         cfg,
         word: embedding(g, cfg.vocab, h),
         pos: embedding(g, cfg.max_positions, h),
