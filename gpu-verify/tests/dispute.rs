@@ -146,6 +146,16 @@ fn minilm_shaped_block_layers_open_within_the_large_transaction_class() {
     let ffn = LayerWeights::open(&file, 2).unwrap();
     let out2 = run_layer(&model, 2, &out1, &RefGemm).unwrap();
     assert_eq!(ffn.run(&id, 2, &out1, &RefGemm).unwrap(), out2);
+    // The work a dispute is priced by: numerics v2 runs the GEMMs on twice the rows.
+    let macs = |numerics: u32, layer: usize| {
+        let m = random_encoder_with(11, cfg, numerics).unwrap();
+        let w = LayerWeights::open(&m.to_file().unwrap(), layer).unwrap();
+        w.work(layer, &input.lens) - w.data_bytes()
+    };
+    let (h, i) = (cfg.hidden as u64, cfg.intermediate as u64);
+    assert_eq!(macs(1, 2), 128 * 2 * h * i);
+    assert_eq!(macs(2, 2), 2 * 128 * 2 * h * i);
+    assert_eq!(macs(2, 1) - macs(1, 1), 128 * 4 * h * h);
 }
 
 /// Model id, cheating and honest commitments, layer 1's input and weights.

@@ -773,9 +773,15 @@ pub fn settle_dispute(
 impl LayerWeights {
     /// Multiply-accumulates re-executing `layer` on an input of sequences `lens` costs,
     /// plus one per byte of tensor data hashed: the work the runtime prices a dispute by.
+    /// Numerics v2 runs every encoder GEMM on twice the rows (the high and low halves).
     /// Saturates rather than failing: a malformed opening is refused later anyway.
     pub fn work(&self, layer: usize, lens: &[u32]) -> u64 {
         let rows: u64 = lens.iter().map(|&l| l as u64).sum();
+        let gemm_rows = if self.numerics == crate::numerics::NUMERICS_V1 {
+            rows
+        } else {
+            rows.saturating_mul(2)
+        };
         let hashed = self.data_bytes();
         let macs = match (self.kind, EncoderConfig::from_params(&self.params)) {
             (KIND_ENCODER, Ok(cfg)) => {
@@ -789,9 +795,9 @@ impl LayerWeights {
                             (l as u64).saturating_mul(l as u64).saturating_mul(2 * h),
                         )
                     });
-                    rows.saturating_mul(4 * h * h).saturating_add(attn)
+                    gemm_rows.saturating_mul(4 * h * h).saturating_add(attn)
                 } else {
-                    rows.saturating_mul(2 * h * i)
+                    gemm_rows.saturating_mul(2 * h * i)
                 }
             }
             // An MLP layer multiplies every row by its weight matrix.
