@@ -1,6 +1,8 @@
 //! The runtime API as byte-in, byte-out functions; the wasm exports wrap these, and
 //! the native build calls them directly (tests, benchmarks).
-use crate::{executive, Balances, GenesisConfig, Models, Offences, Session, Staking, System};
+use crate::{
+    executive, Balances, GenesisConfig, Governance, Models, Offences, Session, Staking, System,
+};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use menara_primitives::api::{methods, queries};
@@ -94,6 +96,37 @@ pub const AGENTS_ORDERS: &[u8] = b"agents_orders";
 /// `u64 -> Option<OrderView>`.
 pub const AGENTS_ORDER: &[u8] = b"agents_order";
 
+/// Governance queries (types in [`pallet_governance`]):
+/// `(Option<u32> before, u32 limit) -> Vec<ReferendumView>`: newest first, at most
+/// `min(limit, 100)`, with index below `before`.
+pub const GOVERNANCE_REFERENDA: &[u8] = b"governance_referenda";
+/// `u32 -> Option<ReferendumView>`.
+pub const GOVERNANCE_REFERENDUM: &[u8] = b"governance_referendum";
+/// `(u32, AccountId) -> Option<Vote>`.
+pub const GOVERNANCE_VOTE: &[u8] = b"governance_vote";
+/// `() -> GovernanceSummary`: periods, quorum, and every parameter's value now.
+pub const GOVERNANCE_SUMMARY: &[u8] = b"governance_summary";
+
+/// Most referenda one `governance_referenda` page returns.
+pub const MAX_REFERENDA_PER_PAGE: u32 = 100;
+
+/// The chain's governance settings as the `governance_summary` query returns them.
+#[derive(
+    Clone, PartialEq, Eq, Debug, menara_support::codec::Encode, menara_support::codec::Decode,
+)]
+pub struct GovernanceSummary {
+    /// Blocks a referendum is open for votes.
+    pub voting_period: menara_primitives::BlockNumber,
+    /// Blocks between passing and enactment.
+    pub enactment_delay: menara_primitives::BlockNumber,
+    /// Turnout a referendum needs now.
+    pub quorum: menara_primitives::Balance,
+    /// Deposits held.
+    pub total_held: menara_primitives::Balance,
+    /// Every parameter: its value now (governance's or the default) and its range.
+    pub parameters: Vec<(pallet_governance::Parameter, u128, (u128, u128))>,
+}
+
 /// Most spends one `agents_spends` page returns.
 pub const MAX_SPENDS_PER_PAGE: u32 = 100;
 
@@ -116,6 +149,8 @@ pub fn call(method: &str, input: &[u8]) -> Option<Vec<u8>> {
 
 fn build_genesis(input: &[u8]) -> Result<(), String> {
     let config = GenesisConfig::decode_all(&mut &input[..]).map_err(|e| e.to_string())?;
+    System::build_genesis();
+    Governance::build_genesis(&config.governance);
     Balances::build_genesis(&config.balances).map_err(|e| alloc::format!("{e:?}"))?;
     Session::build_genesis(&config.session)
         .map_err(|e| alloc::format!("invalid genesis validator set: {e}"))?;
@@ -300,6 +335,42 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
             Ok(crate::Agents::order(id).encode())
         }
         RANDOMNESS_BEACON => Ok((System::block_number(), crate::Randomness::beacon()).encode()),
+        GOVERNANCE_REFERENDA => {
+            let (before, limit) = <(Option<u32>, u32)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Governance::referenda(before, limit.min(MAX_REFERENDA_PER_PAGE)).encode())
+        }
+        GOVERNANCE_REFERENDUM => {
+            let index = u32::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(Governance::referendum(index).encode())
+        }
+        GOVERNANCE_VOTE => {
+            let (index, who) = <(u32, AccountId)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(Governance::vote_of(index, &who).encode())
+        }
+        GOVERNANCE_SUMMARY => Ok(GovernanceSummary {
+            voting_period: Governance::voting_period(),
+            enactment_delay: Governance::enactment_delay(),
+            quorum: Governance::quorum(),
+            total_held: Governance::total_held(),
+            parameters: pallet_governance::Parameter::ALL
+                .iter()
+                .map(|p| {
+                    (
+                        *p,
+                        executive::fee_parameter(*p),
+                        executive::parameter_range(*p),
+                    )
+                })
+                .collect(),
+        }
+        .encode()),
+        // What the `upgrade-test` runtime adds: the old code does not know this query.
+        #[cfg(feature = "upgrade-test")]
+        crate::migrations::UPGRADE_TEST_QUERY => {
+            Ok(crate::migrations::upgrade_test_runs().encode())
+        }
         _ => Err(QueryError::UnknownMethod),
     }
 }
@@ -351,6 +422,7 @@ mod tests {
                 staking: Default::default(),
                 compute: Default::default(),
                 inference: Default::default(),
+                governance: Default::default(),
             };
             let out = call(methods::BUILD_GENESIS, &config.encode()).unwrap();
             assert_eq!(
@@ -381,8 +453,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 7));
-        assert_eq!(SPEC_VERSION, 7);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 8));
+        assert_eq!(SPEC_VERSION, 8);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

@@ -13,6 +13,7 @@ const fn kind(pallet: u8, call: u8) -> CallKind {
 /// checks the list against the call enums, both ways.
 pub const CALLS: &[(&str, CallKind)] = &[
     ("system.remark", kind(0, 0)),
+    ("system.set_code", kind(0, 1)),
     ("balances.transfer", kind(1, 0)),
     ("balances.transfer_all", kind(1, 1)),
     ("offences.report_equivocation", kind(3, 0)),
@@ -57,6 +58,7 @@ pub const CALLS: &[(&str, CallKind)] = &[
     ("inference.leave_verifiers", kind(8, 6)),
     ("inference.withdraw_bond", kind(8, 7)),
     ("inference.withdraw", kind(8, 8)),
+    ("inference.set_sampling", kind(8, 9)),
     ("agents.register", kind(9, 0)),
     ("agents.grant", kind(9, 1)),
     ("agents.revoke", kind(9, 2)),
@@ -74,6 +76,10 @@ pub const CALLS: &[(&str, CallKind)] = &[
     ("agents.cancel_order", kind(9, 14)),
     ("agents.report_missed_deadline", kind(9, 15)),
     ("agents.retire", kind(9, 16)),
+    ("governance.propose", kind(10, 0)),
+    ("governance.vote", kind(10, 1)),
+    ("governance.emergency_cancel", kind(10, 2)),
+    ("governance.set_parameter", kind(10, 3)),
 ];
 
 /// The kind of `name` (`pallet.call`; `-` may stand for `_`).

@@ -5,8 +5,8 @@
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
 use crate::{
-    calls, fees, Agents, Balances, Compute, Inference, Models, Offences, Randomness, RuntimeCall,
-    Session, Staking, System, Transaction,
+    calls, fees, Agents, Balances, Compute, Governance, Inference, Models, Offences, Randomness,
+    RuntimeCall, Session, Staking, System, Transaction,
 };
 use alloc::vec::Vec;
 use menara_primitives::AccountId;
@@ -25,11 +25,60 @@ type ExtrinsicIndex = StorageValue<ExtrinsicIndexPrefix, u32>;
 /// proposer slots in the epoch (and it authored none of them).
 pub const MIN_EXPECTED_BLOCKS: u32 = 4;
 
+/// A fee parameter's default ([`fees`]).
+fn default_fee(parameter: pallet_governance::Parameter) -> Balance {
+    use pallet_governance::Parameter as P;
+    match parameter {
+        P::BaseFee => fees::BASE_FEE,
+        P::ByteFee => fees::BYTE_FEE,
+        P::WorkFee => fees::WORK_FEE,
+    }
+}
+
+/// A fee parameter: governance's value, or the runtime's default.
+pub fn fee_parameter(parameter: pallet_governance::Parameter) -> Balance {
+    Governance::parameter(parameter).unwrap_or_else(|| default_fee(parameter))
+}
+
+/// The values governance may give each parameter: from nothing to a hundred times the
+/// default (a fee so high that no transaction could pay it would leave governance itself
+/// unable to lower it).
+pub fn parameter_range(parameter: pallet_governance::Parameter) -> (u128, u128) {
+    (0, default_fee(parameter).saturating_mul(100))
+}
+
 /// The fee a transaction of `len` encoded bytes with `tip` pays.
 pub fn fee_for(len: usize, tip: Balance) -> Balance {
-    fees::BASE_FEE
-        .saturating_add(fees::BYTE_FEE.saturating_mul(len as Balance))
+    use pallet_governance::Parameter as P;
+    fee_parameter(P::BaseFee)
+        .saturating_add(fee_parameter(P::ByteFee).saturating_mul(len as Balance))
         .saturating_add(tip)
+}
+
+/// What a governance proposal's encoded call does: it must decode as a runtime call, and
+/// new runtime code must pass `set_code`'s checks now (so a bad upgrade is refused before
+/// the vote; it is checked again when enacted).
+pub fn inspect_proposal(
+    encoded: &[u8],
+) -> Result<pallet_governance::ProposalKind, menara_primitives::DispatchError> {
+    let call = RuntimeCall::decode_all(&mut &encoded[..]).map_err(|_| {
+        pallet_governance::Error::UndecodableCall
+            .into_dispatch_error(<crate::Runtime as pallet_governance::Config>::PALLET_INDEX)
+    })?;
+    if let RuntimeCall::System(pallet_system::Call::SetCode { code }) = &call {
+        let version = System::check_code(code).map_err(|e| {
+            e.into_dispatch_error(<crate::Runtime as pallet_system::Config>::PALLET_INDEX)
+        })?;
+        return Ok(pallet_governance::ProposalKind::Upgrade {
+            spec_version: version.spec_version,
+            code_hash: H256(io::hashing::blake3_256(code)),
+        });
+    }
+    let kind = calls::kind_of(&call);
+    Ok(pallet_governance::ProposalKind::Call {
+        pallet: kind.pallet,
+        call: kind.call,
+    })
 }
 
 /// The call an agent's act carries, decoded (`None` when it is not an act or does not decode).
@@ -59,7 +108,8 @@ fn call_work_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> u64 {
 
 /// Whether a call belongs to the large transaction class (up to
 /// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's
-/// tensors, made directly or by an agent.
+/// tensors, made directly or by an agent, and governance proposals (a runtime upgrade
+/// carries the code).
 pub fn is_large_call(call: &RuntimeCall) -> bool {
     is_large_call_with(call, acted_call(call).as_ref())
 }
@@ -72,7 +122,11 @@ fn is_large_call_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> bool {
             RuntimeCall::Inference(pallet_inference::Call::Challenge { .. })
         )
     };
-    is_challenge(call) || acted.is_some_and(is_challenge)
+    let is_proposal = matches!(
+        call,
+        RuntimeCall::Governance(pallet_governance::Call::Propose { .. })
+    );
+    is_proposal || is_challenge(call) || acted.is_some_and(is_challenge)
 }
 
 /// Who pays a transaction's fee: the owner an agent acts for, when the agent's grant
@@ -103,12 +157,18 @@ fn fee_payer(
 
 /// The fee of a transaction of `len` bytes, `tip`, doing `work` units of dispute work.
 pub fn fee_with_work(len: usize, tip: Balance, work: u64) -> Balance {
-    fee_for(len, tip).saturating_add(fees::WORK_FEE.saturating_mul(work as Balance))
+    fee_for(len, tip).saturating_add(
+        fee_parameter(pallet_governance::Parameter::WorkFee).saturating_mul(work as Balance),
+    )
 }
 
 /// Starts a block.
 pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
     System::initialize(ctx)?;
+    // The first block of a new runtime version runs its storage migrations, once.
+    if let Some(from) = System::note_runtime_upgrade() {
+        crate::migrations::run(from);
+    }
     // The author's beacon signature must be valid, or the block is.
     Randomness::on_initialize(ctx)?;
     Compute::on_initialize();
@@ -144,6 +204,17 @@ pub fn finalize_block() {
             }
         }
         Session::reset_authored();
+    }
+    // Votes closing now; passed referenda due now run with Root origin (before the epoch
+    // end below, so a cancelled slash is not applied first).
+    for (referendum, encoded) in Governance::on_finalize(number) {
+        let result = match RuntimeCall::decode_all(&mut &encoded[..]) {
+            Ok(call) => io::storage::with_transaction(|| dispatch(Origin::Root, call)),
+            // Checked when proposed; a runtime upgrade since may have changed the calls.
+            Err(_) => Err(pallet_governance::Error::UndecodableCall
+                .into_dispatch_error(<crate::Runtime as pallet_governance::Config>::PALLET_INDEX)),
+        };
+        Governance::note_enacted(referendum, result);
     }
     // Jobs not committed in time, challenge windows closing now.
     Inference::on_finalize(number);
@@ -342,6 +413,7 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
             Origin::Root => Err(menara_support::dispatch::bad_origin()),
         },
         RuntimeCall::Agents(call) => Agents::dispatch(origin, call),
+        RuntimeCall::Governance(call) => Governance::dispatch(origin, call),
     }
 }
 

@@ -13,6 +13,7 @@ mod agent_authority_tests;
 pub mod api;
 pub mod calls;
 pub mod executive;
+pub mod migrations;
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 mod wasm;
 
@@ -24,8 +25,9 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 
 /// Name of this chain logic; an upgrade must keep it.
 pub const SPEC_NAME: &str = "menara";
-/// Raised with every change of behaviour.
-pub const SPEC_VERSION: u32 = 7;
+/// Raised with every change of behaviour. The `upgrade-test` build (the runtime a test
+/// upgrades a live chain to) is one above.
+pub const SPEC_VERSION: u32 = if cfg!(feature = "upgrade-test") { 9 } else { 8 };
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -62,7 +64,15 @@ pub struct Runtime;
 impl pallet_system::Config for Runtime {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 100_000;
+    const SPEC_NAME: &'static str = SPEC_NAME;
+    const SPEC_VERSION: u32 = SPEC_VERSION;
+    /// What a proposal in a large transaction can carry.
+    const MAX_CODE_SIZE: u32 = MAX_PROPOSAL_SIZE;
 }
+
+/// Largest encoded call a governance proposal carries (a runtime upgrade's code, with the
+/// call's few bytes of framing): a large-class transaction's limit less room for the rest.
+pub const MAX_PROPOSAL_SIZE: u32 = fees::MAX_LARGE_EXTRINSIC_SIZE as u32 - 4 * 1024;
 
 impl pallet_balances::Config for Runtime {
     const PALLET_INDEX: u8 = 1;
@@ -210,6 +220,41 @@ impl pallet_agents::Config for Runtime {
     ];
 }
 
+impl pallet_governance::Config for Runtime {
+    const PALLET_INDEX: u8 = 10;
+    /// 100 MEN, back when the referendum ends unless the validators cancel it.
+    const PROPOSAL_DEPOSIT: Balance = 100 * menara_primitives::MEN;
+    /// 0.00001 MEN per byte: about 14 MEN more for a runtime upgrade.
+    const DEPOSIT_PER_BYTE: Balance = menara_primitives::MEN / 100_000;
+    const MAX_CALL_SIZE: u32 = MAX_PROPOSAL_SIZE;
+    const MAX_LIVE: u32 = 16;
+    /// Two minutes at one block a second: no longer than unbonding (150 blocks), so stake
+    /// that voted cannot be moved to another account and vote again.
+    const VOTING_PERIOD: menara_primitives::BlockNumber = 120;
+    /// Half a minute for the validators' emergency cancel.
+    const ENACTMENT_DELAY: menara_primitives::BlockNumber = 30;
+    /// A fifth of all bonded stake must vote.
+    const QUORUM_PER_MILL: u32 = 200;
+    /// Two thirds of the active set's stake, as for finality.
+    const EMERGENCY_CANCEL_PER_MILL: u32 = 667;
+    fn inspect_call(
+        call: &[u8],
+    ) -> Result<pallet_governance::ProposalKind, menara_primitives::DispatchError> {
+        executive::inspect_proposal(call)
+    }
+    fn parameter_range(parameter: pallet_governance::Parameter) -> (u128, u128) {
+        executive::parameter_range(parameter)
+    }
+}
+
+// Stake that voted cannot vote again through another account: moving it takes the whole
+// unbonding period, at least as long as voting.
+const _: () = {
+    use pallet_staking::Config as S;
+    let unbonding = <Runtime as S>::UNBONDING_EPOCHS * <Runtime as S>::EPOCH_LENGTH;
+    assert!(<Runtime as pallet_governance::Config>::VOTING_PERIOD <= unbonding);
+};
+
 // An agent's slash must land while the stake that backed the offence is still unbonding.
 const _: () = {
     use pallet_staking::Config as S;
@@ -245,10 +290,13 @@ pub type Compute = pallet_compute::Pallet<Runtime>;
 pub type Inference = pallet_inference::Pallet<Runtime>;
 /// The agents pallet (staked agents, grants, orders) of this runtime.
 pub type Agents = pallet_agents::Pallet<Runtime>;
+/// The governance pallet (referenda, Root calls, parameters) of this runtime.
+pub type Governance = pallet_governance::Pallet<Runtime>;
 
 pub use {
-    pallet_agents, pallet_balances, pallet_compute, pallet_inference, pallet_models,
-    pallet_offences, pallet_randomness, pallet_session, pallet_staking, pallet_system,
+    pallet_agents, pallet_balances, pallet_compute, pallet_governance, pallet_inference,
+    pallet_models, pallet_offences, pallet_randomness, pallet_session, pallet_staking,
+    pallet_system,
 };
 
 /// Every call of every pallet; the first byte selects the pallet.
@@ -288,6 +336,9 @@ pub enum RuntimeCall {
     /// Agents pallet (staked agents, grants, orders).
     #[codec(index = 9)]
     Agents(pallet_agents::Call),
+    /// Governance pallet (referenda).
+    #[codec(index = 10)]
+    Governance(pallet_governance::Call),
 }
 
 impl RuntimeCall {
@@ -331,6 +382,9 @@ pub enum RuntimeEvent {
     /// Agents pallet.
     #[codec(index = 9)]
     Agents(pallet_agents::Event),
+    /// Governance pallet.
+    #[codec(index = 10)]
+    Governance(pallet_governance::Event),
 }
 
 impl RuntimeEvent {
@@ -359,4 +413,6 @@ pub struct GenesisConfig {
     pub compute: pallet_compute::GenesisConfig,
     /// Inference parameters (sampling rates).
     pub inference: pallet_inference::GenesisConfig,
+    /// Governance periods (shorter on test chains).
+    pub governance: pallet_governance::GenesisConfig,
 }

@@ -6,7 +6,7 @@
 pub mod keyring;
 
 use menara_primitives::{
-    AccountId, Balance, ValidatorRecord, BLS_PUBLIC_KEY_LEN, BLS_SIGNATURE_LEN,
+    AccountId, Balance, BlockNumber, ValidatorRecord, BLS_PUBLIC_KEY_LEN, BLS_SIGNATURE_LEN,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -149,6 +149,13 @@ pub struct RuntimeGenesis {
     /// 250).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub double_per_mill: Option<u32>,
+    /// Blocks a referendum is open for votes (default and maximum: the runtime's, 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voting_period: Option<BlockNumber>,
+    /// Blocks between a referendum passing and its enactment (default and maximum: the
+    /// runtime's, 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enactment_delay: Option<BlockNumber>,
 }
 
 /// Genesis of a spec.
@@ -233,6 +240,9 @@ fn dev_keys_spec(name: &str, id: &str, chain_type: ChainType, validators: &[&str
             // show the whole verification path within a few jobs.
             sample_per_mill: Some(500),
             double_per_mill: Some(500),
+            // A referendum decided in under a minute at the local network's block times.
+            voting_period: Some(40),
+            enactment_delay: Some(10),
         }),
     }
 }
@@ -414,6 +424,13 @@ impl ChainSpec {
                 Genesis::RuntimeGenesis(g) => pallet_inference::GenesisConfig {
                     sample_per_mill: g.sample_per_mill,
                     double_per_mill: g.double_per_mill,
+                },
+                Genesis::Raw { .. } => Default::default(),
+            },
+            governance: match &self.genesis {
+                Genesis::RuntimeGenesis(g) => pallet_governance::GenesisConfig {
+                    voting_period: g.voting_period,
+                    enactment_delay: g.enactment_delay,
                 },
                 Genesis::Raw { .. } => Default::default(),
             },

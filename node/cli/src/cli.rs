@@ -457,6 +457,10 @@ pub enum TxCommand {
     /// as an agent, delegate to its pool, order work, report misbehaviour.
     #[command(subcommand)]
     Agents(crate::agents::AgentsTx),
+    /// Governance: propose a referendum (a call, or a runtime upgrade), vote with bonded
+    /// stake, ask as a validator to cancel a passed one.
+    #[command(subcommand)]
+    Governance(crate::governance::GovernanceTx),
 }
 
 /// Compute market transactions; each is signed locally by `--from` and waits for finality.
@@ -891,6 +895,9 @@ pub enum QueryCommand {
     /// AI agents: agents, grants, acts, orders.
     #[command(subcommand)]
     Agents(crate::agents::AgentsQuery),
+    /// Governance: referenda, votes, parameters.
+    #[command(subcommand)]
+    Governance(crate::governance::GovernanceQuery),
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {

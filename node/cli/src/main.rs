@@ -2,6 +2,7 @@
 mod agents;
 mod cli;
 mod compute;
+mod governance;
 mod inference;
 mod model;
 mod node;

@@ -390,6 +390,7 @@ pub async fn tx(cmd: TxCommand) -> anyhow::Result<()> {
         TxCommand::Compute(cmd) => crate::compute::tx(cmd).await,
         TxCommand::Inference(cmd) => crate::inference::tx(cmd).await,
         TxCommand::Agents(cmd) => crate::agents::tx(cmd).await,
+        TxCommand::Governance(cmd) => crate::governance::tx(cmd).await,
     }
 }
 
@@ -531,6 +532,7 @@ pub async fn query(cmd: QueryCommand) -> anyhow::Result<()> {
         QueryCommand::Compute(cmd) => crate::compute::query(cmd).await,
         QueryCommand::Inference(cmd) => crate::inference::query(cmd).await,
         QueryCommand::Agents(cmd) => crate::agents::query(cmd).await,
+        QueryCommand::Governance(cmd) => crate::governance::query(cmd).await,
         QueryCommand::Model {
             what,
             start_after,

@@ -19,7 +19,7 @@ use menara_chain_spec::keyring;
 use menara_primitives::{AccountId, Balance, H256, MEN};
 use menara_rpc::client;
 use menara_runtime::RuntimeCall;
-use parity_scale_codec::Encode;
+use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::*;
@@ -104,9 +104,10 @@ fn bob_act<'a>(call: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// The fee of //Dave's act for `owner` submitting "hello world" to `model` for at most
-/// 1 MEN, as the runtime computes it: from the transaction's length, which neither the
-/// nonce (fixed width) nor the signature changes.
-fn submit_act_fee(genesis: &H256, owner: AccountId, model: H256) -> Balance {
+/// 1 MEN, as the chain's runtime computes it (its `fee` query): from the transaction's
+/// length, which neither the nonce (fixed width) nor the signature changes.
+async fn submit_act_fee(c: &WsClient, owner: AccountId, model: H256) -> Balance {
+    let genesis = &client::genesis_hash(c).await.unwrap();
     use menara_runtime::{pallet_agents, pallet_inference};
     let submit = RuntimeCall::Inference(pallet_inference::Call::Submit {
         model,
@@ -120,7 +121,9 @@ fn submit_act_fee(genesis: &H256, owner: AccountId, model: H256) -> Balance {
         job: None,
     });
     let tx = keyring::sign(&keyring::dev_signing_key("Dave"), genesis, 0, 0, act);
-    menara_runtime::executive::query_fee(&tx).unwrap()
+    let method = std::str::from_utf8(menara_primitives::queries::FEE).unwrap();
+    let raw = client::query(c, method, &tx.encode(), None).await.unwrap();
+    Balance::decode(&mut &raw[..]).unwrap()
 }
 
 /// The job id an act's `inference.submit` printed (`job <id>`).
@@ -682,7 +685,7 @@ async fn agents_act_under_grants_and_are_slashed_on_a_dev_chain() {
     // exactly two jobs at //Alice's price, the fees //Bob pays for them included (the
     // fee of an act depends only on its length, the same for both).
     let bob = keyring::dev_account("Bob");
-    let fee = submit_act_fee(&client::genesis_hash(&c).await.unwrap(), bob, model);
+    let fee = submit_act_fee(&c, bob, model).await;
     let budget = 2 * (MEN + fee);
     let out = node.ok(&[
         "tx",

@@ -219,15 +219,54 @@ async fn assert_same_chain(clients: &[&WsClient], upto: u64) {
     assert!(cert.signer_indices().len() >= 3, "{cert:?}");
 }
 
+/// A connection to each node.
+async fn connect_all(nodes: &mut [Node]) -> Vec<WsClient> {
+    let mut clients = Vec::new();
+    for n in nodes.iter_mut() {
+        clients.push(n.connect().await);
+    }
+    clients
+}
+
+/// Starts a fifth node (not a validator) that syncs from genesis until it has finalised
+/// what `clients[0]` had (plus `beyond`), and checks that it holds the same chain as every
+/// node in `clients` up to the lower of its and `clients[last]`'s final block, which it
+/// returns with the node and its connection.
+async fn late_node_syncs(
+    dir: &Path,
+    bootnode: &str,
+    clients: &[WsClient],
+    beyond: u64,
+) -> (Node, WsClient, u64) {
+    let mut late = Node::new(dir, 4, None);
+    late.start(Some(bootnode));
+    let late_client = late.connect().await;
+    let head = finalized_number(&clients[0]).await;
+    wait_finalized(
+        &late_client,
+        head + beyond,
+        Duration::from_secs(120),
+        "late joiner",
+    )
+    .await;
+    let last = clients.last().expect("nodes to compare with");
+    let upto = finalized_number(&late_client)
+        .await
+        .min(finalized_number(last).await);
+    let all: Vec<&WsClient> = clients
+        .iter()
+        .chain(std::iter::once(&late_client))
+        .collect();
+    assert_same_chain(&all, upto).await;
+    (late, late_client, upto)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn four_validators_survive_crashes_and_a_late_node_syncs() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let (mut nodes, bootnode) = four_validators(dir.path(), &[]);
-    let mut clients = Vec::new();
-    for n in nodes.iter_mut() {
-        clients.push(n.connect().await);
-    }
+    let mut clients = connect_all(&mut nodes).await;
 
     // 1. Blocks are produced and finalised; every node sees peers.
     for c in &clients {
@@ -308,26 +347,7 @@ async fn four_validators_survive_crashes_and_a_late_node_syncs() {
     }
 
     // 5. A fifth node, not a validator, joins late and syncs with certificate checks.
-    let mut late = Node::new(dir.path(), 4, None);
-    late.start(Some(&bootnode));
-    let late_client = late.connect().await;
-    let head = finalized_number(&clients[0]).await;
-    wait_finalized(
-        &late_client,
-        head + 2,
-        Duration::from_secs(120),
-        "late joiner",
-    )
-    .await;
-
-    let upto = finalized_number(&late_client)
-        .await
-        .min(finalized_number(&clients[3]).await);
-    let all: Vec<&WsClient> = clients
-        .iter()
-        .chain(std::iter::once(&late_client))
-        .collect();
-    assert_same_chain(&all, upto).await;
+    let (late, late_client, _) = late_node_syncs(dir.path(), &bootnode, &clients, 2).await;
     assert_eq!(
         client::account(&late_client, &ferdie).await.unwrap().free,
         before + 5 * MEN
@@ -1439,4 +1459,302 @@ async fn cheated_inference_jobs_that_are_sampled_are_challenged_and_slashed() {
         &rpc(0),
     ]);
     assert!(out.contains("final"), "{out}");
+}
+
+/// The header of block `n` on `c`.
+async fn header_at(c: &WsClient, n: u64) -> menara_primitives::Header {
+    let hash = client::block_hash(c, Some(n)).await.unwrap().unwrap();
+    client::header(c, Some(hash)).await.unwrap().unwrap()
+}
+
+async fn referendum(c: &WsClient, index: u64) -> serde_json::Value {
+    c.request("governance_referendum", rpc_params![index])
+        .await
+        .unwrap()
+}
+
+/// The `upgrade-test` runtime's migration counter on `c` (`None`: never ran).
+async fn migration_runs(c: &WsClient) -> Option<u32> {
+    let key = menara_runtime::migrations::upgrade_test_runs_key();
+    client::storage(c, &key, None)
+        .await
+        .unwrap()
+        .map(|v| parity_scale_codec::Decode::decode(&mut &v[..]).unwrap())
+}
+
+/// A forkless runtime upgrade on a live four-validator network, through governance: bad
+/// upgrades are refused before any vote; //Alice proposes the `upgrade-test` runtime (this
+/// tree one spec version up, with a storage migration); validators vote with their stake;
+/// it passes, waits out its delay and is enacted; every node runs the new code from the
+/// next block with no restart, its migration runs exactly once, and blocks keep coming. A
+/// parameter change passes the same way. Then a fresh node syncs from genesis across the
+/// upgrade (old code for old blocks, new code after) to the same head. Prints the block
+/// times around the switch (a measurement, not asserted).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runtime_upgrade_passes_a_referendum_and_every_node_switches_without_a_fork() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, bootnode) = four_validators(dir.path(), &[]);
+    let clients = connect_all(&mut nodes).await;
+    for c in &clients {
+        wait_finalized(c, 2, Duration::from_secs(90), "start").await;
+    }
+    let url = format!("ws://127.0.0.1:{}", nodes[0].rpc_port);
+    let old = client::runtime_version(&clients[0], None).await.unwrap();
+    assert_eq!(old.spec_version, menara_runtime::SPEC_VERSION);
+    assert_eq!(migration_runs(&clients[0]).await, None);
+    let new_query = std::str::from_utf8(menara_runtime::migrations::UPGRADE_TEST_QUERY).unwrap();
+    let unknown = client::query(&clients[0], new_query, &[], None).await;
+    assert!(
+        unknown
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("unknown query")),
+        "{unknown:?}"
+    );
+
+    let upgrade = menara_runtime_upgrade_test::WASM_BINARY.expect("upgrade-test runtime built");
+    let upgrade_path = dir.path().join("upgrade.wasm");
+    std::fs::write(&upgrade_path, upgrade).unwrap();
+    let upgrade_path = upgrade_path.to_str().unwrap();
+
+    // Bad upgrades are refused before anyone votes: the running runtime again (spec
+    // version not higher), and code that is not a runtime (checked by the CLI, and by the
+    // chain when sent as a raw call).
+    let same_path = dir.path().join("same.wasm");
+    std::fs::write(&same_path, menara_runtime::WASM_BINARY.unwrap()).unwrap();
+    let propose = |wasm: &str| {
+        wallet(&[
+            "tx",
+            "governance",
+            "propose-upgrade",
+            "--wasm",
+            wasm,
+            "--from",
+            "//Alice",
+            "--rpc",
+            &url,
+        ])
+    };
+    let out = propose(same_path.to_str().unwrap());
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("SpecVersionNotIncreased"),
+        "{out:?}"
+    );
+    let junk_path = dir.path().join("junk.wasm");
+    std::fs::write(&junk_path, b"\0asm but not really").unwrap();
+    let out = propose(junk_path.to_str().unwrap());
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is not a runtime"),
+        "{out:?}"
+    );
+    let raw = RuntimeCall::System(pallet_system::Call::SetCode {
+        code: b"\0asm but not really".to_vec(),
+    });
+    let raw = format!(
+        "0x{}",
+        hex::encode(parity_scale_codec::Encode::encode(&raw))
+    );
+    let out = wallet(&[
+        "tx",
+        "governance",
+        "propose",
+        "--call",
+        &raw,
+        "--from",
+        "//Alice",
+        "--rpc",
+        &url,
+    ]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("InvalidCode"),
+        "{out:?}"
+    );
+
+    // The upgrade and a parameter change are proposed; the validators vote.
+    let out = wallet_ok(&[
+        "tx",
+        "governance",
+        "propose-upgrade",
+        "--wasm",
+        upgrade_path,
+        "--from",
+        "//Alice",
+        "--rpc",
+        &url,
+    ]);
+    let up = printed_id(&out, "referendum");
+    let out = wallet_ok(&[
+        "tx",
+        "governance",
+        "propose",
+        "--call",
+        "inference.set-sampling",
+        "200",
+        "500",
+        "--from",
+        "//Bob",
+        "--rpc",
+        &url,
+    ]);
+    let param = printed_id(&out, "referendum");
+    for (who, side, index) in [
+        ("//Alice", "--aye", up),
+        ("//Bob", "--aye", up),
+        ("//Dave", "--nay", up),
+        ("//Charlie", "--aye", param),
+    ] {
+        let index = index.to_string();
+        wallet_ok(&[
+            "tx",
+            "governance",
+            "vote",
+            "--referendum",
+            &index,
+            side,
+            "--from",
+            who,
+            "--rpc",
+            &url,
+        ]);
+    }
+    // A vote changed is replaced, not added.
+    wallet_ok(&[
+        "tx",
+        "governance",
+        "vote",
+        "--referendum",
+        &up.to_string(),
+        "--nay",
+        "--from",
+        "//Dave",
+        "--stake",
+        "50000",
+        "--rpc",
+        &url,
+    ]);
+    // (Read from the node the wallet waited on: it has the block that made it final.)
+    let r = referendum(&clients[0], up).await;
+    assert_eq!(r["status"], "ongoing", "{r}");
+    assert_eq!(r["call"]["kind"], "upgrade", "{r}");
+    assert_eq!(r["call"]["specVersion"], old.spec_version + 1, "{r}");
+    let stake = keyring_stake();
+    assert_eq!(r["ayes"], (2 * stake).to_string(), "{r}");
+    assert_eq!(r["nays"], (50_000 * MEN).to_string(), "{r}");
+    let listed = wallet_ok(&["query", "governance", "referenda", "--rpc", &url]);
+    assert!(
+        listed.contains("runtime upgrade to spec version"),
+        "{listed}"
+    );
+    assert!(listed.contains("inference.set_sampling"), "{listed}");
+
+    // It passes at the end of voting, then is enacted after the delay.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let voting_end = loop {
+        let r = referendum(&clients[2], up).await;
+        if r["status"] == "enacted" {
+            assert_eq!(r["succeeded"], true, "{r}");
+            break r["end"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "never enacted: {r}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let settings: serde_json::Value = clients[0]
+        .request("governance_summary", rpc_params![])
+        .await
+        .unwrap();
+    let enactment = voting_end + settings["enactmentDelay"].as_u64().unwrap();
+    // Every node runs the new code, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for c in &clients {
+        loop {
+            let v = client::runtime_version(c, None).await.unwrap();
+            if v.spec_version == old.spec_version + 1 {
+                assert_eq!(v.spec_name, old.spec_name);
+                break;
+            }
+            assert!(Instant::now() < deadline, "a node still runs {v:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Blocks are still produced and finalised with the new code, and its migration ran
+    // once on every node.
+    let f = finalized_number(&clients[0]).await;
+    for c in &clients {
+        wait_finalized(c, f + 5, Duration::from_secs(60), "after the upgrade").await;
+        assert_eq!(migration_runs(c).await, Some(1));
+        // The new code answers a query the old one did not know.
+        let raw = client::query(c, new_query, &[], None).await.unwrap();
+        assert_eq!(raw, 1u32.to_le_bytes());
+    }
+    let p = referendum(&clients[0], param).await;
+    assert_eq!(p["status"], "enacted", "{p}");
+    let summary: serde_json::Value = clients[3]
+        .request("inference_summary", rpc_params![])
+        .await
+        .unwrap();
+    assert_eq!(summary["samplePerMill"], 200, "{summary}");
+
+    // The enactment block writes the new `:code`; the next one runs it. Block times
+    // around the switch (a measurement, not asserted).
+    let upgrade_hash = menara_primitives::blake3_256(upgrade);
+    let head = finalized_number(&clients[0]).await;
+    let mut times = Vec::new();
+    for n in enactment.saturating_sub(10)..=(enactment + 10).min(head) {
+        times.push((n, header_at(&clients[0], n).await.timestamp));
+    }
+    let gaps: Vec<(u64, u64)> = times
+        .windows(2)
+        .map(|w| (w[1].0, w[1].1 - w[0].1))
+        .collect();
+    let before: Vec<u64> = gaps
+        .iter()
+        .filter(|(n, _)| *n <= enactment)
+        .map(|g| g.1)
+        .collect();
+    let after: Vec<u64> = gaps
+        .iter()
+        .filter(|(n, _)| *n > enactment)
+        .map(|g| g.1)
+        .collect();
+    // The block that carried the proposal also checked the code (compiled and asked its
+    // version) and queued its compilation for execution.
+    let submitted = referendum(&clients[0], up).await["submitted"]
+        .as_u64()
+        .unwrap();
+    let mut proposal_gaps = Vec::new();
+    for n in submitted.saturating_sub(3).max(2)..=submitted + 3 {
+        let gap = header_at(&clients[0], n).await.timestamp
+            - header_at(&clients[0], n - 1).await.timestamp;
+        proposal_gaps.push((n, gap));
+    }
+    let report = format!(
+        "runtime upgrade {upgrade_hash} ({} bytes): enacted in block {enactment}; block {} is the first on the new code, {} ms after block {enactment}\nblock gaps (ms) before: {before:?}\nblock gaps (ms) after:  {after:?}\nproposal in block {submitted}; (block, gap to its parent in ms) around it: {proposal_gaps:?}\n",
+        upgrade.len(),
+        enactment + 1,
+        after.first().copied().unwrap_or_default(),
+    );
+    eprintln!("{report}");
+    let _ = std::fs::create_dir_all(concat!(env!("CARGO_TARGET_TMPDIR")));
+    let _ = std::fs::write(
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/upgrade-timing.txt"),
+        &report,
+    );
+
+    // A new node syncs from genesis across the upgrade to the same chain.
+    let (_late, late_client, upto) = late_node_syncs(dir.path(), &bootnode, &clients, 0).await;
+    assert!(upto > enactment + 1);
+    assert_eq!(
+        client::runtime_version(&late_client, None)
+            .await
+            .unwrap()
+            .spec_version,
+        old.spec_version + 1
+    );
+    assert_eq!(migration_runs(&late_client).await, Some(1));
+}
+
+/// Each `local` validator's genesis stake.
+fn keyring_stake() -> u128 {
+    menara_chain_spec::DEV_STAKE
 }

@@ -37,6 +37,7 @@ fn setup(exec: &Executor) -> (Arc<InMemoryState>, BlockContext, Vec<u8>) {
         staking: Default::default(),
         compute: Default::default(),
         inference: Default::default(),
+        governance: Default::default(),
     };
     let (_, overlay) = exec
         .call_once(

@@ -10,6 +10,9 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     /// Why a host function stopped the runtime (reported instead of the bare trap).
     pub(crate) host_error: Option<String>,
+    /// The executor, to answer questions about other runtime code; `None` inside such a
+    /// question (no nesting).
+    executor: Option<Arc<crate::Shared>>,
 }
 
 impl HostState {
@@ -17,12 +20,14 @@ impl HostState {
         backend: Arc<dyn StateReader>,
         overlay: OverlayedChanges,
         limits: StoreLimits,
+        executor: Option<Arc<crate::Shared>>,
     ) -> Self {
         HostState {
             backend,
             overlay,
             limits,
             host_error: None,
+            executor,
         }
     }
 }
@@ -33,6 +38,8 @@ type HostResult<T> = wasmtime::Result<T>;
 const MAX_KEY_LEN: u32 = 4 * 1024;
 /// Largest value the runtime may store.
 const MAX_VALUE_LEN: u32 = 16 * 1024 * 1024;
+/// Largest runtime code the runtime may ask about (`ext_misc_runtime_version`).
+const MAX_CODE_LEN: u32 = 16 * 1024 * 1024;
 
 /// Length of a compressed BLS12-381 public key (G1).
 const BLS_PK_LEN: u32 = menara_primitives::BLS_PUBLIC_KEY_LEN as u32;
@@ -132,6 +139,22 @@ fn backend_failure<T>(caller: &mut Caller<'_, HostState>, e: sm::StateError) -> 
 
 /// Adds every host function to `linker`.
 pub(crate) fn register(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "ext_misc_runtime_version",
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> HostResult<u64> {
+            let code = read_bytes(&mut caller, ptr, len, MAX_CODE_LEN)?;
+            let answer = caller
+                .data()
+                .executor
+                .clone()
+                .and_then(|executor| crate::Shared::runtime_version(&executor, &code));
+            return_bytes(
+                &mut caller,
+                answer.map(|v| parity_scale_codec::Encode::encode(&v)),
+            )
+        },
+    )?;
     linker.func_wrap(
         "env",
         "ext_storage_get",

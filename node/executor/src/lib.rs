@@ -12,12 +12,14 @@
 //! Host functions (module `env`), see `menara_support::io` for the guest side:
 //! `ext_storage_{get,set,clear,next_key,clear_prefix,start_transaction,
 //! commit_transaction,rollback_transaction}`, `ext_hashing_blake3_256`,
-//! `ext_crypto_ed25519_verify`, `ext_logging_log`.
+//! `ext_crypto_ed25519_verify`, `ext_crypto_bls12381_verify{,_pop}`, `ext_compute_gemm_i8`,
+//! `ext_misc_runtime_version` (which version other code answers: `set_code`'s check, see
+//! [`Executor::runtime_version`]), `ext_logging_log`.
 mod host;
 
 use lru::LruCache;
-use menara_primitives::{blake3_256, H256};
-use menara_state_machine::{OverlayedChanges, StateReader};
+use menara_primitives::{blake3_256, methods, RuntimeVersion, H256};
+use menara_state_machine::{InMemoryState, OverlayedChanges, StateReader};
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use parking_lot::Mutex;
 use std::num::NonZeroUsize;
@@ -81,40 +83,143 @@ impl Default for ExecutorConfig {
     }
 }
 
-/// A wasm runtime executor; cheap to share (`Arc`).
+/// A wasm runtime executor; clones share its engines and caches.
+#[derive(Clone)]
 pub struct Executor {
+    shared: Arc<Shared>,
+}
+
+/// What instances of every runtime share, including the host functions' way back to the
+/// executor (to answer `ext_misc_runtime_version`).
+pub(crate) struct Shared {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Mutex<LruCache<H256, Arc<InstancePre<HostState>>>>,
     config: ExecutorConfig,
+    inspector: CodeInspector,
+}
+
+/// Fuel (about one unit per wasm instruction) a candidate runtime gets to answer
+/// `Core_version`: ours needs a few thousand; a loop runs out, deterministically.
+pub const VERSION_CHECK_FUEL: u64 = 20_000_000;
+
+/// Answers "which version is this code?" for code that is not running yet (a proposed
+/// runtime upgrade), deterministically: a separate engine that meters fuel, a fresh instance
+/// over empty state, no further code questions from inside. Answers are cached by code hash.
+struct CodeInspector {
+    engine: Engine,
+    linker: Linker<HostState>,
+    answers: Mutex<LruCache<H256, Arc<std::sync::OnceLock<Option<RuntimeVersion>>>>>,
 }
 
 fn engine_err(e: impl std::fmt::Display) -> ExecutorError {
     ExecutorError::Engine(e.to_string())
 }
 
+/// The deterministic engine configuration; `fuel` adds metering and compiles without
+/// optimisation (the code inspector's: it runs one short call per module, so compile time
+/// is what counts; fuel is counted per wasm instruction, whatever the optimisation).
+fn engine(config: &ExecutorConfig, fuel: bool) -> Result<Engine, ExecutorError> {
+    let mut wasm = wasmtime::Config::new();
+    // Threads are off: wasmtime is built without its `threads` feature.
+    wasm.cranelift_nan_canonicalization(true)
+        .wasm_relaxed_simd(false)
+        .wasm_simd(false)
+        .max_wasm_stack(config.max_stack_bytes)
+        .consume_fuel(fuel)
+        .cranelift_opt_level(if fuel {
+            wasmtime::OptLevel::None
+        } else {
+            wasmtime::OptLevel::Speed
+        });
+    Engine::new(&wasm).map_err(engine_err)
+}
+
+fn linker(engine: &Engine) -> Result<Linker<HostState>, ExecutorError> {
+    let mut linker = Linker::new(engine);
+    host::register(&mut linker).map_err(engine_err)?;
+    Ok(linker)
+}
+
+/// Exports every runtime must have besides its API functions.
+const REQUIRED_EXPORTS: [&str; 3] = ["memory", "alloc", "dealloc"];
+
+fn check_exports(module: &Module) -> Result<(), ExecutorError> {
+    for export in REQUIRED_EXPORTS {
+        if module.get_export(export).is_none() {
+            return Err(ExecutorError::InvalidCode(format!(
+                "missing export `{export}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Executor {
     /// A new executor with a deterministic engine.
     pub fn new(config: ExecutorConfig) -> Result<Self, ExecutorError> {
-        let mut wasm = wasmtime::Config::new();
-        // Threads are off: wasmtime is built without its `threads` feature.
-        wasm.cranelift_nan_canonicalization(true)
-            .wasm_relaxed_simd(false)
-            .wasm_simd(false)
-            .max_wasm_stack(config.max_stack_bytes)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let engine = Engine::new(&wasm).map_err(engine_err)?;
-        let mut linker = Linker::new(&engine);
-        host::register(&mut linker).map_err(engine_err)?;
+        let engine = engine(&config, false)?;
+        let linker = linker(&engine)?;
+        let inspector_engine = self::engine(&config, true)?;
+        let inspector = CodeInspector {
+            linker: self::linker(&inspector_engine)?,
+            engine: inspector_engine,
+            answers: Mutex::new(LruCache::new(
+                NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
+            )),
+        };
         let size = NonZeroUsize::new(config.cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
         Ok(Executor {
-            engine,
-            linker,
-            cache: Mutex::new(LruCache::new(size)),
-            config,
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                cache: Mutex::new(LruCache::new(size)),
+                config,
+                inspector,
+            }),
         })
     }
 
+    /// Instantiates `code` over `backend` with `overlay` holding pending changes.
+    pub fn instantiate(
+        &self,
+        code: &[u8],
+        backend: Arc<dyn StateReader>,
+        overlay: OverlayedChanges,
+    ) -> Result<RuntimeInstance, ExecutorError> {
+        Shared::instantiate(&self.shared, code, backend, overlay)
+    }
+
+    /// One call on a fresh instance; returns the output and the changes it made.
+    pub fn call_once(
+        &self,
+        code: &[u8],
+        backend: Arc<dyn StateReader>,
+        method: &str,
+        input: &[u8],
+    ) -> Result<(Vec<u8>, OverlayedChanges), ExecutorError> {
+        let mut instance = self.instantiate(code, backend, OverlayedChanges::new())?;
+        let out = instance.call(method, input)?;
+        Ok((out, instance.into_overlay()))
+    }
+
+    /// The version `code` answers when asked `Core_version`, or `None` when it is not a
+    /// runtime this executor can run: what the runtime's `set_code` checks a proposed
+    /// upgrade with (host function `ext_misc_runtime_version`). Deterministic (metered with
+    /// [`VERSION_CHECK_FUEL`], a fresh instance over empty state) and cached by code hash;
+    /// accepted code is then compiled for execution in the background.
+    pub fn runtime_version(&self, code: &[u8]) -> Option<RuntimeVersion> {
+        Shared::runtime_version(&self.shared, code)
+    }
+
+    /// Whether `code` is compiled and in the in-memory cache (a switch to it costs no
+    /// compilation).
+    pub fn is_compiled(&self, code: &[u8]) -> bool {
+        self.shared.cache.lock().contains(&blake3_256(code))
+    }
+}
+
+impl Shared {
     fn compile(&self, code: &[u8], code_hash: &H256) -> Result<Module, ExecutorError> {
         if let Some(dir) = &self.config.disk_cache {
             if let Some(module) = self.load_cached(dir, code_hash) {
@@ -179,13 +284,7 @@ impl Executor {
             return Ok(pre.clone());
         }
         let module = self.compile(code, &code_hash)?;
-        for export in ["memory", "alloc", "dealloc"] {
-            if module.get_export(export).is_none() {
-                return Err(ExecutorError::InvalidCode(format!(
-                    "missing export `{export}`"
-                )));
-            }
-        }
+        check_exports(&module)?;
         let pre = Arc::new(
             self.linker
                 .instantiate_pre(&module)
@@ -195,21 +294,105 @@ impl Executor {
         Ok(pre)
     }
 
-    /// Instantiates `code` over `backend` with `overlay` holding pending changes.
-    pub fn instantiate(
-        &self,
+    fn instantiate(
+        this: &Arc<Shared>,
         code: &[u8],
         backend: Arc<dyn StateReader>,
         overlay: OverlayedChanges,
     ) -> Result<RuntimeInstance, ExecutorError> {
-        let pre = self.prepare(code)?;
-        let limits: StoreLimits = StoreLimitsBuilder::new()
+        let pre = this.prepare(code)?;
+        let state = HostState::new(backend, overlay, this.limits(), Some(this.clone()));
+        RuntimeInstance::new(&this.engine, &pre, state, None)
+    }
+
+    fn limits(&self) -> StoreLimits {
+        StoreLimitsBuilder::new()
             .memory_size(self.config.max_memory_bytes)
             .instances(1)
             .trap_on_grow_failure(true)
-            .build();
-        let mut store = Store::new(&self.engine, HostState::new(backend, overlay, limits));
+            .build()
+    }
+
+    /// The version `code` answers when asked `Core_version`, or `None` when it is not a
+    /// runtime this executor can run (it does not compile, lacks an export, imports an
+    /// unknown host function, traps, runs out of [`VERSION_CHECK_FUEL`] or answers
+    /// something that is not a version). Deterministic: metered, on a fresh instance over
+    /// empty state, whose own code questions are answered `None`. Accepted code is then
+    /// compiled for execution in the background, into the cache a block will use.
+    pub(crate) fn runtime_version(this: &Arc<Shared>, code: &[u8]) -> Option<RuntimeVersion> {
+        let code_hash = blake3_256(code);
+        // One answer per code: a second asker (a block while the pool's warm-up still
+        // compiles, say) waits for the first instead of compiling again.
+        let answer = this
+            .inspector
+            .answers
+            .lock()
+            .get_or_insert(code_hash, Default::default)
+            .clone();
+        answer
+            .get_or_init(|| {
+                let started = std::time::Instant::now();
+                let answer = this.inspect(code);
+                tracing::info!(
+                    target: "executor",
+                    code = %code_hash,
+                    ms = started.elapsed().as_millis() as u64,
+                    version = ?answer.as_ref().map(|v| v.spec_version),
+                    "inspected proposed runtime"
+                );
+                if answer.is_some() && !this.cache.lock().contains(&code_hash) {
+                    this.precompile(code);
+                }
+                answer
+            })
+            .clone()
+    }
+
+    /// Compiles `code` for execution on a background thread, into the module cache.
+    fn precompile(self: &Arc<Self>, code: &[u8]) {
+        let shared = self.clone();
+        let code = code.to_vec();
+        let spawned = std::thread::Builder::new()
+            .name("runtime-precompile".into())
+            .spawn(move || {
+                if let Err(e) = shared.prepare(&code) {
+                    tracing::warn!(target: "executor", "precompiling proposed runtime failed: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(target: "executor", "cannot start precompiling: {e}");
+        }
+    }
+
+    fn inspect(&self, code: &[u8]) -> Option<RuntimeVersion> {
+        let inspector = &self.inspector;
+        let module = Module::new(&inspector.engine, code).ok()?;
+        check_exports(&module).ok()?;
+        let pre = inspector.linker.instantiate_pre(&module).ok()?;
+        let state = HostState::new(
+            Arc::new(InMemoryState::default()),
+            OverlayedChanges::new(),
+            self.limits(),
+            None,
+        );
+        let mut instance =
+            RuntimeInstance::new(&inspector.engine, &pre, state, Some(VERSION_CHECK_FUEL)).ok()?;
+        instance.call_decode(methods::VERSION, &()).ok()
+    }
+}
+
+impl RuntimeInstance {
+    fn new(
+        engine: &Engine,
+        pre: &InstancePre<HostState>,
+        state: HostState,
+        fuel: Option<u64>,
+    ) -> Result<RuntimeInstance, ExecutorError> {
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel).map_err(engine_err)?;
+        }
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| ExecutorError::InvalidCode(format!("{e:#}")))?;
@@ -230,19 +413,6 @@ impl Executor {
             dealloc,
             poisoned: false,
         })
-    }
-
-    /// One call on a fresh instance; returns the output and the changes it made.
-    pub fn call_once(
-        &self,
-        code: &[u8],
-        backend: Arc<dyn StateReader>,
-        method: &str,
-        input: &[u8],
-    ) -> Result<(Vec<u8>, OverlayedChanges), ExecutorError> {
-        let mut instance = self.instantiate(code, backend, OverlayedChanges::new())?;
-        let out = instance.call(method, input)?;
-        Ok((out, instance.into_overlay()))
     }
 }
 

@@ -25,6 +25,7 @@ fn genesis_state(exec: &Executor) -> InMemoryState {
         staking: Default::default(),
         compute: Default::default(),
         inference: Default::default(),
+        governance: Default::default(),
     };
     let (out, overlay) = exec
         .call_once(
@@ -247,6 +248,71 @@ fn garbage_code_is_an_error_not_a_panic() {
         exec.call_once(&no_alloc, Arc::new(InMemoryState::default()), "x", &[]),
         Err(ExecutorError::InvalidCode(_))
     ));
+}
+
+/// A module whose `Core_version` runs `body` (which leaves an `i64` packed pointer and
+/// length), with `data` at address 0.
+fn version_module(body: &str, data: &[u8]) -> Vec<u8> {
+    wat(&format!(
+        r#"(module
+        (import "env" "ext_misc_runtime_version" (func $version (param i32 i32) (result i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "{}")
+        (func (export "alloc") (param i32) (result i32) i32.const 4096)
+        (func (export "dealloc") (param i32 i32))
+        (func (export "Core_version") (param i32 i32) (result i64) {body}))"#,
+        wat_bytes(data)
+    ))
+}
+
+#[test]
+fn proposed_code_is_inspected_deterministically_and_compiled_ahead() {
+    let exec = executor();
+    // Our runtime answers its version, and is then compiled in the background for the
+    // switch to it.
+    assert_eq!(
+        exec.runtime_version(runtime()),
+        Some(menara_runtime::version())
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !exec.is_compiled(runtime()) {
+        assert!(std::time::Instant::now() < deadline, "never compiled");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Any module that answers a version is a runtime to this question.
+    let other = RuntimeVersion {
+        spec_name: "other".into(),
+        spec_version: 3,
+        impl_version: 1,
+        transaction_version: 1,
+    };
+    let encoded = other.encode();
+    let answers = version_module(&format!("i64.const {}", encoded.len()), &encoded);
+    assert_eq!(exec.runtime_version(&answers), Some(other));
+    // What is not a runtime, or does not answer, is `None`, never a hang or a panic.
+    assert_eq!(exec.runtime_version(b"not wasm"), None);
+    let bad_import = wat(
+        r#"(module (import "env" "ext_clock_now" (func (result i64))) (memory (export "memory") 1)
+        (func (export "alloc") (param i32) (result i32) i32.const 0) (func (export "dealloc") (param i32 i32))
+        (func (export "Core_version") (param i32 i32) (result i64) i64.const 0))"#,
+    );
+    assert_eq!(exec.runtime_version(&bad_import), None);
+    let no_version = wat(r#"(module (memory (export "memory") 1)
+        (func (export "alloc") (param i32) (result i32) i32.const 0) (func (export "dealloc") (param i32 i32)))"#);
+    assert_eq!(exec.runtime_version(&no_version), None);
+    let garbage_answer = version_module("i64.const 3", b"\xff\xff\xff");
+    assert_eq!(exec.runtime_version(&garbage_answer), None);
+    // An endless loop runs out of fuel.
+    let started = std::time::Instant::now();
+    let spins = version_module("(loop $l (br $l)) i64.const 0", &[]);
+    assert_eq!(exec.runtime_version(&spins), None);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Asking about code from inside the question gets no answer (no nesting), so a module
+    // that answers with the answer about itself is not a runtime.
+    let nested = version_module("i32.const 0 i32.const 0 call $version", &[]);
+    assert_eq!(exec.runtime_version(&nested), None);
+    // None of these entered the cache of runtimes to execute.
+    assert!(!exec.is_compiled(&spins));
 }
 
 const PRELUDE: &str = r#"
@@ -502,6 +568,7 @@ fn wasm_genesis_refuses_bad_validator_sets_with_a_clear_message() {
         staking: Default::default(),
         compute: Default::default(),
         inference: Default::default(),
+        governance: Default::default(),
     };
     let err = build_genesis(&exec, &config).err().unwrap();
     assert!(err.contains("validator set is empty"), "{err}");

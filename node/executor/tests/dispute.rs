@@ -113,10 +113,14 @@ fn disputes_pay_for_bytes_and_work_and_a_block_bounds_their_work() {
     let work = f.weights.work(fixture::LAYER, &f.input.lens);
     // The runtime API takes the transaction SCALE-wrapped as bytes.
     let tx_len = Vec::<u8>::decode(&mut &f.challenge[..]).unwrap().len();
-    assert_eq!(
-        success_fee(&events),
-        Some(menara_runtime::executive::fee_with_work(tx_len, 0, work))
+    // The fee at the runtime's default fee parameters (governance changed none).
+    let state = menara_state_machine::InMemoryState::default();
+    let mut overlay = menara_state_machine::OverlayedChanges::new();
+    let expected = menara_support::io::with_externalities(
+        &mut menara_state_machine::Ext::new(&state, &mut overlay),
+        || menara_runtime::executive::fee_with_work(tx_len, 0, work),
     );
+    assert_eq!(success_fee(&events), Some(expected));
     assert!(work > 100_000_000, "the largest MiniLM layer: {work} units");
 
     // The same dispute again and again in one block (later ones fail in the pallet, the

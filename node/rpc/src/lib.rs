@@ -53,6 +53,10 @@
 //! | `agents_spends` | agent, before? (log index), limit? (≤ 100, default 25) | `[{"index", "owner", "grant", "call", "recipient", "amount", "fee", "block", "job": {"job", "model", "inputHash", "outputHash"} or null}]`: the agent's acts, newest first (see [`types::SpendJson`]) |
 //! | `agents_orders` | agent | `[AgentOrderJson]`: its open and accepted orders |
 //! | `agents_order` | id | `{"id", "client", "agent", "payment", "request", "deadlineBlocks", "placedAt", "state", "deadline"}` or null (see [`types::AgentOrderJson`]) |
+//! | `governance_referenda` | before? (index), limit? (≤ 100) | `[ReferendumJson]`: newest first (see `governance_referendum`) |
+//! | `governance_referendum` | index | `{"index", "proposer", "deposit", "call": {"kind": "upgrade", "specVersion", "codeHash"} or {"kind": "call", "name", "pallet", "call"}, "callHash", "callLen", "submitted", "end", "status": "ongoing"/"passed"/"rejected"/"cancelled"/"enacted", "enactAt", "succeeded", "ayes", "nays", "turnout", "quorum", "cancelVotes", "cancelPerMill"}` or null |
+//! | `governance_vote` | index, account | `{"aye", "own", "carried", "weight", "pulled": [{"validator", "amount"}]}` or null |
+//! | `governance_summary` | – | `{"votingPeriod", "enactmentDelay", "quorum", "totalHeld", "parameters": [{"name", "value", "min", "max"}]}` |
 pub mod api;
 pub mod client;
 pub mod error;

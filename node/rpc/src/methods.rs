@@ -48,6 +48,9 @@ pub const MAX_AGENT_SPENDS_PER_PAGE: u32 = menara_runtime::api::MAX_SPENDS_PER_P
 /// Spends one `agents_spends` call returns when no `limit` is given.
 pub const DEFAULT_AGENT_SPENDS_PER_PAGE: u32 = 25;
 
+/// Most referenda one `governance_referenda` call returns (the runtime's page size).
+pub const MAX_REFERENDA_PER_PAGE: u32 = menara_runtime::api::MAX_REFERENDA_PER_PAGE;
+
 /// Most keys one `state_getReadProof` call may ask for.
 pub const MAX_READ_PROOF_KEYS: usize = 1_000;
 
@@ -81,6 +84,96 @@ fn runtime_query<T: parity_scale_codec::Decode>(
     let method = std::str::from_utf8(name).map_err(|e| internal(e.to_string()))?;
     let raw = api.query(method, args, None).map_err(api_error)?;
     T::decode(&mut &raw[..]).map_err(|e| internal(e.to_string()))
+}
+
+/// JSON shapes of the governance views (amounts as decimal strings, keys as hex).
+mod governance_json {
+    use menara_runtime::api::GovernanceSummary;
+    use pallet_governance::{ProposalKind, ReferendumView, Status, Vote};
+    use serde_json::{json, Value};
+
+    pub fn referendum(v: &ReferendumView) -> Value {
+        let r = &v.referendum;
+        let (status, enact_at, ok) = match r.status {
+            Status::Ongoing => ("ongoing", None, None),
+            Status::Passed { enact_at } => ("passed", Some(enact_at), None),
+            Status::Rejected => ("rejected", None, None),
+            Status::Cancelled => ("cancelled", None, None),
+            Status::Enacted { ok } => ("enacted", None, Some(ok)),
+        };
+        let call = match &r.kind {
+            ProposalKind::Upgrade {
+                spec_version,
+                code_hash,
+            } => json!({
+                "kind": "upgrade",
+                "specVersion": spec_version,
+                "codeHash": code_hash.to_string(),
+            }),
+            ProposalKind::Call { pallet, call } => json!({
+                "kind": "call",
+                "name": menara_runtime::calls::name_of(pallet_agents::CallKind {
+                    pallet: *pallet,
+                    call: *call,
+                }),
+                "pallet": pallet,
+                "call": call,
+            }),
+        };
+        json!({
+            "index": v.index,
+            "proposer": r.proposer.to_string(),
+            "deposit": r.deposit.to_string(),
+            "call": call,
+            "callHash": r.call_hash.to_string(),
+            "callLen": r.call_len,
+            "submitted": r.submitted,
+            "end": r.end,
+            "status": status,
+            "enactAt": enact_at,
+            "succeeded": ok,
+            "ayes": r.tally.ayes.to_string(),
+            "nays": r.tally.nays.to_string(),
+            "turnout": r.tally.turnout().to_string(),
+            "quorum": v.quorum.to_string(),
+            "cancelVotes": v.cancel_votes.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "cancelPerMill": v.cancel_per_mill,
+        })
+    }
+
+    pub fn vote(v: &Vote) -> Value {
+        json!({
+            "aye": v.aye,
+            "own": v.own.to_string(),
+            "carried": v.carried.to_string(),
+            "weight": v.weight().to_string(),
+            "pulled": v.pulled.iter().map(|(validator, amount)| json!({
+                "validator": validator.to_string(),
+                "amount": amount.to_string(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn summary(s: &GovernanceSummary) -> Value {
+        json!({
+            "votingPeriod": s.voting_period,
+            "enactmentDelay": s.enactment_delay,
+            "quorum": s.quorum.to_string(),
+            "totalHeld": s.total_held.to_string(),
+            "parameters": s.parameters.iter().map(|(p, value, (min, max))| json!({
+                "name": p.name(),
+                "value": value.to_string(),
+                "min": min.to_string(),
+                "max": max.to_string(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A referendum index parameter.
+fn referendum_index(a: &Args, i: usize) -> Res<u32> {
+    let id = a.id(i)?;
+    u32::try_from(id).map_err(|_| invalid_params(format!("no referendum {id}")))
 }
 
 /// JSON shapes of the staking views (amounts as decimal strings, keys as hex).
@@ -561,6 +654,54 @@ pub fn rpc_module(
         let view: Option<pallet_agents::OrderView> =
             runtime_query(api, agents_api::AGENTS_ORDER, &id.encode())?;
         Ok(view.as_ref().map(AgentOrderJson::from))
+    })?;
+
+    // governance_*: referenda, votes and governable parameters (runtime queries; types in
+    // `pallet_governance`).
+    blocking(
+        &mut m,
+        "governance_referenda",
+        &["before", "limit"],
+        |api, a| {
+            let before = a.opt_u32(0)?;
+            let limit = a.opt_u32(1)?.unwrap_or(MAX_REFERENDA_PER_PAGE);
+            if limit == 0 || limit > MAX_REFERENDA_PER_PAGE {
+                return Err(invalid_params(format!(
+                "invalid parameter `limit`: expected 1 to {MAX_REFERENDA_PER_PAGE}, got {limit}"
+            )));
+            }
+            let views: Vec<pallet_governance::ReferendumView> = runtime_query(
+                api,
+                agents_api::GOVERNANCE_REFERENDA,
+                &(before, limit).encode(),
+            )?;
+            Ok(views
+                .iter()
+                .map(governance_json::referendum)
+                .collect::<Vec<_>>())
+        },
+    )?;
+    blocking(&mut m, "governance_referendum", &["index"], |api, a| {
+        let index = referendum_index(a, 0)?;
+        let view: Option<pallet_governance::ReferendumView> =
+            runtime_query(api, agents_api::GOVERNANCE_REFERENDUM, &index.encode())?;
+        Ok(view.as_ref().map(governance_json::referendum))
+    })?;
+    blocking(
+        &mut m,
+        "governance_vote",
+        &["index", "account"],
+        |api, a| {
+            let (index, who) = (referendum_index(a, 0)?, a.account(1)?);
+            let vote: Option<pallet_governance::Vote> =
+                runtime_query(api, agents_api::GOVERNANCE_VOTE, &(index, who).encode())?;
+            Ok(vote.as_ref().map(governance_json::vote))
+        },
+    )?;
+    blocking(&mut m, "governance_summary", &[], |api, _| {
+        let s: menara_runtime::api::GovernanceSummary =
+            runtime_query(api, agents_api::GOVERNANCE_SUMMARY, &[])?;
+        Ok(governance_json::summary(&s))
     })?;
 
     // Subscriptions.

@@ -151,6 +151,9 @@ pub struct Client {
     new_heads: broadcast::Sender<Header>,
     finalized_heads: broadcast::Sender<Header>,
     watchers: Mutex<HashMap<H256, broadcast::Sender<TransactionStatus>>>,
+    /// Pooled runtime-upgrade proposals whose code check is still running in the
+    /// background: blocks this node builds leave them out until it is done.
+    checking: Arc<Mutex<std::collections::HashSet<H256>>>,
     /// Outcomes of recently included transactions, for wallets.
     outcomes: Mutex<lru::LruCache<H256, TransactionOutcome>>,
     metrics: Arc<Metrics>,
@@ -196,6 +199,7 @@ impl Client {
             new_heads,
             finalized_heads,
             watchers: Mutex::new(HashMap::new()),
+            checking: Default::default(),
             outcomes: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(REMEMBERED_OUTCOMES)
                     .unwrap_or(std::num::NonZeroUsize::MIN),
@@ -499,6 +503,10 @@ impl Client {
             if started.elapsed() > deadline {
                 break;
             }
+            if self.checking.lock().contains(&hash) {
+                // Its block would wait for the check; a later block includes it.
+                continue;
+            }
             match inst.call_decode::<ApplyExtrinsicResult>(methods::APPLY_EXTRINSIC, &ext) {
                 Ok(Ok(outcome)) => {
                     included.push((hash, ext));
@@ -787,6 +795,7 @@ impl Client {
             .pool
             .submit(ext.clone(), valid)
             .map_err(|e| ApiError::Pool(e.to_string()))?;
+        self.warm_code_check(submitted.hash, &ext);
         if gossip {
             if let Some(gossip) = self.gossip.lock().as_ref() {
                 let _ = gossip.send(ext);
@@ -806,6 +815,39 @@ impl Client {
         let (ready, future) = self.pool_status();
         self.metrics.set_pool(ready, future);
         Ok((submitted.hash, submitted.ready))
+    }
+
+    /// A proposed runtime upgrade entering the pool: the code check its block will run
+    /// (a compile and a call, see `Executor::runtime_version`) starts now in the background,
+    /// and blocks this node builds leave the proposal out until the answer is cached, so
+    /// that neither building nor importing that block stalls on it. Changes nothing but
+    /// the executor's caches.
+    fn warm_code_check(&self, hash: H256, ext: &[u8]) {
+        use menara_runtime::RuntimeCall;
+        let Ok(tx) = menara_runtime::Transaction::decode_all(&mut &ext[..]) else {
+            return;
+        };
+        let RuntimeCall::Governance(pallet_governance::Call::Propose { call }) = tx.call else {
+            return;
+        };
+        let Ok(RuntimeCall::System(pallet_system::Call::SetCode { code })) =
+            RuntimeCall::decode_all(&mut &call[..])
+        else {
+            return;
+        };
+        let executor = self.executor.clone();
+        let checking = self.checking.clone();
+        checking.lock().insert(hash);
+        let spawned = std::thread::Builder::new()
+            .name("code-check".into())
+            .spawn(move || {
+                executor.runtime_version(&code);
+                checking.lock().remove(&hash);
+            });
+        if let Err(e) = spawned {
+            self.checking.lock().remove(&hash);
+            tracing::warn!(target: "menara", "cannot start checking proposed code: {e}");
+        }
     }
 
     fn check_at(&self, at: Option<H256>) -> Result<H256, ApiError> {

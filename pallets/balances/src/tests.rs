@@ -7,6 +7,9 @@ struct Test;
 impl pallet_system::Config for Test {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 10_000;
+    const SPEC_NAME: &'static str = "menara";
+    const SPEC_VERSION: u32 = 1;
+    const MAX_CODE_SIZE: u32 = 1 << 20;
 }
 impl Config for Test {
     const PALLET_INDEX: u8 = 1;

@@ -506,6 +506,14 @@ pub enum Call {
     /// Withdraws the signer's pending payouts.
     #[codec(index = 8)]
     Withdraw,
+    /// Sets the sampling rates (Root only: a governance referendum's call).
+    #[codec(index = 9)]
+    SetSampling {
+        /// Share of committed jobs re-executed, per thousand.
+        sample_per_mill: u32,
+        /// Share of sampled jobs checked by two verifiers, per thousand.
+        double_per_mill: u32,
+    },
 }
 
 /// Events.
@@ -661,6 +669,14 @@ pub enum Event {
         /// Amount.
         amount: Balance,
     },
+    /// Governance changed the sampling rates.
+    #[codec(index = 15)]
+    SamplingSet {
+        /// Share of committed jobs re-executed, per thousand.
+        sample_per_mill: u32,
+        /// Share of sampled jobs checked by two verifiers, per thousand.
+        double_per_mill: u32,
+    },
 }
 
 /// Errors.
@@ -792,6 +808,9 @@ pub enum Error {
     /// The transfer would leave an account below the existential deposit.
     #[codec(index = 41)]
     WouldBeDust,
+    /// A rate per thousand above 1000.
+    #[codec(index = 42)]
+    RateAboveOne,
 }
 menara_support::impl_pallet_error!(Error, {
     UnknownModel, DeprecatedModel, UnsupportedModel, BadInput, InputTooLong, InputTooLarge,
@@ -801,7 +820,7 @@ menara_support::impl_pallet_error!(Error, {
     NotAwaitingVerification, RootMismatch, NotCommitted, AlreadySettled, WindowClosed,
     BadChallengeCommitment, WrongLayer, BadActivation, BadWeights, ReexecutionFailed,
     AlreadyVerifier, NotVerifier, BondTooLow, AlreadyLeaving, NotUnbonded, NothingToWithdraw,
-    ZeroAmount, Overflow, BlockFull, WouldBeDust,
+    ZeroAmount, Overflow, BlockFull, WouldBeDust, RateAboveOne,
 });
 
 impl From<pallet_balances::Error> for Error {
@@ -935,6 +954,21 @@ impl<T: Config> Pallet<T> {
                 .unwrap_or(T::DEFAULT_DOUBLE_PER_MILL)
                 .min(1000),
         );
+    }
+
+    /// Sets the sampling rates (governance).
+    pub fn set_sampling(sample_per_mill: u32, double_per_mill: u32) -> Result<(), Error> {
+        ensure!(
+            sample_per_mill <= 1000 && double_per_mill <= 1000,
+            Error::RateAboveOne
+        );
+        SamplePerMill::put(&sample_per_mill);
+        DoublePerMill::put(&double_per_mill);
+        Self::deposit_event(Event::SamplingSet {
+            sample_per_mill,
+            double_per_mill,
+        });
+        Ok(())
     }
 
     fn sample_per_mill() -> u32 {
@@ -1137,6 +1171,17 @@ impl<T: Config> Pallet<T> {
 
     /// Dispatches a call.
     pub fn dispatch(origin: Origin, call: Call) -> DispatchResult {
+        if let Call::SetSampling {
+            sample_per_mill,
+            double_per_mill,
+        } = call
+        {
+            return match origin {
+                Origin::Root => Self::set_sampling(sample_per_mill, double_per_mill)
+                    .map_err(|e| e.into_dispatch_error(<T as Config>::PALLET_INDEX)),
+                Origin::Signed(_) => Err(bad_origin()),
+            };
+        }
         let Origin::Signed(who) = origin else {
             return Err(bad_origin());
         };
@@ -1165,6 +1210,8 @@ impl<T: Config> Pallet<T> {
             Call::LeaveVerifiers => Self::leave_verifiers(&who),
             Call::WithdrawBond => Self::withdraw_bond(&who),
             Call::Withdraw => Self::withdraw(&who).map(|_| ()),
+            // Handled above (Root only).
+            Call::SetSampling { .. } => Err(Error::RateAboveOne),
         };
         r.map_err(|e| e.into_dispatch_error(<T as Config>::PALLET_INDEX))
     }

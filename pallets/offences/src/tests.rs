@@ -13,6 +13,9 @@ struct Test;
 impl pallet_system::Config for Test {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 100;
+    const SPEC_NAME: &'static str = "menara";
+    const SPEC_VERSION: u32 = 1;
+    const MAX_CODE_SIZE: u32 = 1 << 20;
 }
 impl pallet_session::Config for Test {
     const PALLET_INDEX: u8 = 2;

@@ -209,6 +209,9 @@ mod tests {
     impl pallet_system::Config for Test {
         const PALLET_INDEX: u8 = 0;
         const MAX_EVENTS_PER_BLOCK: u32 = 100;
+        const SPEC_NAME: &'static str = "menara";
+        const SPEC_VERSION: u32 = 1;
+        const MAX_CODE_SIZE: u32 = 1 << 20;
     }
     impl Config for Test {
         const PALLET_INDEX: u8 = 2;

@@ -11,6 +11,9 @@ struct Bench;
 impl pallet_system::Config for Bench {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 1_000;
+    const SPEC_NAME: &'static str = "menara";
+    const SPEC_VERSION: u32 = 1;
+    const MAX_CODE_SIZE: u32 = 1 << 20;
 }
 impl pallet_balances::Config for Bench {
     const PALLET_INDEX: u8 = 1;

@@ -10,6 +10,9 @@ struct Test;
 impl pallet_system::Config for Test {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 1_000;
+    const SPEC_NAME: &'static str = "menara";
+    const SPEC_VERSION: u32 = 1;
+    const MAX_CODE_SIZE: u32 = 1 << 20;
 }
 impl pallet_balances::Config for Test {
     const PALLET_INDEX: u8 = 1;
@@ -729,6 +732,9 @@ struct Big;
 impl pallet_system::Config for Big {
     const PALLET_INDEX: u8 = 0;
     const MAX_EVENTS_PER_BLOCK: u32 = 1_000;
+    const SPEC_NAME: &'static str = "menara";
+    const SPEC_VERSION: u32 = 1;
+    const MAX_CODE_SIZE: u32 = 1 << 20;
 }
 impl pallet_balances::Config for Big {
     const PALLET_INDEX: u8 = 1;

@@ -197,18 +197,40 @@ pub trait Externalities {
     fn commit_transaction(&mut self) -> Result<(), StateError>;
     /// Rolls back the innermost transaction.
     fn rollback_transaction(&mut self) -> Result<(), StateError>;
+    /// The SCALE-encoded `RuntimeVersion` that `code` (a runtime wasm) answers, or `None`
+    /// when it is not a runtime this node could run. Only an executor can tell; the
+    /// default answers `None`.
+    fn runtime_version(&mut self, code: &[u8]) -> Option<Vec<u8>> {
+        let _ = code;
+        None
+    }
 }
+
+/// What tells a runtime wasm's version natively (see [`Externalities::runtime_version`]).
+pub type CodeInspector<'a> = &'a dyn Fn(&[u8]) -> Option<Vec<u8>>;
 
 /// [`Externalities`] over a committed state and an overlay.
 pub struct Ext<'a> {
     backend: &'a dyn StateReader,
     overlay: &'a mut OverlayedChanges,
+    inspector: Option<CodeInspector<'a>>,
 }
 
 impl<'a> Ext<'a> {
     /// A view of `backend` with `overlay`'s changes on top.
     pub fn new(backend: &'a dyn StateReader, overlay: &'a mut OverlayedChanges) -> Self {
-        Ext { backend, overlay }
+        Ext {
+            backend,
+            overlay,
+            inspector: None,
+        }
+    }
+
+    /// With `inspector` answering [`Externalities::runtime_version`] (native tests of code
+    /// upgrades; the executor answers it for the wasm runtime).
+    pub fn with_code_inspector(mut self, inspector: CodeInspector<'a>) -> Self {
+        self.inspector = Some(inspector);
+        self
     }
 }
 
@@ -280,6 +302,9 @@ impl Externalities for Ext<'_> {
     }
     fn rollback_transaction(&mut self) -> Result<(), StateError> {
         self.overlay.rollback_transaction()
+    }
+    fn runtime_version(&mut self, code: &[u8]) -> Option<Vec<u8>> {
+        self.inspector.and_then(|inspect| inspect(code))
     }
 }
 

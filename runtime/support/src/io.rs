@@ -71,6 +71,7 @@ mod ffi {
             n: u32,
             out_ptr: u32,
         ) -> u32;
+        pub fn ext_misc_runtime_version(code_ptr: u32, code_len: u32) -> u64;
         pub fn ext_logging_log(
             level: u32,
             target_ptr: u32,
@@ -376,6 +377,32 @@ pub mod crypto {
 }
 
 pub use crypto::{bls12381_verify, bls12381_verify_pop};
+
+/// Questions about runtime code.
+pub mod misc {
+    use menara_primitives::RuntimeVersion;
+    use parity_scale_codec::DecodeAll;
+
+    /// The version `code` answers when asked `Core_version`, or `None` when it is not a
+    /// runtime the node can run: it does not compile, lacks the runtime's exports or
+    /// imports something the node does not offer, or fails to answer within a fixed fuel
+    /// budget. The answer depends on the code alone (the node runs the question on a fresh
+    /// instance with empty state and metered fuel), so it is the same on every node; the
+    /// node also compiles accepted code into its cache of runtimes, so that switching to it
+    /// later does not stall a block.
+    pub fn runtime_version(code: &[u8]) -> Option<RuntimeVersion> {
+        #[cfg(feature = "std")]
+        let encoded = super::native::with(|ext| ext.runtime_version(code));
+        #[cfg(not(feature = "std"))]
+        let encoded = unsafe {
+            super::ffi::take_bytes(super::ffi::ext_misc_runtime_version(
+                code.as_ptr() as u32,
+                code.len() as u32,
+            ))
+        };
+        RuntimeVersion::decode_all(&mut &encoded?[..]).ok()
+    }
+}
 
 /// Logging into the node's log.
 pub mod logging {
