@@ -224,13 +224,14 @@ impl pallet_governance::Config for Runtime {
     const PALLET_INDEX: u8 = 10;
     /// 100 MEN, back when the referendum ends unless the validators cancel it.
     const PROPOSAL_DEPOSIT: Balance = 100 * menara_primitives::MEN;
-    /// 0.00001 MEN per byte: about 14 MEN more for a runtime upgrade.
+    /// 0.00001 MEN per byte: about 9 MEN more for this tree's 0.9 MB runtime.
     const DEPOSIT_PER_BYTE: Balance = menara_primitives::MEN / 100_000;
     const MAX_CALL_SIZE: u32 = MAX_PROPOSAL_SIZE;
     const MAX_LIVE: u32 = 16;
-    /// Two minutes at one block a second: no longer than unbonding (150 blocks), so stake
+    /// 100 blocks: no longer than the shortest unbonding (stake unbonding in an epoch's
+    /// last block is withdrawable two epochs and one block later, 101 blocks), so stake
     /// that voted cannot be moved to another account and vote again.
-    const VOTING_PERIOD: menara_primitives::BlockNumber = 120;
+    const VOTING_PERIOD: menara_primitives::BlockNumber = 100;
     /// Half a minute for the validators' emergency cancel.
     const ENACTMENT_DELAY: menara_primitives::BlockNumber = 30;
     /// A fifth of all bonded stake must vote.
@@ -247,12 +248,14 @@ impl pallet_governance::Config for Runtime {
     }
 }
 
-// Stake that voted cannot vote again through another account: moving it takes the whole
-// unbonding period, at least as long as voting.
+// Stake that voted cannot vote again through another account: moving it takes at least
+// the shortest unbonding (from an epoch's last block to the start of the epoch
+// `UNBONDING_EPOCHS` later), which must outlast voting.
 const _: () = {
     use pallet_staking::Config as S;
-    let unbonding = <Runtime as S>::UNBONDING_EPOCHS * <Runtime as S>::EPOCH_LENGTH;
-    assert!(<Runtime as pallet_governance::Config>::VOTING_PERIOD <= unbonding);
+    let shortest_unbonding =
+        (<Runtime as S>::UNBONDING_EPOCHS - 1) * <Runtime as S>::EPOCH_LENGTH + 1;
+    assert!(<Runtime as pallet_governance::Config>::VOTING_PERIOD < shortest_unbonding);
 };
 
 // An agent's slash must land while the stake that backed the offence is still unbonding.

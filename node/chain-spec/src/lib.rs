@@ -149,7 +149,7 @@ pub struct RuntimeGenesis {
     /// 250).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub double_per_mill: Option<u32>,
-    /// Blocks a referendum is open for votes (default and maximum: the runtime's, 120).
+    /// Blocks a referendum is open for votes (default and maximum: the runtime's, 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voting_period: Option<BlockNumber>,
     /// Blocks between a referendum passing and its enactment (default and maximum: the

@@ -28,8 +28,9 @@
 //! Stake is counted as it is when the vote is cast: voting again refreshes it.
 //!
 //! The same stake cannot vote twice: moving bonded stake to another account takes the
-//! unbonding period, which the runtime asserts is at least the voting period, and stake
-//! that is unbonding does not vote. The tally is kept as a running sum of the votes
+//! unbonding period, which the runtime asserts outlasts the voting period even for stake
+//! that starts unbonding in an epoch's last block, and stake that is unbonding does not
+//! vote. The tally is kept as a running sum of the votes
 //! (`ayes = sum of aye votes' own + carried stake`), a property the tests check.
 //!
 //! # Money
