@@ -157,6 +157,10 @@ fn fee_payer(
 
 /// The fee of a transaction of `len` bytes, `tip`, doing `work` units of dispute work.
 pub fn fee_with_work(len: usize, tip: Balance, work: u64) -> Balance {
+    if work == 0 {
+        // Most transactions: no need to read the work fee.
+        return fee_for(len, tip);
+    }
     fee_for(len, tip).saturating_add(
         fee_parameter(pallet_governance::Parameter::WorkFee).saturating_mul(work as Balance),
     )

@@ -824,6 +824,11 @@ impl Client {
     /// the executor's caches.
     fn warm_code_check(&self, hash: H256, ext: &[u8]) {
         use menara_runtime::RuntimeCall;
+        // Runtime code travels only in large transactions: every other one (the pool's hot
+        // path) is not decoded a second time.
+        if ext.len() <= menara_runtime::fees::MAX_EXTRINSIC_SIZE {
+            return;
+        }
         let Ok(tx) = menara_runtime::Transaction::decode_all(&mut &ext[..]) else {
             return;
         };

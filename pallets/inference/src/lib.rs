@@ -1171,19 +1171,19 @@ impl<T: Config> Pallet<T> {
 
     /// Dispatches a call.
     pub fn dispatch(origin: Origin, call: Call) -> DispatchResult {
-        if let Call::SetSampling {
-            sample_per_mill,
-            double_per_mill,
-        } = call
-        {
-            return match origin {
-                Origin::Root => Self::set_sampling(sample_per_mill, double_per_mill)
-                    .map_err(|e| e.into_dispatch_error(<T as Config>::PALLET_INDEX)),
-                Origin::Signed(_) => Err(bad_origin()),
-            };
-        }
-        let Origin::Signed(who) = origin else {
-            return Err(bad_origin());
+        let who = match (origin, &call) {
+            (Origin::Signed(who), _) => who,
+            (
+                Origin::Root,
+                Call::SetSampling {
+                    sample_per_mill,
+                    double_per_mill,
+                },
+            ) => {
+                return Self::set_sampling(*sample_per_mill, *double_per_mill)
+                    .map_err(|e| e.into_dispatch_error(<T as Config>::PALLET_INDEX))
+            }
+            (Origin::Root, _) => return Err(bad_origin()),
         };
         let r = match call {
             Call::SetPrice { model, price } => Self::set_price(&who, model, price.0),
@@ -1210,8 +1210,8 @@ impl<T: Config> Pallet<T> {
             Call::LeaveVerifiers => Self::leave_verifiers(&who),
             Call::WithdrawBond => Self::withdraw_bond(&who),
             Call::Withdraw => Self::withdraw(&who).map(|_| ()),
-            // Handled above (Root only).
-            Call::SetSampling { .. } => Err(Error::RateAboveOne),
+            // Root only (above).
+            Call::SetSampling { .. } => return Err(bad_origin()),
         };
         r.map_err(|e| e.into_dispatch_error(<T as Config>::PALLET_INDEX))
     }

@@ -2102,6 +2102,22 @@ fn dispute_work_is_bounded_per_block() {
             0
         );
         assert!(Inference::dispatch(Origin::Root, Call::Withdraw).is_err());
+        // Sampling rates: governance (Root) only, at most 1000 per mill.
+        let set = |origin, sample_per_mill| {
+            Inference::dispatch(
+                origin,
+                Call::SetSampling {
+                    sample_per_mill,
+                    double_per_mill: 500,
+                },
+            )
+            .map_err(|e| e.message)
+        };
+        assert_eq!(set(Origin::Signed(acc(1)), 200), Err("BadOrigin".into()));
+        assert_eq!(set(Origin::Root, 1001), Err("RateAboveOne".into()));
+        set(Origin::Root, 200).unwrap();
+        assert_eq!(storage::SamplePerMill::get(), Some(200));
+        assert_eq!(storage::DoublePerMill::get(), Some(500));
     });
 }
 
