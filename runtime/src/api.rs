@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use menara_primitives::api::{methods, queries};
 use menara_primitives::{AccountId, AccountInfo, BlockContext, QueryError, H256};
 use menara_support::codec::{DecodeAll, Encode};
+use menara_support::PalletError;
 
 /// Query name (for `Query_call`) of `() -> Vec<(OffenceSlot, OffenceRecord)>`: every
 /// recorded equivocation, by height, round, step and offender (types in
@@ -106,6 +107,58 @@ pub const GOVERNANCE_REFERENDUM: &[u8] = b"governance_referendum";
 pub const GOVERNANCE_VOTE: &[u8] = b"governance_vote";
 /// `() -> GovernanceSummary`: periods, quorum, and every parameter's value now.
 pub const GOVERNANCE_SUMMARY: &[u8] = b"governance_summary";
+
+/// Contracts queries (types in [`pallet_contracts`]):
+/// `AccountId -> Option<ContractView>`.
+pub const CONTRACTS_INFO: &[u8] = b"contracts_info";
+/// `H256 code hash -> Option<(CodeInfo, Vec<u8> code)>`.
+pub const CONTRACTS_CODE: &[u8] = b"contracts_code";
+/// `(AccountId contract, Vec<u8> key) -> Option<Vec<u8>>`: one storage item's value.
+pub const CONTRACTS_STORAGE: &[u8] = b"contracts_storage";
+/// `ContractsCallArgs -> ExecOutcome`: a dry run of a call (nothing is kept; no fee).
+pub const CONTRACTS_CALL: &[u8] = b"contracts_call";
+/// `ContractsInstantiateArgs -> ExecOutcome`: a dry run of an instantiation.
+pub const CONTRACTS_INSTANTIATE: &[u8] = b"contracts_instantiate";
+/// `Vec<u8> code -> Result<(), DispatchError>`: the chain's check of code for upload.
+pub const CONTRACTS_VALIDATE: &[u8] = b"contracts_validate";
+
+/// Arguments of the `contracts_call` dry run.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, menara_support::codec::Decode)]
+pub struct ContractsCallArgs {
+    /// Who calls (pays deposits and value in the dry run).
+    pub origin: AccountId,
+    /// The contract.
+    pub contract: AccountId,
+    /// Value sent.
+    pub value: menara_primitives::Balance,
+    /// Fuel limit (`None`: the most a call may have).
+    pub fuel_limit: Option<u64>,
+    /// Storage deposit limit.
+    pub storage_deposit_limit: Option<menara_primitives::Balance>,
+    /// Input.
+    pub input: Vec<u8>,
+}
+
+/// Arguments of the `contracts_instantiate` dry run.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, menara_support::codec::Decode)]
+pub struct ContractsInstantiateArgs {
+    /// The deployer.
+    pub origin: AccountId,
+    /// The code.
+    pub code: pallet_contracts::CodeSource,
+    /// Value sent.
+    pub value: menara_primitives::Balance,
+    /// Fuel limit (`None`: the most a call may have).
+    pub fuel_limit: Option<u64>,
+    /// Storage deposit limit.
+    pub storage_deposit_limit: Option<menara_primitives::Balance>,
+    /// Salt.
+    pub salt: Vec<u8>,
+    /// Input of `deploy`.
+    pub input: Vec<u8>,
+    /// Without admin.
+    pub immutable: bool,
+}
 
 /// Most referenda one `governance_referenda` page returns.
 pub const MAX_REFERENDA_PER_PAGE: u32 = 100;
@@ -366,6 +419,64 @@ fn query(input: &[u8]) -> Result<Vec<u8>, QueryError> {
                 .collect(),
         }
         .encode()),
+        CONTRACTS_INFO => {
+            let who =
+                AccountId::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Contracts::contract(&who).encode())
+        }
+        CONTRACTS_CODE => {
+            let hash = H256::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Contracts::code_info(&hash)
+                .zip(crate::Contracts::code(&hash))
+                .encode())
+        }
+        CONTRACTS_STORAGE => {
+            let (contract, key) = <(AccountId, Vec<u8>)>::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Contracts::storage_value(&contract, &key).encode())
+        }
+        CONTRACTS_CALL => {
+            let a = ContractsCallArgs::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Contracts::dry_run_call(
+                &a.origin,
+                &a.contract,
+                a.value,
+                a.fuel_limit,
+                a.storage_deposit_limit,
+                a.input,
+            )
+            .encode())
+        }
+        CONTRACTS_INSTANTIATE => {
+            let a = ContractsInstantiateArgs::decode_all(&mut &args[..])
+                .map_err(|_| QueryError::BadArguments)?;
+            Ok(crate::Contracts::dry_run_instantiate(
+                &a.origin,
+                a.code,
+                a.value,
+                a.fuel_limit,
+                a.storage_deposit_limit,
+                &a.salt,
+                a.input,
+                a.immutable,
+            )
+            .encode())
+        }
+        CONTRACTS_VALIDATE => {
+            let code =
+                Vec::<u8>::decode_all(&mut &args[..]).map_err(|_| QueryError::BadArguments)?;
+            Ok(pallet_contracts::validate_code(&code)
+                .map(|_| ())
+                .map_err(|(e, detail)| {
+                    let mut err = e.into_dispatch_error(
+                        <crate::Runtime as pallet_contracts::Config>::PALLET_INDEX,
+                    );
+                    err.message = alloc::format!("{}: {detail}", err.message);
+                    err
+                })
+                .encode())
+        }
         // What the `upgrade-test` runtime adds: the old code does not know this query.
         #[cfg(feature = "upgrade-test")]
         crate::migrations::UPGRADE_TEST_QUERY => {
@@ -453,8 +564,8 @@ mod tests {
     fn version_and_call_layout_are_what_the_node_relies_on() {
         let out = call(methods::VERSION, &[]).unwrap();
         let v = RuntimeVersion::decode_all(&mut &out[..]).unwrap();
-        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 8));
-        assert_eq!(SPEC_VERSION, 8);
+        assert_eq!((v.spec_name.as_str(), v.spec_version), ("menara", 9));
+        assert_eq!(SPEC_VERSION, 9);
         let message = SignedConsensusMessage {
             signing_bytes: vec![1, 2],
             signature: [3; 96],

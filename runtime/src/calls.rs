@@ -80,6 +80,12 @@ pub const CALLS: &[(&str, CallKind)] = &[
     ("governance.vote", kind(10, 1)),
     ("governance.emergency_cancel", kind(10, 2)),
     ("governance.set_parameter", kind(10, 3)),
+    ("contracts.upload_code", kind(11, 0)),
+    ("contracts.instantiate", kind(11, 1)),
+    ("contracts.call", kind(11, 2)),
+    ("contracts.migrate", kind(11, 3)),
+    ("contracts.set_admin", kind(11, 4)),
+    ("contracts.remove_code", kind(11, 5)),
 ];
 
 /// The kind of `name` (`pallet.call`; `-` may stand for `_`).
@@ -120,6 +126,7 @@ pub fn recipient_of(call: &RuntimeCall) -> Option<AccountId> {
         C::Models(pallet_models::Call::TransferOwnership { to, .. })
         | C::Models(pallet_models::Call::TransferShares { to, .. }) => Some(*to),
         C::Inference(pallet_inference::Call::Submit { provider, .. }) => *provider,
+        C::Contracts(pallet_contracts::Call::Call { contract, .. }) => Some(*contract),
         C::Agents(pallet_agents::Call::Delegate { agent, .. })
         | C::Agents(pallet_agents::Call::PlaceOrder { agent, .. }) => Some(*agent),
         _ => None,

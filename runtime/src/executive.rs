@@ -5,8 +5,8 @@
 //! changes. Once included, the fee is burned and the nonce used; the call then runs in a
 //! storage transaction that is rolled back if it fails.
 use crate::{
-    calls, fees, Agents, Balances, Compute, Governance, Inference, Models, Offences, Randomness,
-    RuntimeCall, Session, Staking, System, Transaction,
+    calls, fees, Agents, Balances, Compute, Contracts, Governance, Inference, Models, Offences,
+    Randomness, RuntimeCall, Session, Staking, System, Transaction,
 };
 use alloc::vec::Vec;
 use menara_primitives::AccountId;
@@ -106,6 +106,26 @@ fn call_work_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> u64 {
     own(call).saturating_add(acted.map_or(0, own))
 }
 
+/// Contract fuel a call may use (its fuel limit); zero for calls of other pallets. An
+/// agent's act may use the fuel of the call it carries.
+pub fn call_fuel(call: &RuntimeCall) -> u64 {
+    call_fuel_with(call, acted_call(call).as_ref())
+}
+
+/// [`call_fuel`] with the acted call already decoded.
+fn call_fuel_with(call: &RuntimeCall, acted: Option<&RuntimeCall>) -> u64 {
+    let own = |c: &RuntimeCall| match c {
+        RuntimeCall::Contracts(call) => call.fuel_limit(),
+        _ => 0,
+    };
+    own(call).saturating_add(acted.map_or(0, own))
+}
+
+/// What `fuel` costs at [`fees::FUEL_FEE`].
+pub fn fuel_fee(fuel: u64) -> Balance {
+    fees::FUEL_FEE.saturating_mul(Balance::from(fuel))
+}
+
 /// Whether a call belongs to the large transaction class (up to
 /// [`fees::MAX_LARGE_EXTRINSIC_SIZE`]): inference challenges, which carry a layer's
 /// tensors, made directly or by an agent, and governance proposals (a runtime upgrade
@@ -178,6 +198,7 @@ pub fn initialize_block(ctx: &BlockContext) -> DispatchResult {
     Compute::on_initialize();
     // Sampling of the jobs committed in the block before, from this block's beacon.
     Inference::on_initialize(ctx.number);
+    Contracts::on_initialize();
     ExtrinsicIndex::kill();
     Ok(())
 }
@@ -236,6 +257,7 @@ struct Checked {
     fee: Balance,
     payer: AccountId,
     work: u64,
+    fuel: u64,
     account_nonce: u64,
 }
 
@@ -253,6 +275,10 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
         // Would never fit a block.
         return Err(InvalidTransaction::ExhaustsResources);
     }
+    let fuel = call_fuel_with(&tx.call, acted.as_ref());
+    if fuel > <crate::Runtime as pallet_contracts::Config>::MAX_FUEL_PER_CALL {
+        return Err(InvalidTransaction::ExhaustsResources);
+    }
     let payload = tx.payload(genesis_hash);
     if !io::crypto::ed25519_verify(&tx.signature.0, &payload, &tx.signer.0) {
         return Err(InvalidTransaction::BadSignature);
@@ -261,7 +287,7 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
     if tx.nonce < account_nonce {
         return Err(InvalidTransaction::Stale);
     }
-    let fee = fee_with_work(bytes.len(), tx.tip, work);
+    let fee = fee_with_work(bytes.len(), tx.tip, work).saturating_add(fuel_fee(fuel));
     let payer = fee_payer(&tx.signer, &tx.call, acted.as_ref(), fee);
     if !Balances::can_pay_fee(&payer, fee) {
         return Err(InvalidTransaction::CannotPayFees);
@@ -272,6 +298,7 @@ fn check(bytes: &[u8], genesis_hash: &H256) -> Result<Checked, InvalidTransactio
         fee,
         payer,
         work,
+        fuel,
         account_nonce,
     })
 }
@@ -285,6 +312,7 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
         fee,
         payer,
         work,
+        fuel,
         account_nonce,
     } = check(bytes, &genesis_hash)?;
     if tx.nonce > account_nonce {
@@ -293,6 +321,10 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
     // The block's dispute work is bounded: a dispute that does not fit waits for the next.
     // Checked before anything is written: a refused transaction leaves no trace.
     if work > 0 && !Inference::work_fits(work) {
+        return Err(InvalidTransaction::BlockFull);
+    }
+    // Likewise the block's contract fuel, so contracts cannot slow block production.
+    if fuel > 0 && !Contracts::fuel_fits(fuel) {
         return Err(InvalidTransaction::BlockFull);
     }
     let index = ExtrinsicIndex::get_or_default();
@@ -309,16 +341,33 @@ pub fn apply_extrinsic(bytes: &[u8]) -> ApplyExtrinsicResult {
         // Cannot fail now: it fitted above and nothing ran since.
         Inference::reserve_work(work);
     }
-    // Burned fees are paid back to stakers as part of the epoch's rewards.
-    Staking::note_fees(fee);
+    if fuel > 0 {
+        Contracts::reserve_fuel(fuel);
+    }
     System::inc_account_nonce(&tx.signer);
     let origin = Origin::Signed(tx.signer);
+    // Fuel a contract call used (a call through an agent's act is charged its whole limit).
+    let mut fuel_used = fuel;
     let outcome = io::storage::with_transaction(|| match tx.call {
         RuntimeCall::Agents(pallet_agents::Call::Act { owner, job, .. }) => {
             act_decoded(&tx.signer, &owner, acted, job, owner_fee)
         }
+        RuntimeCall::Contracts(call) => {
+            let (result, used) = Contracts::dispatch_metered(origin, call);
+            fuel_used = used.min(fuel);
+            result
+        }
         call => dispatch(origin, call),
     });
+    // The fuel not used goes back to whoever paid for it.
+    let refund = fuel_fee(fuel - fuel_used);
+    let fee = if refund > 0 && Balances::mint(&payer, refund).is_ok() {
+        fee - refund
+    } else {
+        fee
+    };
+    // Burned fees are paid back to stakers as part of the epoch's rewards.
+    Staking::note_fees(fee);
     match &outcome {
         Ok(()) => System::deposit_system_event(pallet_system::Event::ExtrinsicSuccess { fee }),
         Err(error) => System::deposit_system_event(pallet_system::Event::ExtrinsicFailed {
@@ -418,6 +467,7 @@ pub fn dispatch(origin: Origin, call: RuntimeCall) -> DispatchResult {
         },
         RuntimeCall::Agents(call) => Agents::dispatch(origin, call),
         RuntimeCall::Governance(call) => Governance::dispatch(origin, call),
+        RuntimeCall::Contracts(call) => Contracts::dispatch(origin, call),
     }
 }
 
@@ -443,7 +493,10 @@ pub fn validate_transaction(genesis_hash: &H256, bytes: &[u8]) -> TransactionVal
 /// The fee an encoded transaction would pay, if it decodes.
 pub fn query_fee(bytes: &[u8]) -> Option<Balance> {
     let tx = Transaction::decode_all(&mut &bytes[..]).ok()?;
-    Some(fee_with_work(bytes.len(), tx.tip, call_work(&tx.call)))
+    Some(
+        fee_with_work(bytes.len(), tx.tip, call_work(&tx.call))
+            .saturating_add(fuel_fee(call_fuel(&tx.call))),
+    )
 }
 
 /// Encoded events of the current block.

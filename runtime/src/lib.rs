@@ -27,7 +27,7 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour. The `upgrade-test` build (the runtime a test
 /// upgrades a live chain to) is one above.
-pub const SPEC_VERSION: u32 = if cfg!(feature = "upgrade-test") { 9 } else { 8 };
+pub const SPEC_VERSION: u32 = if cfg!(feature = "upgrade-test") { 10 } else { 9 };
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -56,6 +56,9 @@ pub mod fees {
     /// budget (`MAX_DISPUTE_WORK_PER_BLOCK`) costs what a block full of bytes (4 MiB at
     /// `BYTE_FEE`) costs: both scarce resources are priced alike at capacity.
     pub const WORK_FEE: Balance = 4_000;
+    /// Fee per unit of contract fuel (a call pays for its whole fuel limit up front and
+    /// gets the unused part back).
+    pub const FUEL_FEE: Balance = 10;
 }
 
 /// The runtime's configuration of its pallets.
@@ -248,6 +251,16 @@ impl pallet_governance::Config for Runtime {
     }
 }
 
+impl pallet_contracts::Config for Runtime {
+    const PALLET_INDEX: u8 = 11;
+    const CODE_DEPOSIT_BASE: Balance = menara_primitives::MEN / 10;
+    const CODE_DEPOSIT_PER_BYTE: Balance = menara_primitives::MEN / 10_000;
+    const ITEM_DEPOSIT: Balance = menara_primitives::MEN / 1_000;
+    const BYTE_DEPOSIT: Balance = menara_primitives::MEN / 100_000;
+    const MAX_FUEL_PER_CALL: u64 = 100_000_000;
+    const MAX_FUEL_PER_BLOCK: u64 = 300_000_000;
+}
+
 // Stake that voted cannot vote again through another account: moving it takes at least
 // the shortest unbonding (from an epoch's last block to the start of the epoch
 // `UNBONDING_EPOCHS` later), which must outlast voting.
@@ -295,9 +308,11 @@ pub type Inference = pallet_inference::Pallet<Runtime>;
 pub type Agents = pallet_agents::Pallet<Runtime>;
 /// The governance pallet (referenda, Root calls, parameters) of this runtime.
 pub type Governance = pallet_governance::Pallet<Runtime>;
+pub type Contracts = pallet_contracts::Pallet<Runtime>;
 
 pub use {
-    pallet_agents, pallet_balances, pallet_compute, pallet_governance, pallet_inference,
+    pallet_agents, pallet_balances, pallet_compute, pallet_contracts, pallet_governance,
+    pallet_inference,
     pallet_models, pallet_offences, pallet_randomness, pallet_session, pallet_staking,
     pallet_system,
 };
@@ -342,6 +357,8 @@ pub enum RuntimeCall {
     /// Governance pallet (referenda).
     #[codec(index = 10)]
     Governance(pallet_governance::Call),
+    #[codec(index = 11)]
+    Contracts(pallet_contracts::Call),
 }
 
 impl RuntimeCall {
@@ -388,6 +405,8 @@ pub enum RuntimeEvent {
     /// Governance pallet.
     #[codec(index = 10)]
     Governance(pallet_governance::Event),
+    #[codec(index = 11)]
+    Contracts(pallet_contracts::Event),
 }
 
 impl RuntimeEvent {

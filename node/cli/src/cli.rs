@@ -236,6 +236,9 @@ pub enum Command {
     /// AI agents: sign an agent's answer, list the call names grants use.
     #[command(subcommand)]
     Agents(crate::agents::AgentsCommand),
+    /// Contracts: build a contract crate, deploy it, call and query its messages.
+    #[command(subcommand)]
+    Contract(crate::contract::ContractCommand),
 }
 
 /// Model commands that move files as well as transactions.
@@ -919,6 +922,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Query(cmd)) => crate::wallet::query(cmd).await,
         Some(Command::Model(cmd)) => crate::model::command(cmd).await,
         Some(Command::Agents(cmd)) => crate::agents::command(cmd).await,
+        Some(Command::Contract(cmd)) => crate::contract::command(cmd).await,
     }
 }
 

@@ -2,6 +2,7 @@
 mod agents;
 mod cli;
 mod compute;
+mod contract;
 mod governance;
 mod inference;
 mod model;

@@ -57,6 +57,11 @@
 //! | `governance_referendum` | index | `{"index", "proposer", "deposit", "call": {"kind": "upgrade", "specVersion", "codeHash"} or {"kind": "call", "name", "pallet", "call"}, "callHash", "callLen", "submitted", "end", "status": "ongoing"/"passed"/"rejected"/"cancelled"/"enacted", "enactAt", "succeeded", "ayes", "nays", "turnout", "quorum", "cancelVotes", "cancelPerMill"}` or null |
 //! | `governance_vote` | index, account | `{"aye", "own", "carried", "weight", "pulled": [{"validator", "amount"}]}` or null |
 //! | `governance_summary` | – | `{"votingPeriod", "enactmentDelay", "quorum", "totalHeld", "parameters": [{"name", "value", "min", "max"}]}` |
+//! | `contracts_info` | address | `{"address", "codeHash", "deployer", "admin", "balance", "items", "bytes", "storageDeposit", "baseDeposit", "reentrant"}` or null |
+//! | `contracts_code` | codeHash | `{"owner", "deposit", "refcount", "size", "reentrant", "code"}` or null |
+//! | `contracts_storage` | address, key (hex) | value (hex) or null |
+//! | `contracts_call` | origin, address, input (hex), value?, fuelLimit?, storageDepositLimit? | dry run, nothing kept: `{"result": {"ok": hex} / {"revert": hex} / {"error": {"pallet", "error", "message"}}, "fuelUsed", "storageDeposit", "debug", "events": [{"contract", "topics", "data"}]}` |
+//! | `contracts_instantiate` | origin, code (hex) or codeHash, input?, value?, fuelLimit?, storageDepositLimit?, salt?, immutable? | dry run like `contracts_call`, plus `"address"` |
 pub mod api;
 pub mod client;
 pub mod error;

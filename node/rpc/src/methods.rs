@@ -86,6 +86,61 @@ fn runtime_query<T: parity_scale_codec::Decode>(
     T::decode(&mut &raw[..]).map_err(|e| internal(e.to_string()))
 }
 
+/// JSON shapes of contract records and dry-run outcomes (amounts as decimal strings,
+/// bytes as hex).
+mod contracts_json {
+    use crate::types::to_hex as hex;
+    use pallet_contracts::{ContractView, ExecOutcome};
+    use serde_json::{json, Value};
+
+    pub fn outcome(o: &ExecOutcome) -> Value {
+        let result = match &o.result {
+            Ok(r) if r.reverted => json!({"revert": hex(&r.data)}),
+            Ok(r) => json!({"ok": hex(&r.data)}),
+            Err(e) => json!({"error": {"pallet": e.pallet, "error": e.error, "message": e.message}}),
+        };
+        json!({
+            "result": result,
+            "fuelUsed": o.fuel_used,
+            "storageDeposit": o.storage_deposit.to_string(),
+            "address": o.address.map(|a| a.to_string()),
+            "debug": o.debug,
+            "events": o.events.iter().map(|e| json!({
+                "contract": e.contract.to_string(),
+                "topics": e.topics.iter().map(|t| hex(&t.0)).collect::<Vec<_>>(),
+                "data": hex(&e.data),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn contract(v: &ContractView) -> Value {
+        let i = &v.info;
+        json!({
+            "address": v.address.to_string(),
+            "codeHash": hex(&i.code_hash.0),
+            "deployer": i.deployer.to_string(),
+            "admin": i.admin.map(|a| a.to_string()),
+            "balance": v.balance.to_string(),
+            "items": i.items,
+            "bytes": i.bytes,
+            "storageDeposit": i.storage_deposit.to_string(),
+            "baseDeposit": i.base_deposit.to_string(),
+            "reentrant": v.code.as_ref().is_some_and(|c| c.reentrant),
+        })
+    }
+
+    pub fn code(info: &pallet_contracts::CodeInfo, code: &[u8]) -> Value {
+        json!({
+            "owner": info.owner.to_string(),
+            "deposit": info.deposit.to_string(),
+            "refcount": info.refcount,
+            "size": info.size,
+            "reentrant": info.reentrant,
+            "code": hex(code),
+        })
+    }
+}
+
 /// JSON shapes of the governance views (amounts as decimal strings, keys as hex).
 mod governance_json {
     use menara_runtime::api::GovernanceSummary;
@@ -703,6 +758,75 @@ pub fn rpc_module(
             runtime_query(api, agents_api::GOVERNANCE_SUMMARY, &[])?;
         Ok(governance_json::summary(&s))
     })?;
+
+    // contracts_*: contract records, code, storage, and dry runs of calls and
+    // instantiations (runtime queries; types in `pallet_contracts`). A dry run keeps
+    // nothing and pays no fee.
+    blocking(&mut m, "contracts_info", &["address"], |api, a| {
+        let who = a.account(0)?;
+        let view: Option<pallet_contracts::ContractView> =
+            runtime_query(api, agents_api::CONTRACTS_INFO, &who.encode())?;
+        Ok(view.as_ref().map(contracts_json::contract))
+    })?;
+    blocking(&mut m, "contracts_code", &["codeHash"], |api, a| {
+        let hash = a.hash(0)?;
+        let code: Option<(pallet_contracts::CodeInfo, Vec<u8>)> =
+            runtime_query(api, agents_api::CONTRACTS_CODE, &hash.encode())?;
+        Ok(code.map(|(info, code)| contracts_json::code(&info, &code)))
+    })?;
+    blocking(&mut m, "contracts_storage", &["address", "key"], |api, a| {
+        let (who, key) = (a.account(0)?, a.bytes(1)?);
+        let value: Option<Vec<u8>> =
+            runtime_query(api, agents_api::CONTRACTS_STORAGE, &(who, key).encode())?;
+        Ok(value.map(Bytes))
+    })?;
+    blocking(
+        &mut m,
+        "contracts_call",
+        &["origin", "address", "input", "value", "fuelLimit", "storageDepositLimit"],
+        |api, a| {
+            let args = menara_runtime::api::ContractsCallArgs {
+                origin: a.account(0)?,
+                contract: a.account(1)?,
+                input: a.bytes(2)?,
+                value: a.opt_amount(3)?.unwrap_or(0),
+                fuel_limit: a.opt_id(4)?,
+                storage_deposit_limit: a.opt_amount(5)?,
+            };
+            let outcome: pallet_contracts::ExecOutcome =
+                runtime_query(api, agents_api::CONTRACTS_CALL, &args.encode())?;
+            Ok(contracts_json::outcome(&outcome))
+        },
+    )?;
+    blocking(
+        &mut m,
+        "contracts_instantiate",
+        &["origin", "code", "codeHash", "input", "value", "fuelLimit", "storageDepositLimit", "salt", "immutable"],
+        |api, a| {
+            let code = match (a.opt_bytes(1)?, a.opt_hash(2)?) {
+                (Some(code), None) => pallet_contracts::CodeSource::Upload(code),
+                (None, Some(hash)) => pallet_contracts::CodeSource::Existing(hash),
+                _ => {
+                    return Err(invalid_params(
+                        "give exactly one of `code` (the wasm, hex) and `codeHash`",
+                    ))
+                }
+            };
+            let args = menara_runtime::api::ContractsInstantiateArgs {
+                origin: a.account(0)?,
+                code,
+                input: a.opt_bytes(3)?.unwrap_or_default(),
+                value: a.opt_amount(4)?.unwrap_or(0),
+                fuel_limit: a.opt_id(5)?,
+                storage_deposit_limit: a.opt_amount(6)?,
+                salt: a.opt_bytes(7)?.unwrap_or_default(),
+                immutable: a.opt_bool(8)?.unwrap_or(false),
+            };
+            let outcome: pallet_contracts::ExecOutcome =
+                runtime_query(api, agents_api::CONTRACTS_INSTANTIATE, &args.encode())?;
+            Ok(contracts_json::outcome(&outcome))
+        },
+    )?;
 
     // Subscriptions.
     m.register_subscription(

@@ -108,6 +108,44 @@ impl Args {
         self.hex_of(i, v)
     }
 
+    /// An optional hex byte string.
+    pub(crate) fn opt_bytes(&self, i: usize) -> Res<Option<Vec<u8>>> {
+        self.get(i).map(|v| self.hex_of(i, v)).transpose()
+    }
+
+    /// An optional amount in base units: a decimal string (amounts exceed JSON's safe
+    /// integers) or a JSON integer.
+    pub(crate) fn opt_amount(&self, i: usize) -> Res<Option<u128>> {
+        let Some(v) = self.get(i) else {
+            return Ok(None);
+        };
+        let parsed = match v {
+            Value::String(s) => s.parse::<u128>().ok(),
+            Value::Number(n) => n.as_u64().map(u128::from),
+            _ => None,
+        };
+        parsed.map(Some).ok_or_else(|| {
+            invalid_params(format!(
+                "invalid parameter `{}`: expected an amount in base units (a decimal string), got {v}",
+                self.name(i)
+            ))
+        })
+    }
+
+    /// An optional boolean.
+    pub(crate) fn opt_bool(&self, i: usize) -> Res<Option<bool>> {
+        self.get(i)
+            .map(|v| {
+                v.as_bool().ok_or_else(|| {
+                    invalid_params(format!(
+                        "invalid parameter `{}`: expected true or false, got {v}",
+                        self.name(i)
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// A required string.
     pub(crate) fn string(&self, i: usize) -> Res<String> {
         let v = self.required(i)?;
