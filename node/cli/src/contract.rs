@@ -56,7 +56,7 @@ pub enum ContractCommand {
         constructor: String,
         /// The constructor's arguments, in order (accounts and hashes as 0x-hex, bytes as
         /// 0x-hex, numbers in base units).
-        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(long, num_args = 1.., allow_negative_numbers = true)]
         args: Vec<String>,
         /// MEN sent to the new contract.
         #[arg(long, default_value = "0")]
@@ -86,7 +86,7 @@ pub enum ContractCommand {
         /// The message.
         message: String,
         /// The message's arguments, in order.
-        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(long, num_args = 1.., allow_negative_numbers = true)]
         args: Vec<String>,
         /// MEN sent with the call (payable messages only).
         #[arg(long, default_value = "0")]
@@ -110,7 +110,7 @@ pub enum ContractCommand {
         /// The message.
         message: String,
         /// The message's arguments, in order.
-        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(long, num_args = 1.., allow_negative_numbers = true)]
         args: Vec<String>,
         /// MEN sent with the call.
         #[arg(long, default_value = "0")]
@@ -155,6 +155,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let metadata = Metadata::from_wasm(&code)
                 .with_context(|| format!("the metadata of {}", file.display()))?;
+            let args = resolve_args(&metadata, &constructor, true, &args)?;
             let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let input = metadata
                 .encode_constructor_input(&constructor, &arg_refs)
@@ -224,6 +225,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             let origin = signer_account(&from)?;
             let c = client::connect(&rpc.rpc).await?;
             let metadata = contract_metadata(&c, &contract).await?;
+            let args = resolve_args(&metadata, &message, false, &args)?;
             let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let input = metadata
                 .encode_message_input(&message, &arg_refs)
@@ -247,7 +249,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             if let Ok(ret) = &dry.result {
                 let output = metadata
                     .decode_output(&message, &ret.data)
-                    .map(|v| v.to_string())
+                    .map(|v| show_value(&v))
                     .unwrap_or_else(|e| format!("(undecodable: {e})"));
                 println!(
                     "dry run: returns {output}, {} fuel, storage deposit {} MEN; calling with a fuel limit of {fuel_limit}",
@@ -282,6 +284,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             };
             let c = client::connect(&rpc.rpc).await?;
             let metadata = contract_metadata(&c, &contract).await?;
+            let args = resolve_args(&metadata, &message, false, &args)?;
             let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let input = metadata
                 .encode_message_input(&message, &arg_refs)
@@ -308,7 +311,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
                 let output = metadata
                     .decode_output(&message, &ret.data)
                     .context("decoding the result")?;
-                println!("{output}");
+                println!("{}", show_value(&output));
             }
             eprintln!("fuel: {}", dry.fuel_used);
             Ok(())
@@ -373,6 +376,40 @@ fn build(
     println!("code hash  {}", H256(built.code_hash));
     println!("metadata   {}", built.metadata_path.display());
     Ok(())
+}
+
+/// The arguments as the metadata encoder takes them, with `//Name` accounts (dev keys)
+/// written out as hex.
+fn resolve_args(
+    metadata: &Metadata,
+    function: &str,
+    constructor: bool,
+    args: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let f = if constructor {
+        metadata.constructor(function)?
+    } else {
+        metadata.message(function)?
+    };
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            let is_account = f.args.get(i).is_some_and(|a| a.ty == "AccountId");
+            if is_account && arg.starts_with("//") {
+                Ok(parse_account(arg)?.to_string())
+            } else {
+                Ok(arg.clone())
+            }
+        })
+        .collect()
+}
+
+/// A decoded value for people: strings without JSON quotes.
+fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn parse_hex(s: &str) -> anyhow::Result<Vec<u8>> {
