@@ -27,7 +27,11 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 pub const SPEC_NAME: &str = "menara";
 /// Raised with every change of behaviour. The `upgrade-test` build (the runtime a test
 /// upgrades a live chain to) is one above.
-pub const SPEC_VERSION: u32 = if cfg!(feature = "upgrade-test") { 10 } else { 9 };
+pub const SPEC_VERSION: u32 = if cfg!(feature = "upgrade-test") {
+    10
+} else {
+    9
+};
 
 /// This runtime's version.
 pub fn version() -> RuntimeVersion {
@@ -315,9 +319,8 @@ pub type Contracts = pallet_contracts::Pallet<Runtime>;
 
 pub use {
     pallet_agents, pallet_balances, pallet_compute, pallet_contracts, pallet_governance,
-    pallet_inference,
-    pallet_models, pallet_offences, pallet_randomness, pallet_session, pallet_staking,
-    pallet_system,
+    pallet_inference, pallet_models, pallet_offences, pallet_randomness, pallet_session,
+    pallet_staking, pallet_system,
 };
 
 /// Every call of every pallet; the first byte selects the pallet.

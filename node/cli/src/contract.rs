@@ -7,10 +7,10 @@ use crate::units::{format_amount, parse_amount};
 use crate::wallet::{parse_account, resolve_secret, submit_with_events};
 use anyhow::{anyhow, bail, Context};
 use clap::Subcommand;
+use jsonrpsee::ws_client::WsClient;
 use menara_chain_spec::keyring;
 use menara_contract::metadata::Metadata;
 use menara_primitives::{AccountId, Balance, H256};
-use jsonrpsee::ws_client::WsClient;
 use menara_rpc::client;
 use menara_runtime::api::{ContractsCallArgs, ContractsInstantiateArgs};
 use menara_runtime::{RuntimeCall, RuntimeEvent};
@@ -22,7 +22,9 @@ use std::path::PathBuf;
 /// half again and a margin (state may change between the dry run and the block).
 fn fuel_with_margin(used: u64) -> u64 {
     let max = <menara_runtime::Runtime as pallet_contracts::Config>::MAX_FUEL_PER_CALL;
-    used.saturating_add(used / 2).saturating_add(100_000).min(max)
+    used.saturating_add(used / 2)
+        .saturating_add(100_000)
+        .min(max)
 }
 
 /// Contract commands.
@@ -151,8 +153,8 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             from,
             rpc,
         } => {
-            let code = std::fs::read(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let code =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let metadata = Metadata::from_wasm(&code)
                 .with_context(|| format!("the metadata of {}", file.display()))?;
             let args = resolve_args(&metadata, &constructor, true, &args)?;
@@ -197,7 +199,8 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
                 input,
                 immutable,
             });
-            let events = submit_contract_call(&rpc.rpc, &from, call, &metadata, &constructor).await?;
+            let events =
+                submit_contract_call(&rpc.rpc, &from, call, &metadata, &constructor).await?;
             print_events(&metadata, &events);
             let address = events
                 .iter()
@@ -338,7 +341,11 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             if let Ok(metadata) = contract_metadata(&c, &contract).await {
                 println!("name       {}", metadata.name);
                 for m in &metadata.messages {
-                    println!("  {}{}", m.signature(), if m.payable { " (payable)" } else { "" });
+                    println!(
+                        "  {}{}",
+                        m.signature(),
+                        if m.payable { " (payable)" } else { "" }
+                    );
                 }
             }
             Ok(())
@@ -489,11 +496,9 @@ async fn submit_contract_call(
         Ok(events) => Ok(events.into_iter().filter_map(pick).collect()),
         Err(e) => {
             let text = format!("{e:#}");
-            match text
-                .split("ContractReverted: 0x")
-                .nth(1)
-                .and_then(|rest| hex::decode(rest.split(|c: char| !c.is_ascii_hexdigit()).next()?).ok())
-            {
+            match text.split("ContractReverted: 0x").nth(1).and_then(|rest| {
+                hex::decode(rest.split(|c: char| !c.is_ascii_hexdigit()).next()?).ok()
+            }) {
                 Some(data) => Err(e.context(format!(
                     "the contract reverted: {}",
                     metadata.decode_revert(function, &data)
@@ -519,7 +524,9 @@ fn print_events(metadata: &Metadata, events: &[Event]) {
                     _ => println!("event {contract} 0x{}", hex::encode(data)),
                 }
             }
-            Event::CodeStored { code_hash, deposit, .. } => println!(
+            Event::CodeStored {
+                code_hash, deposit, ..
+            } => println!(
                 "code {code_hash} stored, deposit {} MEN",
                 format_amount(*deposit)
             ),
@@ -534,6 +541,7 @@ fn print_events(metadata: &Metadata, events: &[Event]) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -547,8 +555,14 @@ mod tests {
     fn hex_salt_and_limits_parse_with_clear_errors() {
         assert_eq!(parse_hex("0x0a0b").unwrap(), vec![10, 11]);
         assert_eq!(parse_hex("0x").unwrap(), Vec::<u8>::new());
-        assert!(parse_hex("0xzz").unwrap_err().to_string().contains("not hex"));
+        assert!(parse_hex("0xzz")
+            .unwrap_err()
+            .to_string()
+            .contains("not hex"));
         assert_eq!(parse_limit(None).unwrap(), None);
-        assert!(parse_limit(Some("lots")).unwrap_err().to_string().contains("--storage-deposit-limit"));
+        assert!(parse_limit(Some("lots"))
+            .unwrap_err()
+            .to_string()
+            .contains("--storage-deposit-limit"));
     }
 }

@@ -76,7 +76,10 @@ async fn outcomes(c: &WsClient, hashes: &[H256]) -> Vec<menara_rpc::TransactionO
                 done.push(o);
                 break;
             }
-            assert!(Instant::now() < deadline, "transaction {hash} never included");
+            assert!(
+                Instant::now() < deadline,
+                "transaction {hash} never included"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -129,13 +132,25 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"\0asm junk").unwrap();
     node.fails(
-        &["contract", "deploy", junk.to_str().unwrap(), "--from", "//Alice"],
+        &[
+            "contract",
+            "deploy",
+            junk.to_str().unwrap(),
+            "--from",
+            "//Alice",
+        ],
         "metadata",
     );
 
     // The token: deploy, transfer, query.
     let out = node.ok(&[
-        "contract", "deploy", &token_wasm, "--args", "1000000", "--from", "//Alice",
+        "contract",
+        "deploy",
+        &token_wasm,
+        "--args",
+        "1000000",
+        "--from",
+        "//Alice",
     ]);
     assert!(out.contains("\"event\":\"Transfer\""), "{out}");
     let token = address(&out);
@@ -153,7 +168,8 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     assert_eq!(balance("//Bob"), "250");
     assert_eq!(balance("//Alice"), "999750");
     assert_eq!(
-        node.ok(&["contract", "query", &token, "total_supply"]).trim(),
+        node.ok(&["contract", "query", &token, "total_supply"])
+            .trim(),
         "1000000"
     );
     // More than //Bob has: the dry run reverts with the contract's own error, decoded, and
@@ -161,25 +177,52 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     let nonce = client::account(&c, &bob).await.unwrap().nonce;
     node.fails(
         &[
-            "contract", "call", &token, "transfer", "--args", "//Charlie", "251", "--from", "//Bob",
+            "contract",
+            "call",
+            &token,
+            "transfer",
+            "--args",
+            "//Charlie",
+            "251",
+            "--from",
+            "//Bob",
         ],
         "the contract reverted: InsufficientBalance (dry run, nothing was submitted)",
     );
     assert_eq!(client::account(&c, &bob).await.unwrap().nonce, nonce);
     // Bad arguments and unknown messages are caught by the metadata.
     node.fails(
-        &["contract", "query", &token, "balance_of", "--args", "nobody"],
+        &[
+            "contract",
+            "query",
+            &token,
+            "balance_of",
+            "--args",
+            "nobody",
+        ],
         "balance_of",
     );
     node.fails(&["contract", "query", &token, "mint"], "mint");
     let info = node.ok(&["contract", "info", &token]);
     assert!(info.contains("name       token"), "{info}");
-    assert!(info.contains("transfer(to: AccountId, amount: u128)"), "{info}");
+    assert!(
+        info.contains("transfer(to: AccountId, amount: u128)"),
+        "{info}"
+    );
 
     // The escrow: 10 MEN for //Bob, //Charlie arbitrates.
     let out = node.ok(&[
-        "contract", "deploy", &escrow_wasm, "--value", "10", "--args", "//Bob", "//Charlie",
-        "100000", "--from", "//Alice",
+        "contract",
+        "deploy",
+        &escrow_wasm,
+        "--value",
+        "10",
+        "--args",
+        "//Bob",
+        "//Charlie",
+        "100000",
+        "--from",
+        "//Alice",
     ]);
     let escrow = address(&out);
     assert_eq!(
@@ -195,17 +238,30 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
         "TooEarly",
     );
     let before = free(&c, &bob).await;
-    let out = node.ok(&["contract", "call", &escrow, "release", "--from", "//Charlie"]);
+    let out = node.ok(&[
+        "contract",
+        "call",
+        &escrow,
+        "release",
+        "--from",
+        "//Charlie",
+    ]);
     assert!(out.contains("\"event\":\"Released\""), "{out}");
     assert_eq!(free(&c, &bob).await, before + 10 * MEN);
     assert_eq!(
         node.ok(&["contract", "query", &escrow, "state"]).trim(),
         "released"
     );
-    node.fails(
-        &["contract", "call", &escrow, "release", "--from", "//Charlie"],
-        "AlreadySettled",
-    );
+    // Released once: a second release reverts.
+    let release = [
+        "contract",
+        "call",
+        &escrow,
+        "release",
+        "--from",
+        "//Charlie",
+    ];
+    node.fails(&release, "AlreadySettled");
 
     // Hostile code as raw transactions from //Ferdie.
     let ferdie = keyring::dev_account("Ferdie");
@@ -232,20 +288,24 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     )
     .await;
     let done = outcomes(&c, &hashes).await;
-    let errors: Vec<String> = done.iter().map(|o| o.error.clone().unwrap_or_default()).collect();
+    let errors: Vec<String> = done
+        .iter()
+        .map(|o| o.error.clone().unwrap_or_default())
+        .collect();
     assert!(errors[0].starts_with("InvalidCode"), "{errors:?}");
-    assert!(errors[1].starts_with("InvalidCode") && errors[1].contains("float"), "{errors:?}");
+    assert!(
+        errors[1].starts_with("InvalidCode") && errors[1].contains("float"),
+        "{errors:?}"
+    );
     assert!(done[2].success && done[3].success, "{errors:?}");
-    let endless_at = pallet_contracts::Pallet::<menara_runtime::Runtime>::contract_address(
-        &ferdie,
-        &menara_primitives::blake3_256(&endless),
-        &[],
-    );
-    let bomb_at = pallet_contracts::Pallet::<menara_runtime::Runtime>::contract_address(
-        &ferdie,
-        &menara_primitives::blake3_256(&bomb),
-        &[],
-    );
+    let address_of = |code: &[u8]| {
+        pallet_contracts::Pallet::<menara_runtime::Runtime>::contract_address(
+            &ferdie,
+            &menara_primitives::blake3_256(code),
+            &[],
+        )
+    };
+    let (endless_at, bomb_at) = (address_of(&endless), address_of(&bomb));
     // The bomb stops at the memory limit; the endless loop runs out of fuel and is charged
     // its whole limit.
     let max = <menara_runtime::Runtime as pallet_contracts::Config>::MAX_FUEL_PER_CALL;
@@ -253,11 +313,30 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     let funds = free(&c, &ferdie).await;
     let hashes = submit_all(&c, 4, vec![call(bomb_at, max), call(endless_at, max)]).await;
     let done = outcomes(&c, &hashes).await;
-    assert!(done[0].error.as_deref().unwrap_or_default().starts_with("MemoryLimit"), "{:?}", done[0]);
-    assert!(done[1].error.as_deref().unwrap_or_default().starts_with("OutOfFuel"), "{:?}", done[1]);
+    assert!(
+        done[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("MemoryLimit"),
+        "{:?}",
+        done[0]
+    );
+    assert!(
+        done[1]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("OutOfFuel"),
+        "{:?}",
+        done[1]
+    );
     let spent = funds - free(&c, &ferdie).await;
     let full_fuel = menara_runtime::executive::fuel_fee(max) * 2;
-    assert!(spent >= full_fuel, "charged {spent}, the fuel alone costs {full_fuel}");
+    assert!(
+        spent >= full_fuel,
+        "charged {spent}, the fuel alone costs {full_fuel}"
+    );
 
     // Blocks full of endless loops: 3 blocks' worth of calls at the block's fuel limit.
     // Block production keeps its pace.
@@ -271,7 +350,13 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
     let mut stamps = Vec::new();
     for n in start..=last + 1 {
         let hash = client::block_hash(&c, Some(n)).await.unwrap().unwrap();
-        stamps.push(client::header(&c, Some(hash)).await.unwrap().unwrap().timestamp);
+        stamps.push(
+            client::header(&c, Some(hash))
+                .await
+                .unwrap()
+                .unwrap()
+                .timestamp,
+        );
     }
     let gaps: Vec<u64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
     let report = format!(

@@ -11,79 +11,17 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ed25519_dalek::Signer;
 use menara_chain_spec::keyring;
 use menara_executor::{Executor, ExecutorConfig};
-use menara_primitives::{methods, AccountId, BlockContext, H256, MEN};
-use menara_runtime::{pallet_agents, GenesisConfig, RuntimeCall, WASM_BINARY};
+use menara_primitives::{AccountId, H256, MEN};
+use menara_runtime::{pallet_agents, RuntimeCall, WASM_BINARY};
 use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
 use parity_scale_codec::Encode;
 use std::sync::Arc;
 
+#[path = "../tests/fixture/chain.rs"]
+mod chain;
+use chain::{apply, context, genesis, query_native as query, GENESIS};
+
 const CALLS: u64 = 1_000;
-const GENESIS: H256 = H256([42; 32]);
-
-fn context(number: u64) -> BlockContext {
-    BlockContext {
-        number,
-        // Block 1's parent is the genesis block, whose hash the chain records.
-        parent_hash: if number == 1 {
-            GENESIS
-        } else {
-            H256([number as u8; 32])
-        },
-        timestamp: number,
-        author: keyring::dev_account("Alice"),
-        genesis_hash: GENESIS,
-        beacon: keyring::dev_beacon("Alice", &GENESIS, number),
-    }
-}
-
-fn genesis(exec: &Executor, code: &[u8], funded: &[AccountId]) -> InMemoryState {
-    let config = GenesisConfig {
-        balances: pallet_balances::GenesisConfig {
-            balances: funded.iter().map(|a| (*a, 1_000_000 * MEN)).collect(),
-        },
-        session: pallet_session::GenesisConfig {
-            validators: vec![keyring::dev_genesis_validator("Alice", 1_000_000 * MEN)
-                .record()
-                .unwrap()],
-        },
-        ..Default::default()
-    };
-    let (_, overlay) = exec
-        .call_once(
-            code,
-            Arc::new(InMemoryState::default()),
-            methods::BUILD_GENESIS,
-            &config.encode(),
-        )
-        .unwrap();
-    let mut state = InMemoryState::default();
-    state.apply(overlay.into_changes());
-    state
-}
-
-/// Applies a block of encoded transactions in wasm; every one must succeed.
-fn apply(
-    exec: &Executor,
-    code: &[u8],
-    state: Arc<InMemoryState>,
-    ctx: &BlockContext,
-    txs: &[Vec<u8>],
-) -> InMemoryState {
-    let mut inst = exec
-        .instantiate(code, state.clone(), OverlayedChanges::new())
-        .unwrap();
-    inst.call(methods::INITIALIZE_BLOCK, &ctx.encode()).unwrap();
-    for tx in txs {
-        let out = inst.call(methods::APPLY_EXTRINSIC, tx).unwrap();
-        let outcome: menara_primitives::ApplyExtrinsicResult =
-            parity_scale_codec::Decode::decode(&mut &out[..]).unwrap();
-        assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
-    }
-    inst.call(methods::FINALIZE_BLOCK, &[]).unwrap();
-    let mut next = (*state).clone();
-    next.apply(inst.into_overlay().into_changes());
-    next
-}
 
 fn transfer(n: u64) -> RuntimeCall {
     RuntimeCall::Balances(pallet_balances::Call::Transfer {
@@ -169,19 +107,6 @@ fn agent_call_vs_transfer(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn query(state: &InMemoryState, name: &[u8], args: &[u8]) -> Vec<u8> {
-    let mut overlay = OverlayedChanges::new();
-    let mut ext = Ext::new(state, &mut overlay);
-    menara_support::io::with_externalities(&mut ext, || {
-        let out =
-            menara_runtime::api::call(methods::QUERY, &(name.to_vec(), args.to_vec()).encode())
-                .unwrap();
-        let r: Result<Vec<u8>, menara_primitives::QueryError> =
-            parity_scale_codec::Decode::decode(&mut &out[..]).unwrap();
-        r.unwrap()
-    })
 }
 
 /// A state with an agent whose pool has `delegators` delegations, natively.

@@ -13,116 +13,17 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use menara_chain_spec::keyring;
 use menara_executor::{Executor, ExecutorConfig};
-use menara_primitives::{methods, AccountId, BlockContext, H256, MEN};
-use menara_runtime::{pallet_contracts, GenesisConfig, Runtime, RuntimeCall, WASM_BINARY};
-use menara_state_machine::{Ext, InMemoryState, OverlayedChanges};
+use menara_primitives::{H256, MEN};
+use menara_runtime::{pallet_contracts, Runtime, RuntimeCall, WASM_BINARY};
 use parity_scale_codec::{Decode, Encode};
-use std::path::Path;
 use std::sync::Arc;
 
+#[path = "../tests/fixture/chain.rs"]
+mod chain;
+use chain::{apply, build_token, context, genesis, instantiate, query_native, query_wasm, GENESIS};
+
 const CALLS: u64 = 1_000;
-const GENESIS: H256 = H256([42; 32]);
 const FUEL: u64 = 20_000_000;
-
-fn context(number: u64) -> BlockContext {
-    BlockContext {
-        number,
-        parent_hash: if number == 1 {
-            GENESIS
-        } else {
-            H256([number as u8; 32])
-        },
-        timestamp: number,
-        author: keyring::dev_account("Alice"),
-        genesis_hash: GENESIS,
-        beacon: keyring::dev_beacon("Alice", &GENESIS, number),
-    }
-}
-
-fn genesis(exec: &Executor, code: &[u8], funded: &[AccountId]) -> InMemoryState {
-    let config = GenesisConfig {
-        balances: pallet_balances::GenesisConfig {
-            balances: funded.iter().map(|a| (*a, 1_000_000 * MEN)).collect(),
-        },
-        session: pallet_session::GenesisConfig {
-            validators: vec![keyring::dev_genesis_validator("Alice", 1_000_000 * MEN)
-                .record()
-                .unwrap()],
-        },
-        ..Default::default()
-    };
-    let (_, overlay) = exec
-        .call_once(
-            code,
-            Arc::new(InMemoryState::default()),
-            methods::BUILD_GENESIS,
-            &config.encode(),
-        )
-        .unwrap();
-    let mut state = InMemoryState::default();
-    state.apply(overlay.into_changes());
-    state
-}
-
-/// Applies a block of encoded transactions in wasm; every one must succeed.
-fn apply(
-    exec: &Executor,
-    code: &[u8],
-    state: Arc<InMemoryState>,
-    ctx: &BlockContext,
-    txs: &[Vec<u8>],
-) -> InMemoryState {
-    let mut inst = exec
-        .instantiate(code, state.clone(), OverlayedChanges::new())
-        .unwrap();
-    inst.call(methods::INITIALIZE_BLOCK, &ctx.encode()).unwrap();
-    for tx in txs {
-        let out = inst.call(methods::APPLY_EXTRINSIC, tx).unwrap();
-        let outcome: menara_primitives::ApplyExtrinsicResult =
-            Decode::decode(&mut &out[..]).unwrap();
-        assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
-    }
-    inst.call(methods::FINALIZE_BLOCK, &[]).unwrap();
-    let mut next = (*state).clone();
-    next.apply(inst.into_overlay().into_changes());
-    next
-}
-
-/// A runtime query in wasm.
-fn query_wasm(exec: &Executor, code: &[u8], state: Arc<InMemoryState>, name: &[u8], args: &[u8]) -> Vec<u8> {
-    let mut inst = exec.instantiate(code, state, OverlayedChanges::new()).unwrap();
-    let out = inst
-        .call(methods::QUERY, &(name.to_vec(), args.to_vec()).encode())
-        .unwrap();
-    let r: Result<Vec<u8>, menara_primitives::QueryError> = Decode::decode(&mut &out[..]).unwrap();
-    r.unwrap()
-}
-
-/// The same query natively.
-fn query_native(state: &InMemoryState, name: &[u8], args: &[u8]) -> Vec<u8> {
-    let mut overlay = OverlayedChanges::new();
-    let mut ext = Ext::new(state, &mut overlay);
-    menara_support::io::with_externalities(&mut ext, || {
-        let out =
-            menara_runtime::api::call(methods::QUERY, &(name.to_vec(), args.to_vec()).encode())
-                .unwrap();
-        let r: Result<Vec<u8>, menara_primitives::QueryError> =
-            Decode::decode(&mut &out[..]).unwrap();
-        r.unwrap()
-    })
-}
-
-fn instantiate(code: Vec<u8>, input: Vec<u8>) -> RuntimeCall {
-    RuntimeCall::Contracts(pallet_contracts::Call::Instantiate {
-        code: pallet_contracts::CodeSource::Upload(code),
-        value: 0.into(),
-        fuel_limit: FUEL,
-        storage_deposit_limit: None,
-        salt: Vec::new(),
-        input,
-        immutable: false,
-    })
-}
 
 fn token_transfer_vs_native(c: &mut Criterion) {
     let exec = Executor::new(ExecutorConfig::default()).unwrap();
@@ -131,22 +32,20 @@ fn token_transfer_vs_native(c: &mut Criterion) {
     let alice_id = keyring::account_of(&alice);
     let state = genesis(&exec, code, &[alice_id]);
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let built = menara_contract_build::build(
-        &root.join("sdk/examples/token"),
-        &menara_contract_build::BuildOptions {
-            target_dir: Some(root.join("target/contracts")),
-            quiet: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let built = build_token();
     let wasm = std::fs::read(&built.wasm_path).unwrap();
     let deploy_input = built
         .metadata
         .encode_constructor_input("new", &["1000000000000"])
         .unwrap();
-    let deploy = keyring::sign(&alice, &GENESIS, 0, 0, instantiate(wasm, deploy_input)).encode();
+    let deploy = keyring::sign(
+        &alice,
+        &GENESIS,
+        0,
+        0,
+        instantiate(wasm, deploy_input, FUEL),
+    )
+    .encode();
     let state = Arc::new(apply(&exec, code, Arc::new(state), &context(1), &[deploy]));
     let token = pallet_contracts::Pallet::<Runtime>::contract_address(
         &alice_id,
@@ -248,7 +147,10 @@ fn token_transfer_vs_native(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_transfer_vs_native");
     group.throughput(Throughput::Elements(calls));
     group.sample_size(10);
-    for (name, block) in [("native_transfer", &natives), ("token_transfer", &token_calls)] {
+    for (name, block) in [
+        ("native_transfer", &natives),
+        ("token_transfer", &token_calls),
+    ] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || state.clone(),
@@ -285,7 +187,14 @@ fn interpreter(c: &mut Criterion) {
     let alice = keyring::dev_signing_key("Alice");
     let alice_id = keyring::account_of(&alice);
     let state = genesis(&exec, code, &[alice_id]);
-    let deploy = keyring::sign(&alice, &GENESIS, 0, 0, instantiate(counter(), Vec::new())).encode();
+    let deploy = keyring::sign(
+        &alice,
+        &GENESIS,
+        0,
+        0,
+        instantiate(counter(), Vec::new(), FUEL),
+    )
+    .encode();
     let state = Arc::new(apply(&exec, code, Arc::new(state), &context(1), &[deploy]));
     let hash = menara_primitives::blake3_256(&counter());
     let contract = pallet_contracts::Pallet::<Runtime>::contract_address(&alice_id, &hash, &[]);
@@ -303,16 +212,27 @@ fn interpreter(c: &mut Criterion) {
     )
     .unwrap();
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);
-    let native = pallet_contracts::ExecOutcome::decode(&mut &query_native(&state, b"contracts_call", &args)[..]).unwrap();
-    assert_eq!(native.fuel_used, outcome.fuel_used, "native and wasm count the same fuel");
-    eprintln!("interpreter: a loop of 1,000,000 turns uses {} fuel (the same natively)", outcome.fuel_used);
+    let native = pallet_contracts::ExecOutcome::decode(
+        &mut &query_native(&state, b"contracts_call", &args)[..],
+    )
+    .unwrap();
+    assert_eq!(
+        native.fuel_used, outcome.fuel_used,
+        "native and wasm count the same fuel"
+    );
+    eprintln!(
+        "interpreter: a loop of 1,000,000 turns uses {} fuel (the same natively)",
+        outcome.fuel_used
+    );
     let mut group = c.benchmark_group("interpreter");
     group.throughput(Throughput::Elements(outcome.fuel_used));
     group.sample_size(10);
     group.bench_function("wasm_runtime", |b| {
         b.iter(|| query_wasm(&exec, code, state.clone(), b"contracts_call", &args))
     });
-    group.bench_function("native", |b| b.iter(|| query_native(&state, b"contracts_call", &args)));
+    group.bench_function("native", |b| {
+        b.iter(|| query_native(&state, b"contracts_call", &args))
+    });
     group.finish();
 }
 
@@ -331,7 +251,9 @@ fn contract_of_size(size: usize) -> Vec<u8> {
             return code;
         }
         for _ in 0..50 {
-            funcs.push_str(&format!("(func $f{n} (param i32 i32) {body} {body} {body})"));
+            funcs.push_str(&format!(
+                "(func $f{n} (param i32 i32) {body} {body} {body})"
+            ));
             n += 1;
         }
     }
@@ -344,7 +266,14 @@ fn deploy_50kb(c: &mut Criterion) {
     let alice_id = keyring::account_of(&alice);
     let state = Arc::new(genesis(&exec, code, &[alice_id]));
     let contract = contract_of_size(50 * 1024);
-    let tx = keyring::sign(&alice, &GENESIS, 0, 0, instantiate(contract.clone(), Vec::new())).encode();
+    let tx = keyring::sign(
+        &alice,
+        &GENESIS,
+        0,
+        0,
+        instantiate(contract.clone(), Vec::new(), FUEL),
+    )
+    .encode();
     let fee = u128::decode(&mut &query_native(&state, b"fee", &tx)[..]).unwrap();
     let args = menara_runtime::api::ContractsInstantiateArgs {
         origin: alice_id,
@@ -357,7 +286,13 @@ fn deploy_50kb(c: &mut Criterion) {
         immutable: false,
     };
     let outcome = pallet_contracts::ExecOutcome::decode(
-        &mut &query_wasm(&exec, code, state.clone(), b"contracts_instantiate", &args.encode())[..],
+        &mut &query_wasm(
+            &exec,
+            code,
+            state.clone(),
+            b"contracts_instantiate",
+            &args.encode(),
+        )[..],
     )
     .unwrap();
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);

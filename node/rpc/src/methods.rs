@@ -97,7 +97,9 @@ mod contracts_json {
         let result = match &o.result {
             Ok(r) if r.reverted => json!({"revert": hex(&r.data)}),
             Ok(r) => json!({"ok": hex(&r.data)}),
-            Err(e) => json!({"error": {"pallet": e.pallet, "error": e.error, "message": e.message}}),
+            Err(e) => {
+                json!({"error": {"pallet": e.pallet, "error": e.error, "message": e.message}})
+            }
         };
         json!({
             "result": result,
@@ -774,16 +776,28 @@ pub fn rpc_module(
             runtime_query(api, agents_api::CONTRACTS_CODE, &hash.encode())?;
         Ok(code.map(|(info, code)| contracts_json::code(&info, &code)))
     })?;
-    blocking(&mut m, "contracts_storage", &["address", "key"], |api, a| {
-        let (who, key) = (a.account(0)?, a.bytes(1)?);
-        let value: Option<Vec<u8>> =
-            runtime_query(api, agents_api::CONTRACTS_STORAGE, &(who, key).encode())?;
-        Ok(value.map(Bytes))
-    })?;
+    blocking(
+        &mut m,
+        "contracts_storage",
+        &["address", "key"],
+        |api, a| {
+            let (who, key) = (a.account(0)?, a.bytes(1)?);
+            let value: Option<Vec<u8>> =
+                runtime_query(api, agents_api::CONTRACTS_STORAGE, &(who, key).encode())?;
+            Ok(value.map(Bytes))
+        },
+    )?;
     blocking(
         &mut m,
         "contracts_call",
-        &["origin", "address", "input", "value", "fuelLimit", "storageDepositLimit"],
+        &[
+            "origin",
+            "address",
+            "input",
+            "value",
+            "fuelLimit",
+            "storageDepositLimit",
+        ],
         |api, a| {
             let args = menara_runtime::api::ContractsCallArgs {
                 origin: a.account(0)?,
@@ -801,7 +815,17 @@ pub fn rpc_module(
     blocking(
         &mut m,
         "contracts_instantiate",
-        &["origin", "code", "codeHash", "input", "value", "fuelLimit", "storageDepositLimit", "salt", "immutable"],
+        &[
+            "origin",
+            "code",
+            "codeHash",
+            "input",
+            "value",
+            "fuelLimit",
+            "storageDepositLimit",
+            "salt",
+            "immutable",
+        ],
         |api, a| {
             let code = match (a.opt_bytes(1)?, a.opt_hash(2)?) {
                 (Some(code), None) => pallet_contracts::CodeSource::Upload(code),

@@ -77,12 +77,18 @@ pub fn validate_code(code: &[u8]) -> Result<CodeSummary, (Error, String)> {
     for required in ["deploy", "call"] {
         match func_export(required) {
             Some(true) => {}
-            Some(false) => return Err(invalid(format!("export `{required}` is not a function () -> ()"))),
+            Some(false) => {
+                return Err(invalid(format!(
+                    "export `{required}` is not a function () -> ()"
+                )))
+            }
             None => return Err(invalid(format!("no `{required}` export"))),
         }
     }
     if func_export("migrate") == Some(false) {
-        return Err(invalid("export `migrate` is not a function () -> ()".into()));
+        return Err(invalid(
+            "export `migrate` is not a function () -> ()".into(),
+        ));
     }
     if !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
         return Err(invalid("no memory exported as `memory`".into()));
@@ -200,14 +206,12 @@ fn scan_sections(code: &[u8]) -> Result<Shape, String> {
                     memory_pages = memory.initial as u32;
                 }
             }
-            Payload::GlobalSection(reader) => {
-                if reader.count() > limits::GLOBALS {
-                    return Err(format!(
-                        "{} globals, at most {}",
-                        reader.count(),
-                        limits::GLOBALS
-                    ));
-                }
+            Payload::GlobalSection(reader) if reader.count() > limits::GLOBALS => {
+                return Err(format!(
+                    "{} globals, at most {}",
+                    reader.count(),
+                    limits::GLOBALS
+                ));
             }
             Payload::StartSection { .. } => {
                 return Err("a start function (code runs only through `deploy` and `call`)".into())
@@ -222,7 +226,9 @@ fn scan_sections(code: &[u8]) -> Result<Shape, String> {
         ));
     }
     if memories != 1 {
-        return Err(format!("{memories} memories; a contract defines exactly one"));
+        return Err(format!(
+            "{memories} memories; a contract defines exactly one"
+        ));
     }
     Ok(Shape { memory_pages })
 }
@@ -270,7 +276,12 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    fn new(origin: AccountId, engine: Engine, deposit_limit: Option<Balance>, dry_run: bool) -> Self {
+    fn new(
+        origin: AccountId,
+        engine: Engine,
+        deposit_limit: Option<Balance>,
+        dry_run: bool,
+    ) -> Self {
         Stack {
             origin,
             engine,
@@ -348,7 +359,11 @@ pub(crate) fn run<T: Config>(
         storage_deposit: stack.deposit_net,
         address: None,
         debug: stack.debug.unwrap_or_default(),
-        events: if ok { stack.events.unwrap_or_default() } else { Vec::new() },
+        events: if ok {
+            stack.events.unwrap_or_default()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -369,8 +384,9 @@ fn run_frame<T: Config>(
     let deposit_before = stack.deposit_net;
     let events_before = stack.events.as_ref().map_or(0, Vec::len);
     stack.contracts.push(*contract);
-    let (mut stack, result, used) =
-        execute::<T>(stack, contract, code_hash, entry, caller, value, input, fuel);
+    let (mut stack, result, used) = execute::<T>(
+        stack, contract, code_hash, entry, caller, value, input, fuel,
+    );
     stack.contracts.pop();
     if matches!(&result, Ok(r) if !r.reverted) {
         io::storage::commit_transaction();
@@ -398,7 +414,8 @@ fn execute<T: Config>(
     let Some(code) = Codes::get(&code_hash) else {
         return (stack, Err(error_with::<T>(Error::CodeNotFound, "")), 0);
     };
-    let load = costs::CODE_LOAD.saturating_add(costs::CODE_LOAD_PER_BYTE.saturating_mul(code.len() as u64));
+    let load = costs::CODE_LOAD
+        .saturating_add(costs::CODE_LOAD_PER_BYTE.saturating_mul(code.len() as u64));
     if load > fuel {
         let detail = format!("loading {} bytes of code costs {load}", code.len());
         return (stack, Err(error_with::<T>(Error::OutOfFuel, &detail)), fuel);
@@ -406,15 +423,25 @@ fn execute<T: Config>(
     let module = match Module::new(&stack.engine, &code[..]) {
         Ok(module) => module,
         // Accepted at upload; a runtime upgrade may have tightened the rules since.
-        Err(e) => return (stack, Err(error_with::<T>(Error::InvalidCode, &format!("{e}"))), fuel),
+        Err(e) => {
+            return (
+                stack,
+                Err(error_with::<T>(Error::InvalidCode, &format!("{e}"))),
+                fuel,
+            )
+        }
     };
     if matches!(entry, Entry::Migrate) && module.get_export("migrate").is_none() {
-        return (stack, Ok(ExecReturn { reverted: false, data: Vec::new() }), load);
+        return (stack, Ok(ExecReturn::empty()), load);
     }
     if value > 0 {
         if let Err(e) = pallet_balances::Pallet::<T>::transfer(caller, contract, value) {
             let detail = format!("{value} to {contract}: {e:?}");
-            return (stack, Err(error_with::<T>(Error::TransferFailed, &detail)), load);
+            return (
+                stack,
+                Err(error_with::<T>(Error::TransferFailed, &detail)),
+                load,
+            );
         }
     }
     let engine = stack.engine.clone();
@@ -431,7 +458,7 @@ fn execute<T: Config>(
     let stack = store.into_data().stack;
     let used = fuel - remaining;
     let err = match outcome {
-        Ok(()) => return (stack, Ok(ExecReturn { reverted: false, data: Vec::new() }), used),
+        Ok(()) => return (stack, Ok(ExecReturn::empty()), used),
         Err(e) => e,
     };
     let failure = match err.downcast_ref::<Halt>() {
@@ -442,12 +469,11 @@ fn execute<T: Config>(
             };
             return (stack, Ok(ret), used);
         }
-        Some(Halt::Terminated) => {
-            return (stack, Ok(ExecReturn { reverted: false, data: Vec::new() }), used)
-        }
-        Some(Halt::Fail(e, detail)) => {
-            error_with::<T>(*e, &format!("contract {contract} in `{}`: {detail}", entry.export()))
-        }
+        Some(Halt::Terminated) => return (stack, Ok(ExecReturn::empty()), used),
+        Some(Halt::Fail(e, detail)) => error_with::<T>(
+            *e,
+            &format!("contract {contract} in `{}`: {detail}", entry.export()),
+        ),
         None => {
             let (kind, reason) = match err.as_trap_code() {
                 Some(TrapCode::OutOfFuel) => (Error::OutOfFuel, err.to_string()),
@@ -462,7 +488,10 @@ fn execute<T: Config>(
                 ),
                 _ => (Error::ContractTrapped, err.to_string()),
             };
-            error_with::<T>(kind, &format!("contract {contract} in `{}`: {reason}", entry.export()))
+            error_with::<T>(
+                kind,
+                &format!("contract {contract} in `{}`: {reason}", entry.export()),
+            )
         }
     };
     // A trap is charged the whole limit.
@@ -473,6 +502,16 @@ type HostResult<R> = Result<R, wasmi::Error>;
 
 fn fail(e: Error, detail: impl Into<String>) -> wasmi::Error {
     wasmi::Error::host(Halt::Fail(e, detail.into()))
+}
+
+/// Names the host function a refusal came from, so the contract's trap says where.
+fn in_host<R>(name: &str, result: HostResult<R>) -> HostResult<R> {
+    result.map_err(|mut err| {
+        if let Some(Halt::Fail(_, detail)) = err.downcast_mut::<Halt>() {
+            *detail = format!("host function `{name}`: {detail}");
+        }
+        err
+    })
 }
 
 /// Takes `fuel` from what the contract has left; running out traps as wasm would.
@@ -589,7 +628,10 @@ fn write_item<T: Config>(
                 if stack.deposit_net > limit as i128 {
                     return Err(fail(
                         Error::StorageDepositLimitExhausted,
-                        format!("the call's net deposit would be {}, its limit {limit}", stack.deposit_net),
+                        format!(
+                            "the call's net deposit would be {}, its limit {limit}",
+                            stack.deposit_net
+                        ),
                     ));
                 }
             }
@@ -621,7 +663,11 @@ fn write_item<T: Config>(
 
 /// Removes the running contract: its items (deposits back to their payers), its record
 /// (deposit back to the deployer), its code reference; its balance goes to `beneficiary`.
-fn terminate<T: Config>(stack: &mut Stack, contract: &AccountId, beneficiary: &AccountId) -> HostResult<()> {
+fn terminate<T: Config>(
+    stack: &mut Stack,
+    contract: &AccountId,
+    beneficiary: &AccountId,
+) -> HostResult<()> {
     let info = Contracts::get(contract)
         .ok_or_else(|| fail(Error::ContractNotFound, format!("{contract}")))?;
     let prefix = contract_prefix(contract);
@@ -630,7 +676,9 @@ fn terminate<T: Config>(stack: &mut Stack, contract: &AccountId, beneficiary: &A
         if !key.starts_with(&prefix) {
             break;
         }
-        if let Some(item) = io::storage::get(&key).and_then(|raw| StoredItem::decode_all(&mut &raw[..]).ok()) {
+        if let Some(item) =
+            io::storage::get(&key).and_then(|raw| StoredItem::decode_all(&mut &raw[..]).ok())
+        {
             Pallet::<T>::refund(&item.depositor, item.deposit);
             if item.depositor == stack.origin {
                 stack.deposit_net = stack.deposit_net.saturating_sub(item.deposit as i128);
@@ -648,7 +696,10 @@ fn terminate<T: Config>(stack: &mut Stack, contract: &AccountId, beneficiary: &A
     let balance = pallet_balances::Pallet::<T>::free_balance(contract);
     if balance > 0 {
         pallet_balances::Pallet::<T>::transfer(contract, beneficiary, balance).map_err(|e| {
-            fail(Error::TransferFailed, format!("{balance} to {beneficiary}: {e:?}"))
+            fail(
+                Error::TransferFailed,
+                format!("{balance} to {beneficiary}: {e:?}"),
+            )
         })?;
     }
     Pallet::<T>::deposit_event(Event::Terminated {
@@ -670,92 +721,218 @@ mod code {
     pub const NONE: u32 = u32::MAX;
 }
 
-/// The host functions of `menara_v1`.
+/// The host functions of `menara_v1`. Each body runs in a closure called on the spot, so
+/// its early returns pass through [`in_host`] too and every refusal names its function.
+#[allow(clippy::redundant_closure_call)]
 fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
     let mut linker = Linker::<Frame>::new(engine);
     let m = HOST_MODULE;
-    linker.func_wrap(m, "input", |mut caller: Caller<'_, Frame>, out_ptr: u32, out_len_ptr: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL)?;
-        let input = core::mem::take(&mut caller.data_mut().input);
-        let written = write_output(&mut caller, out_ptr, out_len_ptr, &input);
-        caller.data_mut().input = input;
-        written
-    })?;
-    linker.func_wrap(m, "return_value", |mut caller: Caller<'_, Frame>, flags: u32, ptr: u32, len: u32| -> HostResult<()> {
-        if len > limits::INPUT_LEN {
-            return Err(fail(Error::InputTooLarge, format!("output of {len} bytes")));
-        }
-        charge(&mut caller, costs::HOST_CALL + costs::PER_BYTE * u64::from(len))?;
-        let data = read(&caller, ptr, len)?;
-        Err(wasmi::Error::host(Halt::Return { flags, data }))
-    })?;
-    linker.func_wrap(m, "storage_get", |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32, out_ptr: u32, out_len_ptr: u32| -> HostResult<u32> {
-        let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_READ)?;
-        match read_item(&caller.data().contract, &key) {
-            Some(item) => {
-                write_output(&mut caller, out_ptr, out_len_ptr, &item.value)?;
-                Ok(code::SUCCESS)
-            }
-            None => Ok(code::KEY_NOT_FOUND),
-        }
-    })?;
-    linker.func_wrap(m, "storage_contains", |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32| -> HostResult<u32> {
-        let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_READ)?;
-        Ok(read_item(&caller.data().contract, &key).map_or(code::NONE, |item| item.value.len() as u32))
-    })?;
-    linker.func_wrap(m, "storage_set", |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32| -> HostResult<u32> {
-        if value_len > limits::VALUE_LEN {
-            return Err(fail(Error::ValueTooLarge, format!("{value_len} bytes, at most {}", limits::VALUE_LEN)));
-        }
-        let cost = costs::STORAGE_WRITE + (costs::PER_BYTE + costs::STORAGE_WRITE_PER_BYTE) * u64::from(value_len);
-        let key = storage_key(&mut caller, key_ptr, key_len, cost)?;
-        let value = read(&caller, value_ptr, value_len)?;
-        let frame = caller.data_mut();
-        let contract = frame.contract;
-        Ok(write_item::<T>(&mut frame.stack, &contract, &key, Some(value))?.unwrap_or(code::NONE))
-    })?;
-    linker.func_wrap(m, "storage_clear", |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32| -> HostResult<u32> {
-        let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_WRITE)?;
-        let frame = caller.data_mut();
-        let contract = frame.contract;
-        Ok(write_item::<T>(&mut frame.stack, &contract, &key, None)?.unwrap_or(code::NONE))
-    })?;
+    linker.func_wrap(
+        m,
+        "input",
+        |mut caller: Caller<'_, Frame>, out_ptr: u32, out_len_ptr: u32| -> HostResult<()> {
+            in_host(
+                "input",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL)?;
+                    let input = core::mem::take(&mut caller.data_mut().input);
+                    let written = write_output(&mut caller, out_ptr, out_len_ptr, &input);
+                    caller.data_mut().input = input;
+                    written
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "return_value",
+        |mut caller: Caller<'_, Frame>, flags: u32, ptr: u32, len: u32| -> HostResult<()> {
+            in_host(
+                "return_value",
+                (|| {
+                    if len > limits::INPUT_LEN {
+                        return Err(fail(Error::InputTooLarge, format!("output of {len} bytes")));
+                    }
+                    charge(
+                        &mut caller,
+                        costs::HOST_CALL + costs::PER_BYTE * u64::from(len),
+                    )?;
+                    let data = read(&caller, ptr, len)?;
+                    Err(wasmi::Error::host(Halt::Return { flags, data }))
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "storage_get",
+        |mut caller: Caller<'_, Frame>,
+         key_ptr: u32,
+         key_len: u32,
+         out_ptr: u32,
+         out_len_ptr: u32|
+         -> HostResult<u32> {
+            in_host(
+                "storage_get",
+                (|| {
+                    let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_READ)?;
+                    match read_item(&caller.data().contract, &key) {
+                        Some(item) => {
+                            write_output(&mut caller, out_ptr, out_len_ptr, &item.value)?;
+                            Ok(code::SUCCESS)
+                        }
+                        None => Ok(code::KEY_NOT_FOUND),
+                    }
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "storage_contains",
+        |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32| -> HostResult<u32> {
+            in_host(
+                "storage_contains",
+                (|| {
+                    let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_READ)?;
+                    Ok(read_item(&caller.data().contract, &key)
+                        .map_or(code::NONE, |item| item.value.len() as u32))
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "storage_set",
+        |mut caller: Caller<'_, Frame>,
+         key_ptr: u32,
+         key_len: u32,
+         value_ptr: u32,
+         value_len: u32|
+         -> HostResult<u32> {
+            in_host(
+                "storage_set",
+                (|| {
+                    if value_len > limits::VALUE_LEN {
+                        return Err(fail(
+                            Error::ValueTooLarge,
+                            format!("{value_len} bytes, at most {}", limits::VALUE_LEN),
+                        ));
+                    }
+                    let cost = costs::STORAGE_WRITE
+                        + (costs::PER_BYTE + costs::STORAGE_WRITE_PER_BYTE) * u64::from(value_len);
+                    let key = storage_key(&mut caller, key_ptr, key_len, cost)?;
+                    let value = read(&caller, value_ptr, value_len)?;
+                    let frame = caller.data_mut();
+                    let contract = frame.contract;
+                    Ok(
+                        write_item::<T>(&mut frame.stack, &contract, &key, Some(value))?
+                            .unwrap_or(code::NONE),
+                    )
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "storage_clear",
+        |mut caller: Caller<'_, Frame>, key_ptr: u32, key_len: u32| -> HostResult<u32> {
+            in_host(
+                "storage_clear",
+                (|| {
+                    let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_WRITE)?;
+                    let frame = caller.data_mut();
+                    let contract = frame.contract;
+                    Ok(write_item::<T>(&mut frame.stack, &contract, &key, None)?
+                        .unwrap_or(code::NONE))
+                })(),
+            )
+        },
+    )?;
     for (name, which) in [("caller", 0u8), ("origin", 1), ("address", 2)] {
-        linker.func_wrap(m, name, move |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
-            charge(&mut caller, costs::HOST_CALL + 32)?;
-            let frame = caller.data();
-            let account = match which {
-                0 => frame.caller,
-                1 => frame.stack.origin,
-                _ => frame.contract,
-            };
-            write(&mut caller, out_ptr, &account.0)
-        })?;
+        linker.func_wrap(
+            m,
+            name,
+            move |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
+                in_host(
+                    name,
+                    (|| {
+                        charge(&mut caller, costs::HOST_CALL + 32)?;
+                        let frame = caller.data();
+                        let account = match which {
+                            0 => frame.caller,
+                            1 => frame.stack.origin,
+                            _ => frame.contract,
+                        };
+                        write(&mut caller, out_ptr, &account.0)
+                    })(),
+                )
+            },
+        )?;
     }
-    linker.func_wrap(m, "value_transferred", |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL + 16)?;
-        let value = caller.data().value;
-        write(&mut caller, out_ptr, &value.to_le_bytes())
-    })?;
-    linker.func_wrap(m, "balance", |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL + costs::STORAGE_READ)?;
-        let balance = pallet_balances::Pallet::<T>::free_balance(&caller.data().contract);
-        write(&mut caller, out_ptr, &balance.to_le_bytes())
-    })?;
-    linker.func_wrap(m, "block_number", |mut caller: Caller<'_, Frame>| -> HostResult<u64> {
-        charge(&mut caller, costs::HOST_CALL)?;
-        Ok(pallet_system::Pallet::<T>::block_number())
-    })?;
-    linker.func_wrap(m, "transfer", |mut caller: Caller<'_, Frame>, to_ptr: u32, value_ptr: u32| -> HostResult<u32> {
-        charge(&mut caller, costs::HOST_CALL + costs::TRANSFER + 48)?;
-        let to = AccountId(read_array::<32>(&caller, to_ptr)?);
-        let value = u128::from_le_bytes(read_array::<16>(&caller, value_ptr)?);
-        let from = caller.data().contract;
-        Ok(match pallet_balances::Pallet::<T>::transfer(&from, &to, value) {
-            Ok(()) => code::SUCCESS,
-            Err(_) => code::TRANSFER_FAILED,
-        })
-    })?;
+    linker.func_wrap(
+        m,
+        "value_transferred",
+        |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
+            in_host(
+                "value_transferred",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + 16)?;
+                    let value = caller.data().value;
+                    write(&mut caller, out_ptr, &value.to_le_bytes())
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "balance",
+        |mut caller: Caller<'_, Frame>, out_ptr: u32| -> HostResult<()> {
+            in_host(
+                "balance",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + costs::STORAGE_READ)?;
+                    let balance =
+                        pallet_balances::Pallet::<T>::free_balance(&caller.data().contract);
+                    write(&mut caller, out_ptr, &balance.to_le_bytes())
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "block_number",
+        |mut caller: Caller<'_, Frame>| -> HostResult<u64> {
+            in_host(
+                "block_number",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL)?;
+                    Ok(pallet_system::Pallet::<T>::block_number())
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "transfer",
+        |mut caller: Caller<'_, Frame>, to_ptr: u32, value_ptr: u32| -> HostResult<u32> {
+            in_host(
+                "transfer",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + costs::TRANSFER + 48)?;
+                    let to = AccountId(read_array::<32>(&caller, to_ptr)?);
+                    let value = u128::from_le_bytes(read_array::<16>(&caller, value_ptr)?);
+                    let from = caller.data().contract;
+                    Ok(
+                        match pallet_balances::Pallet::<T>::transfer(&from, &to, value) {
+                            Ok(()) => code::SUCCESS,
+                            Err(_) => code::TRANSFER_FAILED,
+                        },
+                    )
+                })(),
+            )
+        },
+    )?;
     linker.func_wrap(
         m,
         "call",
@@ -767,88 +944,172 @@ fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
          fuel_limit: u64,
          out_ptr: u32,
          out_len_ptr: u32|
-         -> HostResult<u32> { call_contract::<T>(&mut caller, callee_ptr, value_ptr, input_ptr, input_len, fuel_limit, out_ptr, out_len_ptr) },
+         -> HostResult<u32> {
+            in_host(
+                "call",
+                (|| {
+                    call_contract::<T>(
+                        &mut caller,
+                        callee_ptr,
+                        value_ptr,
+                        input_ptr,
+                        input_len,
+                        fuel_limit,
+                        out_ptr,
+                        out_len_ptr,
+                    )
+                })(),
+            )
+        },
     )?;
-    linker.func_wrap(m, "deposit_event", |mut caller: Caller<'_, Frame>, topics_ptr: u32, topic_count: u32, data_ptr: u32, data_len: u32| -> HostResult<()> {
-        if topic_count > limits::EVENT_TOPICS || data_len > limits::EVENT_DATA_LEN {
-            return Err(fail(
-                Error::EventTooLarge,
-                format!(
+    linker.func_wrap(
+        m,
+        "deposit_event",
+        |mut caller: Caller<'_, Frame>,
+         topics_ptr: u32,
+         topic_count: u32,
+         data_ptr: u32,
+         data_len: u32|
+         -> HostResult<()> {
+            in_host(
+                "deposit_event",
+                (|| {
+                    if topic_count > limits::EVENT_TOPICS || data_len > limits::EVENT_DATA_LEN {
+                        return Err(fail(
+                            Error::EventTooLarge,
+                            format!(
                     "{topic_count} topics and {data_len} bytes; at most {} topics and {} bytes",
                     limits::EVENT_TOPICS,
                     limits::EVENT_DATA_LEN
                 ),
-            ));
-        }
-        let bytes = u64::from(topic_count) * 32 + u64::from(data_len);
-        charge(&mut caller, costs::HOST_CALL + costs::EVENT + costs::EVENT_PER_BYTE * bytes)?;
-        let raw_topics = read(&caller, topics_ptr, topic_count * 32)?;
-        let topics: Vec<H256> = raw_topics
-            .chunks_exact(32)
-            .map(|c| {
-                let mut t = [0u8; 32];
-                t.copy_from_slice(c);
-                H256(t)
-            })
-            .collect();
-        let data = read(&caller, data_ptr, data_len)?;
-        let frame = caller.data_mut();
-        if let Some(events) = frame.stack.events.as_mut() {
-            events.push(ContractEvent {
-                contract: frame.contract,
-                topics: topics.clone(),
-                data: data.clone(),
-            });
-        }
-        Pallet::<T>::deposit_event(Event::ContractEmitted {
-            contract: frame.contract,
-            topics,
-            data,
-        });
-        Ok(())
-    })?;
-    linker.func_wrap(m, "hash_blake3", |mut caller: Caller<'_, Frame>, in_ptr: u32, in_len: u32, out_ptr: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL + costs::HASH + costs::PER_BYTE * u64::from(in_len))?;
-        let data = read(&caller, in_ptr, in_len)?;
-        write(&mut caller, out_ptr, &io::hashing::blake3_256(&data))
-    })?;
-    linker.func_wrap(m, "debug_message", |mut caller: Caller<'_, Frame>, ptr: u32, len: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL + costs::PER_BYTE * u64::from(len))?;
-        if caller.data().stack.debug.is_none() {
-            return Ok(());
-        }
-        let bytes = read(&caller, ptr, len.min(limits::DEBUG_LEN as u32))?;
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        if let Some(debug) = caller.data_mut().stack.debug.as_mut() {
-            if debug.len() + text.len() < limits::DEBUG_LEN {
-                debug.push_str(&text);
-                debug.push('\n');
-            }
-        }
-        Ok(())
-    })?;
-    linker.func_wrap(m, "terminate", |mut caller: Caller<'_, Frame>, beneficiary_ptr: u32| -> HostResult<()> {
-        charge(&mut caller, costs::HOST_CALL + 32)?;
-        let beneficiary = AccountId(read_array::<32>(&caller, beneficiary_ptr)?);
-        let contract = caller.data().contract;
-        let running = caller.data().stack.contracts.iter().filter(|c| **c == contract).count();
-        if running > 1 {
-            return Err(fail(Error::TerminatedWhileReentrant, format!("{contract} runs {running} times")));
-        }
-        let items = Contracts::get(&contract).map_or(0, |info| info.items);
-        charge(&mut caller, costs::TERMINATE_PER_ITEM.saturating_mul(u64::from(items)))?;
-        terminate::<T>(&mut caller.data_mut().stack, &contract, &beneficiary)?;
-        Err(wasmi::Error::host(Halt::Terminated))
-    })?;
+                        ));
+                    }
+                    let bytes = u64::from(topic_count) * 32 + u64::from(data_len);
+                    charge(
+                        &mut caller,
+                        costs::HOST_CALL + costs::EVENT + costs::EVENT_PER_BYTE * bytes,
+                    )?;
+                    let raw_topics = read(&caller, topics_ptr, topic_count * 32)?;
+                    let topics: Vec<H256> = raw_topics
+                        .chunks_exact(32)
+                        .map(|c| {
+                            let mut t = [0u8; 32];
+                            t.copy_from_slice(c);
+                            H256(t)
+                        })
+                        .collect();
+                    let data = read(&caller, data_ptr, data_len)?;
+                    let frame = caller.data_mut();
+                    if let Some(events) = frame.stack.events.as_mut() {
+                        events.push(ContractEvent {
+                            contract: frame.contract,
+                            topics: topics.clone(),
+                            data: data.clone(),
+                        });
+                    }
+                    Pallet::<T>::deposit_event(Event::ContractEmitted {
+                        contract: frame.contract,
+                        topics,
+                        data,
+                    });
+                    Ok(())
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "hash_blake3",
+        |mut caller: Caller<'_, Frame>, in_ptr: u32, in_len: u32, out_ptr: u32| -> HostResult<()> {
+            charge(
+                &mut caller,
+                costs::HOST_CALL + costs::HASH + costs::PER_BYTE * u64::from(in_len),
+            )?;
+            let data = read(&caller, in_ptr, in_len)?;
+            write(&mut caller, out_ptr, &io::hashing::blake3_256(&data))
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "debug_message",
+        |mut caller: Caller<'_, Frame>, ptr: u32, len: u32| -> HostResult<()> {
+            in_host(
+                "debug_message",
+                (|| {
+                    charge(
+                        &mut caller,
+                        costs::HOST_CALL + costs::PER_BYTE * u64::from(len),
+                    )?;
+                    if caller.data().stack.debug.is_none() {
+                        return Ok(());
+                    }
+                    let bytes = read(&caller, ptr, len.min(limits::DEBUG_LEN as u32))?;
+                    let text = String::from_utf8_lossy(&bytes).to_string();
+                    if let Some(debug) = caller.data_mut().stack.debug.as_mut() {
+                        if debug.len() + text.len() < limits::DEBUG_LEN {
+                            debug.push_str(&text);
+                            debug.push('\n');
+                        }
+                    }
+                    Ok(())
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "terminate",
+        |mut caller: Caller<'_, Frame>, beneficiary_ptr: u32| -> HostResult<()> {
+            in_host(
+                "terminate",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + 32)?;
+                    let beneficiary = AccountId(read_array::<32>(&caller, beneficiary_ptr)?);
+                    let contract = caller.data().contract;
+                    let running = caller
+                        .data()
+                        .stack
+                        .contracts
+                        .iter()
+                        .filter(|c| **c == contract)
+                        .count();
+                    if running > 1 {
+                        return Err(fail(
+                            Error::TerminatedWhileReentrant,
+                            format!("{contract} runs {running} times"),
+                        ));
+                    }
+                    let items = Contracts::get(&contract).map_or(0, |info| info.items);
+                    charge(
+                        &mut caller,
+                        costs::TERMINATE_PER_ITEM.saturating_mul(u64::from(items)),
+                    )?;
+                    terminate::<T>(&mut caller.data_mut().stack, &contract, &beneficiary)?;
+                    Err(wasmi::Error::host(Halt::Terminated))
+                })(),
+            )
+        },
+    )?;
     Ok(linker)
 }
 
 /// Reads a storage key after checking its length and charging `cost` plus its bytes.
-fn storage_key(caller: &mut Caller<'_, Frame>, ptr: u32, len: u32, cost: u64) -> HostResult<Vec<u8>> {
+fn storage_key(
+    caller: &mut Caller<'_, Frame>,
+    ptr: u32,
+    len: u32,
+    cost: u64,
+) -> HostResult<Vec<u8>> {
     if len > limits::KEY_LEN {
-        return Err(fail(Error::KeyTooLong, format!("{len} bytes, at most {}", limits::KEY_LEN)));
+        return Err(fail(
+            Error::KeyTooLong,
+            format!("{len} bytes, at most {}", limits::KEY_LEN),
+        ));
     }
-    charge(caller, costs::HOST_CALL + cost + costs::PER_BYTE * u64::from(len))?;
+    charge(
+        caller,
+        costs::HOST_CALL + cost + costs::PER_BYTE * u64::from(len),
+    )?;
     read(caller, ptr, len)
 }
 
@@ -865,15 +1126,24 @@ fn call_contract<T: Config>(
     out_len_ptr: u32,
 ) -> HostResult<u32> {
     if input_len > limits::INPUT_LEN {
-        return Err(fail(Error::InputTooLarge, format!("call input of {input_len} bytes")));
+        return Err(fail(
+            Error::InputTooLarge,
+            format!("call input of {input_len} bytes"),
+        ));
     }
-    charge(caller, costs::HOST_CALL + costs::CALL + costs::PER_BYTE * (48 + u64::from(input_len)))?;
+    charge(
+        caller,
+        costs::HOST_CALL + costs::CALL + costs::PER_BYTE * (48 + u64::from(input_len)),
+    )?;
     let callee = AccountId(read_array::<32>(caller, callee_ptr)?);
     let value = u128::from_le_bytes(read_array::<16>(caller, value_ptr)?);
     let input = read(caller, input_ptr, input_len)?;
     let depth = caller.data().stack.contracts.len() as u32;
     if depth >= limits::CALL_DEPTH {
-        return Err(fail(Error::MaxCallDepth, format!("calling {callee} at depth {}", depth + 1)));
+        return Err(fail(
+            Error::MaxCallDepth,
+            format!("calling {callee} at depth {}", depth + 1),
+        ));
     }
     let Some(info) = Contracts::get(&callee) else {
         return Ok(code::NOT_A_CONTRACT);
@@ -891,23 +1161,42 @@ fn call_contract<T: Config>(
     // The callee gets at most 63/64 of what is left (as in the EVM), so a caller whose
     // callee traps, which burns all the fuel it was given, can still handle the failure.
     let most = available - available / 64;
-    let limit = if fuel_limit == 0 { most } else { fuel_limit.min(most) };
+    let limit = if fuel_limit == 0 {
+        most
+    } else {
+        fuel_limit.min(most)
+    };
     let me = caller.data().contract;
     let lent = {
         let stack = &mut caller.data_mut().stack;
         let placeholder = stack.placeholder();
         core::mem::replace(stack, placeholder)
     };
-    let (stack, result, used) =
-        run_frame::<T>(lent, &callee, info.code_hash, Entry::Call, &me, value, input, limit);
+    let (stack, result, used) = run_frame::<T>(
+        lent,
+        &callee,
+        info.code_hash,
+        Entry::Call,
+        &me,
+        value,
+        input,
+        limit,
+    );
     caller.data_mut().stack = stack;
     caller.set_fuel(available.saturating_sub(used))?;
     match result {
         Ok(ret) => {
             write_output(caller, out_ptr, out_len_ptr, &ret.data)?;
-            Ok(if ret.reverted { code::CALLEE_REVERTED } else { code::SUCCESS })
+            Ok(if ret.reverted {
+                code::CALLEE_REVERTED
+            } else {
+                code::SUCCESS
+            })
         }
-        Err(e) if e.error == Error::TransferFailed as u8 && e.pallet == <T as Config>::PALLET_INDEX => {
+        Err(e)
+            if e.error == Error::TransferFailed as u8
+                && e.pallet == <T as Config>::PALLET_INDEX =>
+        {
             Ok(code::TRANSFER_FAILED)
         }
         Err(_) => Ok(code::CALLEE_TRAPPED),

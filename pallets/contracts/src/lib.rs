@@ -50,6 +50,7 @@ mod exec;
 #[cfg(test)]
 mod tests;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use menara_primitives::{AccountId, Balance, DispatchError, H256};
@@ -205,6 +206,16 @@ pub struct ExecReturn {
     pub reverted: bool,
     /// Its output.
     pub data: Vec<u8>,
+}
+
+impl ExecReturn {
+    /// Returned normally without output.
+    pub fn empty() -> Self {
+        ExecReturn {
+            reverted: false,
+            data: Vec::new(),
+        }
+    }
 }
 
 /// An event a contract emitted, as a dry run reports it.
@@ -704,8 +715,7 @@ impl<T: Config> Pallet<T> {
         if CodeInfoOf::contains_key(&hash) {
             return Ok(hash);
         }
-        let summary =
-            validate_code(&code).map_err(|(e, detail)| error_with::<T>(e, &detail))?;
+        let summary = validate_code(&code).map_err(|(e, detail)| error_with::<T>(e, &detail))?;
         let deposit = T::CODE_DEPOSIT_BASE
             .saturating_add(T::CODE_DEPOSIT_PER_BYTE.saturating_mul(code.len() as Balance));
         pallet_balances::Pallet::<T>::hold(who, deposit)
@@ -785,11 +795,11 @@ impl<T: Config> Pallet<T> {
                 Ok(ret) if !ret.reverted => Ok(outcome),
                 _ => {
                     outcome.events.clear();
-                    Err(outcome)
+                    Err(Box::new(outcome))
                 }
             }
         })
-        .unwrap_or_else(|outcome| outcome);
+        .unwrap_or_else(|outcome| *outcome);
         outcome.address = address;
         outcome
     }
@@ -921,10 +931,10 @@ impl<T: Config> Pallet<T> {
             );
             match &outcome.result {
                 Ok(ret) if !ret.reverted => Ok(outcome),
-                _ => Err(outcome),
+                _ => Err(Box::new(outcome)),
             }
         })
-        .unwrap_or_else(|outcome| outcome)
+        .unwrap_or_else(|outcome| *outcome)
     }
 
     fn migrate_inner(

@@ -178,8 +178,26 @@ fn input_set(key: u8, len: u16) -> Vec<u8> {
 }
 
 fn deploy(who: &AccountId, code: Vec<u8>, salt: &[u8]) -> AccountId {
-    let outcome = Con::instantiate(who, CodeSource::Upload(code), 0, FUEL, None, salt, vec![], false, false);
-    assert_eq!(outcome.result, Ok(ExecReturn { reverted: false, data: vec![] }), "{:?}", outcome.result);
+    let outcome = Con::instantiate(
+        who,
+        CodeSource::Upload(code),
+        0,
+        FUEL,
+        None,
+        salt,
+        vec![],
+        false,
+        false,
+    );
+    assert_eq!(
+        outcome.result,
+        Ok(ExecReturn {
+            reverted: false,
+            data: vec![]
+        }),
+        "{:?}",
+        outcome.result
+    );
     outcome.address.unwrap()
 }
 
@@ -246,7 +264,11 @@ fn upload_holds_a_deposit_once_and_removal_returns_it() {
         assert_eq!(Con::code(&hash), Some(code.clone()));
         assert_eq!(
             contract_events(),
-            vec![Event::CodeStored { code_hash: hash, owner: acc(1), deposit }]
+            vec![Event::CodeStored {
+                code_hash: hash,
+                owner: acc(1),
+                deposit
+            }]
         );
         // The same code again: nothing more is held.
         assert_eq!(Con::upload_code(&acc(2), code), Ok(hash));
@@ -281,15 +303,26 @@ fn hostile_modules_are_refused_at_upload_with_the_reason() {
             (func (export "deploy")) (func (export "call")))"#,
     )
     .unwrap();
-    assert!(invalid(&unknown).contains("steal_keys"), "{}", invalid(&unknown));
+    assert!(
+        invalid(&unknown).contains("steal_keys"),
+        "{}",
+        invalid(&unknown)
+    );
     let other = wat::parse_str(
         r#"(module (import "env" "seal_call" (func)) (memory (export "memory") 1)
             (func (export "deploy")) (func (export "call")))"#,
     )
     .unwrap();
-    assert!(invalid(&other).contains("only `menara_v1`"), "{}", invalid(&other));
+    assert!(
+        invalid(&other).contains("only `menara_v1`"),
+        "{}",
+        invalid(&other)
+    );
     // Memory past the limit, imported memory, no memory.
-    let big = wat::parse_str(r#"(module (memory (export "memory") 17) (func (export "deploy")) (func (export "call")))"#).unwrap();
+    let big = wat::parse_str(
+        r#"(module (memory (export "memory") 17) (func (export "deploy")) (func (export "call")))"#,
+    )
+    .unwrap();
     assert!(invalid(&big).contains("17 pages"), "{}", invalid(&big));
     let unbounded_max = wat::parse_str(r#"(module (memory (export "memory") 1 100) (func (export "deploy")) (func (export "call")))"#).unwrap();
     assert!(invalid(&unbounded_max).contains("100 pages"));
@@ -297,7 +330,11 @@ fn hostile_modules_are_refused_at_upload_with_the_reason() {
     assert!(invalid(&imported).contains("not a function"));
     // A huge table; many functions.
     let table = wat::parse_str(r#"(module (memory (export "memory") 1) (table 100000 funcref) (func (export "deploy")) (func (export "call")))"#).unwrap();
-    assert!(invalid(&table).contains("100000 elements"), "{}", invalid(&table));
+    assert!(
+        invalid(&table).contains("100000 elements"),
+        "{}",
+        invalid(&table)
+    );
     let many: String = (0..5_000).map(|_| "(func)").collect();
     let many = wat::parse_str(format!(
         r#"(module (memory (export "memory") 1) (func (export "deploy")) (func (export "call")) {many})"#
@@ -307,7 +344,9 @@ fn hostile_modules_are_refused_at_upload_with_the_reason() {
     // A start function; missing or mistyped exports.
     let start = wat::parse_str(r#"(module (memory (export "memory") 1) (func $s) (start $s) (func (export "deploy")) (func (export "call")))"#).unwrap();
     assert!(invalid(&start).contains("start"));
-    let no_call = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "deploy")))"#).unwrap();
+    let no_call =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "deploy")))"#)
+            .unwrap();
     assert!(invalid(&no_call).contains("`call`"));
     let typed = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "deploy")) (func (export "call") (param i32)))"#).unwrap();
     assert!(invalid(&typed).contains("`call`"));
@@ -318,7 +357,9 @@ fn hostile_modules_are_refused_at_upload_with_the_reason() {
     invalid(&refs);
     // Too large.
     assert_eq!(
-        validate_code(&vec![0u8; limits::CODE_SIZE as usize + 1]).unwrap_err().0,
+        validate_code(&vec![0u8; limits::CODE_SIZE as usize + 1])
+            .unwrap_err()
+            .0,
         Error::CodeTooLarge
     );
     // And the pallet says the same, keeping nothing.
@@ -346,7 +387,17 @@ fn instantiate_runs_deploy_and_calls_keep_storage_with_deposits() {
         assert_eq!(info.info.storage_deposit, 133);
         assert_eq!(Con::storage_value(&contract, b"i"), Some(vec![0]));
         // The same salt again is refused; another salt is another contract.
-        let again = Con::instantiate(&acc(1), CodeSource::Existing(info.info.code_hash), 0, FUEL, None, b"one", vec![], false, false);
+        let again = Con::instantiate(
+            &acc(1),
+            CodeSource::Existing(info.info.code_hash),
+            0,
+            FUEL,
+            None,
+            b"one",
+            vec![],
+            false,
+            false,
+        );
         assert_eq!(error_of(&again), Error::ContractExists);
         assert_eq!(again.fuel_used, 0);
         let other = deploy(&acc(1), test_contract(""), b"two");
@@ -356,7 +407,13 @@ fn instantiate_runs_deploy_and_calls_keep_storage_with_deposits() {
         // A 100-byte item paid by account 2.
         let before = Bal::free_balance(&acc(2));
         let outcome = call(&acc(2), &contract, input_set(7, 100));
-        assert_eq!(outcome.result, Ok(ExecReturn { reverted: false, data: vec![] }));
+        assert_eq!(
+            outcome.result,
+            Ok(ExecReturn {
+                reverted: false,
+                data: vec![]
+            })
+        );
         assert_eq!(outcome.storage_deposit, 100 + 132);
         assert!(outcome.fuel_used > 0 && outcome.fuel_used < FUEL);
         assert_eq!(Bal::free_balance(&acc(2)), before - 232);
@@ -374,7 +431,13 @@ fn instantiate_runs_deploy_and_calls_keep_storage_with_deposits() {
         // Reading back a value.
         call(&acc(2), &contract, input_set(9, 3));
         let outcome = call(&acc(4), &contract, vec![9, 9]);
-        assert_eq!(outcome.result, Ok(ExecReturn { reverted: false, data: vec![0, 0, 0] }));
+        assert_eq!(
+            outcome.result,
+            Ok(ExecReturn {
+                reverted: false,
+                data: vec![0, 0, 0]
+            })
+        );
         books_balance(&[contract, other]);
     });
 }
@@ -386,7 +449,10 @@ fn a_revert_undoes_its_changes_and_returns_the_contracts_error() {
         let outcome = call(&acc(2), &contract, vec![2, 0xAB, 0xCD, 0xEF]);
         assert_eq!(
             outcome.result,
-            Ok(ExecReturn { reverted: true, data: vec![0xAB, 0xCD, 0xEF] })
+            Ok(ExecReturn {
+                reverted: true,
+                data: vec![0xAB, 0xCD, 0xEF]
+            })
         );
         assert_eq!(outcome.storage_deposit, 0);
         assert!(outcome.fuel_used < FUEL, "a revert pays for what it used");
@@ -426,9 +492,23 @@ fn traps_keep_nothing_and_charge_the_whole_limit() {
             (vec![8, 1, 0, 8], Error::EventTooLarge),
         ] {
             let outcome = call(&acc(2), &contract, input.clone());
-            assert_eq!(error_of(&outcome), expected, "{input:?}: {:?}", outcome.result);
+            assert_eq!(
+                error_of(&outcome),
+                expected,
+                "{input:?}: {:?}",
+                outcome.result
+            );
             let message = outcome.result.unwrap_err().message;
-            assert!(message.contains(&format!("contract {contract} in `call`")), "{message}");
+            assert!(
+                message.contains(&format!("contract {contract} in `call`")),
+                "{message}"
+            );
+            if expected == Error::KeyTooLong {
+                assert!(
+                    message.contains("host function `storage_set`: 200 bytes"),
+                    "{message}"
+                );
+            }
             assert_eq!(outcome.fuel_used, FUEL, "{input:?}");
             assert_eq!(Bal::free_balance(&acc(2)), FUNDS);
             assert_eq!(Con::contract(&contract).unwrap().info.items, items_before);
@@ -444,7 +524,12 @@ fn traps_keep_nothing_and_charge_the_whole_limit() {
         .unwrap();
         let bomb = deploy(&acc(1), bomb, b"bomb");
         let outcome = call(&acc(2), &bomb, vec![]);
-        assert_eq!(error_of(&outcome), Error::MemoryLimit, "{:?}", outcome.result);
+        assert_eq!(
+            error_of(&outcome),
+            Error::MemoryLimit,
+            "{:?}",
+            outcome.result
+        );
         assert_eq!(outcome.fuel_used, FUEL);
         // Too little fuel to even load the code.
         let outcome = Con::call(&acc(2), &contract, 0, 1_000, None, vec![9, 1], false);
@@ -453,11 +538,20 @@ fn traps_keep_nothing_and_charge_the_whole_limit() {
         // A fuel limit above the maximum, a multi-megabyte input, an unknown contract:
         // refused before running, no fuel used.
         let outcome = Con::call(&acc(2), &contract, 0, FUEL + 1, None, vec![], false);
-        assert_eq!((error_of(&outcome), outcome.fuel_used), (Error::FuelLimitTooHigh, 0));
+        assert_eq!(
+            (error_of(&outcome), outcome.fuel_used),
+            (Error::FuelLimitTooHigh, 0)
+        );
         let outcome = call(&acc(2), &contract, vec![0; 3 << 20]);
-        assert_eq!((error_of(&outcome), outcome.fuel_used), (Error::InputTooLarge, 0));
+        assert_eq!(
+            (error_of(&outcome), outcome.fuel_used),
+            (Error::InputTooLarge, 0)
+        );
         let outcome = call(&acc(2), &acc(9), vec![]);
-        assert_eq!((error_of(&outcome), outcome.fuel_used), (Error::ContractNotFound, 0));
+        assert_eq!(
+            (error_of(&outcome), outcome.fuel_used),
+            (Error::ContractNotFound, 0)
+        );
         books_balance(&[contract]);
     });
 }
@@ -466,10 +560,26 @@ fn traps_keep_nothing_and_charge_the_whole_limit() {
 fn the_storage_deposit_limit_and_the_signers_balance_bound_what_a_call_stores() {
     run(|| {
         let contract = deploy(&acc(1), test_contract(""), b"");
-        let outcome = Con::call(&acc(2), &contract, 0, FUEL, Some(231), input_set(7, 100), false);
+        let outcome = Con::call(
+            &acc(2),
+            &contract,
+            0,
+            FUEL,
+            Some(231),
+            input_set(7, 100),
+            false,
+        );
         assert_eq!(error_of(&outcome), Error::StorageDepositLimitExhausted);
         assert_eq!(Con::storage_value(&contract, &[7]), None);
-        let outcome = Con::call(&acc(2), &contract, 0, FUEL, Some(232), input_set(7, 100), false);
+        let outcome = Con::call(
+            &acc(2),
+            &contract,
+            0,
+            FUEL,
+            Some(232),
+            input_set(7, 100),
+            false,
+        );
         assert!(outcome.result.is_ok());
         // An account that cannot pay the deposit.
         Bal::transfer(&acc(5), &acc(4), FUNDS - 50).unwrap();
@@ -489,12 +599,20 @@ fn events_carry_topics_and_data() {
         let outcome = call(&acc(2), &contract, input);
         assert!(outcome.result.is_ok());
         let emitted = contract_events().into_iter().find_map(|e| match e {
-            Event::ContractEmitted { contract: c, topics, data } => Some((c, topics, data)),
+            Event::ContractEmitted {
+                contract: c,
+                topics,
+                data,
+            } => Some((c, topics, data)),
             _ => None,
         });
         assert_eq!(
             emitted,
-            Some((contract, vec![H256([0x11; 32]), H256([0x11; 32])], vec![0, 0, 0]))
+            Some((
+                contract,
+                vec![H256([0x11; 32]), H256([0x11; 32])],
+                vec![0, 0, 0]
+            ))
         );
     });
 }
@@ -541,7 +659,11 @@ fn cross_contract_calls_roll_back_the_callee_alone_and_refuse_reentry() {
         let outcome = call_via(&a, &b, &back);
         assert_eq!(outcome.result.unwrap().data, 2u32.to_le_bytes());
         // A contract that allows reentry may call itself, until the depth limit.
-        let r = deploy(&acc(1), test_contract(r#"(func (export "allow_reentry"))"#), b"r");
+        let r = deploy(
+            &acc(1),
+            test_contract(r#"(func (export "allow_reentry"))"#),
+            b"r",
+        );
         let outcome = call_via(&r, &r, &[9, b'c']);
         assert_eq!(outcome.result.unwrap().data, 0u32.to_le_bytes());
         // A chain of calls as deep as allowed reaches its end (the innermost call writes
@@ -576,12 +698,18 @@ fn value_moves_with_calls_and_transfers() {
         assert_eq!(Bal::free_balance(&contract), 1_000);
         let mut input = vec![11];
         input.extend(acc(3).0);
-        assert_eq!(call(&acc(2), &contract, input).result.unwrap().data, 0u32.to_le_bytes());
+        assert_eq!(
+            call(&acc(2), &contract, input).result.unwrap().data,
+            0u32.to_le_bytes()
+        );
         assert_eq!(Bal::free_balance(&acc(3)), FUNDS + 5);
         // To an empty account 5 is below the existential deposit: code 5.
         let mut input = vec![11];
         input.extend(acc(9).0);
-        assert_eq!(call(&acc(2), &contract, input).result.unwrap().data, 5u32.to_le_bytes());
+        assert_eq!(
+            call(&acc(2), &contract, input).result.unwrap().data,
+            5u32.to_le_bytes()
+        );
         // More than the caller has.
         let outcome = Con::call(&acc(2), &contract, 0, FUEL, None, vec![12], false);
         assert!(outcome.result.is_ok());
@@ -599,7 +727,10 @@ fn terminate_refunds_every_deposit_and_frees_the_code() {
         call(&acc(2), &contract, input_set(7, 50));
         call(&acc(3), &contract, input_set(8, 60));
         Con::call(&acc(4), &contract, 500, FUEL, None, vec![12], false);
-        assert_eq!(Con::remove_code(&acc(1), &hash).unwrap_err().error, Error::CodeInUse as u8);
+        assert_eq!(
+            Con::remove_code(&acc(1), &hash).unwrap_err().error,
+            Error::CodeInUse as u8
+        );
         let mut input = vec![7];
         input.extend(acc(5).0);
         let outcome = call(&acc(4), &contract, input);
@@ -610,7 +741,10 @@ fn terminate_refunds_every_deposit_and_frees_the_code() {
         assert_eq!(Bal::free_balance(&acc(3)), FUNDS);
         assert_eq!(Bal::free_balance(&acc(5)), FUNDS + 500);
         assert_eq!(Bal::free_balance(&contract), 0);
-        assert!(contract_events().contains(&Event::Terminated { contract, beneficiary: acc(5) }));
+        assert!(contract_events().contains(&Event::Terminated {
+            contract,
+            beneficiary: acc(5)
+        }));
         Con::remove_code(&acc(1), &hash).unwrap();
         assert_eq!(Bal::free_balance(&acc(1)), FUNDS);
         assert_eq!(Con::total_held(), 0);
@@ -636,15 +770,34 @@ fn the_admin_migrates_and_an_immutable_contract_stays() {
         assert_eq!(Con::code_info(&old).unwrap().refcount, 0);
         assert_eq!(Con::code_info(&new).unwrap().refcount, 1);
         // Handing the role on, then giving it up.
-        assert_eq!(Con::set_admin(&acc(2), &contract, None).unwrap_err().error, Error::NotAdmin as u8);
+        assert_eq!(
+            Con::set_admin(&acc(2), &contract, None).unwrap_err().error,
+            Error::NotAdmin as u8
+        );
         Con::set_admin(&acc(1), &contract, Some(acc(2))).unwrap();
         Con::set_admin(&acc(2), &contract, None).unwrap();
-        assert_eq!(error_of(&Con::migrate(&acc(2), &contract, old, FUEL, None, vec![])), Error::NotAdmin);
+        assert_eq!(
+            error_of(&Con::migrate(&acc(2), &contract, old, FUEL, None, vec![])),
+            Error::NotAdmin
+        );
         // Deployed immutable.
-        let fixed = Con::instantiate(&acc(1), CodeSource::Existing(old), 0, FUEL, None, b"x", vec![], true, false);
+        let fixed = Con::instantiate(
+            &acc(1),
+            CodeSource::Existing(old),
+            0,
+            FUEL,
+            None,
+            b"x",
+            vec![],
+            true,
+            false,
+        );
         let fixed = fixed.address.unwrap();
         assert_eq!(Con::contract(&fixed).unwrap().info.admin, None);
-        assert_eq!(error_of(&Con::migrate(&acc(1), &fixed, new, FUEL, None, vec![])), Error::NotAdmin);
+        assert_eq!(
+            error_of(&Con::migrate(&acc(1), &fixed, new, FUEL, None, vec![])),
+            Error::NotAdmin
+        );
     });
 }
 
@@ -653,7 +806,13 @@ fn a_dry_run_returns_output_debug_messages_and_events() {
     run(|| {
         let contract = deploy(&acc(1), test_contract(""), b"");
         let outcome = Con::dry_run_call(&acc(2), &contract, 0, None, None, vec![10, 1, 2, 3]);
-        assert_eq!(outcome.result, Ok(ExecReturn { reverted: false, data: vec![1, 2, 3] }));
+        assert_eq!(
+            outcome.result,
+            Ok(ExecReturn {
+                reverted: false,
+                data: vec![1, 2, 3]
+            })
+        );
         assert_eq!(outcome.debug, "hello\n");
         // Not collected in a transaction.
         assert_eq!(call(&acc(2), &contract, vec![10]).debug, "");
@@ -662,11 +821,24 @@ fn a_dry_run_returns_output_debug_messages_and_events() {
         let outcome = Con::dry_run_call(&acc(2), &contract, 0, None, None, input);
         assert_eq!(
             outcome.events,
-            vec![ContractEvent { contract, topics: vec![H256([7; 32])], data: vec![0, 0] }]
+            vec![ContractEvent {
+                contract,
+                topics: vec![H256([7; 32])],
+                data: vec![0, 0]
+            }]
         );
         // A failed instantiation's dry run reports the address it would have had.
         let code = test_contract("");
-        let outcome = Con::dry_run_instantiate(&acc(3), CodeSource::Upload(code), 0, Some(10), None, b"", vec![], false);
+        let outcome = Con::dry_run_instantiate(
+            &acc(3),
+            CodeSource::Upload(code),
+            0,
+            Some(10),
+            None,
+            b"",
+            vec![],
+            false,
+        );
         assert_eq!(error_of(&outcome), Error::OutOfFuel);
         assert!(outcome.address.is_some());
     });
@@ -687,11 +859,31 @@ fn block_fuel_is_bounded() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { who: u8, contract: usize, key: u8, len: u16 },
-    Clear { who: u8, contract: usize, key: u8 },
-    Revert { who: u8, contract: usize },
-    Terminate { who: u8, contract: usize, beneficiary: u8 },
-    Value { who: u8, contract: usize, value: Balance },
+    Set {
+        who: u8,
+        contract: usize,
+        key: u8,
+        len: u16,
+    },
+    Clear {
+        who: u8,
+        contract: usize,
+        key: u8,
+    },
+    Revert {
+        who: u8,
+        contract: usize,
+    },
+    Terminate {
+        who: u8,
+        contract: usize,
+        beneficiary: u8,
+    },
+    Value {
+        who: u8,
+        contract: usize,
+        value: Balance,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

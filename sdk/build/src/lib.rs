@@ -175,7 +175,8 @@ fn remap_paths(manifest: &Path) -> Vec<String> {
         .into_iter()
         .filter_map(|(from, to)| {
             let from = from.canonicalize().unwrap_or(from);
-            from.to_str().map(|f| format!("--remap-path-prefix={f}={to}"))
+            from.to_str()
+                .map(|f| format!("--remap-path-prefix={f}={to}"))
         })
         .collect()
 }
