@@ -243,6 +243,8 @@ pub fn finalize_block() {
     }
     // Jobs not committed in time, challenge windows closing now.
     Inference::on_finalize(number);
+    // Contracts whose jobs just ended are called back.
+    Contracts::on_finalize();
     // Leases ending now, orders due, challenge deadlines, new challenges.
     Compute::on_finalize(number);
     // Epoch ends: rewards, due slashes, the next validator set.

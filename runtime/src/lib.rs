@@ -197,6 +197,9 @@ impl pallet_inference::Config for Runtime {
     /// tokens and 606 M at its 256-token maximum: one full-length sequence must fit a block,
     /// or a job of it could never be disputed.
     const MAX_DISPUTE_WORK_PER_BLOCK: u64 = 1_000_000_000;
+    fn on_job_closed(job: pallet_inference::JobId) {
+        Contracts::note_job_closed(job);
+    }
 }
 
 impl pallet_agents::Config for Runtime {
@@ -255,8 +258,88 @@ impl pallet_governance::Config for Runtime {
     }
 }
 
+/// What contracts' AI host API reaches: the model registry, verified inference and the
+/// compute market, in the ABI's own records.
+pub struct ContractsAi;
+
+impl pallet_contracts::AiHost for ContractsAi {
+    fn model(id: [u8; 32]) -> Option<pallet_contracts::abi::AiModel> {
+        let m = Models::model(&menara_primitives::H256(id))?;
+        Some(pallet_contracts::abi::AiModel {
+            owner: m.owner.0,
+            kind: m.kind.encode().first().copied().unwrap_or(0),
+            royalty_per_inference: m.royalty_per_inference,
+            deprecated: m.deprecated,
+            numerics_version: m.numerics_version,
+            next: m.next.map(|n| n.0),
+        })
+    }
+
+    fn submit(
+        payer: &menara_primitives::AccountId,
+        request: &pallet_contracts::abi::AiRequest,
+    ) -> Result<u64, menara_primitives::DispatchError> {
+        use gpu_verify_core::engine::{ActData, Activation};
+        use menara_support::PalletError;
+        let input = match &request.input {
+            pallet_contracts::abi::AiInput::Tokens(ids) => {
+                Activation::tokens(core::slice::from_ref(ids))
+            }
+            pallet_contracts::abi::AiInput::Rows { cols, data } => Activation {
+                lens: alloc::vec![data.len().checked_div(*cols as usize).unwrap_or(0) as u32],
+                cols: *cols,
+                data: ActData::I8(data.clone()),
+            },
+        };
+        Inference::submit(
+            payer,
+            menara_primitives::H256(request.model),
+            input,
+            request.max_fee,
+            request.provider.map(menara_primitives::AccountId),
+        )
+        .map_err(|e| e.into_dispatch_error(<Runtime as pallet_inference::Config>::PALLET_INDEX))
+    }
+
+    fn job(id: u64) -> Option<pallet_contracts::abi::AiJob> {
+        use gpu_verify_core::engine::ActData;
+        let job = Inference::job(id)?.job;
+        let output = job.output.and_then(|o| match o.data {
+            ActData::I16(values) => Some(values),
+            ActData::I8(values) => Some(values.into_iter().map(i16::from).collect()),
+            ActData::Tokens(_) => None,
+        });
+        Some(pallet_contracts::abi::AiJob {
+            client: job.client.0,
+            provider: job.provider.0,
+            model: job.model.0,
+            fee: job.fee,
+            state: job.state.encode().first().copied().unwrap_or(0),
+            output,
+        })
+    }
+
+    fn lease(id: u64) -> Option<pallet_contracts::abi::AiLease> {
+        let lease = Compute::lease(id)?.lease;
+        Some(pallet_contracts::abi::AiLease {
+            tenant: lease.tenant.0,
+            provider: lease.provider.0,
+            gpus: lease.resources.gpu_count,
+            price_per_block: lease.price_per_block,
+            start: lease.start,
+            end: lease.end,
+            escrow: lease.escrow,
+        })
+    }
+}
+
 impl pallet_contracts::Config for Runtime {
     const PALLET_INDEX: u8 = 11;
+    type Ai = ContractsAi;
+    const FUEL_PRICE: Balance = fees::FUEL_FEE;
+    const MAX_CALLBACK_FUEL: u64 = 5_000_000;
+    const MAX_CALLBACKS_PER_BLOCK: u32 = 4;
+    const MAX_PENDING_CALLBACKS: u32 = 4_096;
     const CODE_DEPOSIT_BASE: Balance = menara_primitives::MEN / 10;
     const CODE_DEPOSIT_PER_BYTE: Balance = menara_primitives::MEN / 10_000;
     const ITEM_DEPOSIT: Balance = menara_primitives::MEN / 1_000;

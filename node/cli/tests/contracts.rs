@@ -371,3 +371,126 @@ async fn contracts_are_built_deployed_called_and_queried_on_a_dev_chain() {
         "blocks slowed down under contract load: {report}"
     );
 }
+
+/// The pay-per-inference oracle (`sdk/examples/inference-oracle`) on a dev chain whose node
+/// runs the provider worker: //Bob pays the contract to embed a sentence, the contract
+/// submits a verified-inference job from its own balance, and when the job is final the
+/// chain calls the contract back with the output, which it stores: the same values the
+/// chain's job record holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inference_oracle_contract_is_called_back_with_the_verified_output() {
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::rpc_params;
+    let oracle_wasm = build("inference-oracle");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("node");
+    std::fs::create_dir_all(&base).unwrap();
+    let mut node = Node::start_with(&base, 200, &["--provider"]);
+    let c = node.connect().await;
+
+    // //Alice publishes a tiny encoder and serves it at 1 MEN a job.
+    let (_, bytes, model) = tiny_encoder(5);
+    let model_file = dir.path().join("tiny.mvm");
+    std::fs::write(&model_file, &bytes).unwrap();
+    let out = node.ok(&[
+        "model",
+        "publish",
+        "--file",
+        model_file.to_str().unwrap(),
+        "--name",
+        "oracle-encoder",
+        "--version",
+        "1.0.0",
+        "--from",
+        "//Alice",
+    ]);
+    assert!(out.contains(&format!("model {model}")), "{out}");
+    node.serve(&model.to_string(), "//Alice");
+
+    // The oracle: 3 MEN a request, each job at most 2 MEN.
+    let out = node.ok(&[
+        "contract",
+        "deploy",
+        &oracle_wasm,
+        "--args",
+        &model.to_string(),
+        &(3 * MEN).to_string(),
+        &(2 * MEN).to_string(),
+        "--from",
+        "//Alice",
+    ]);
+    let oracle = address(&out);
+    // Underpaid: the contract's own error, before anything is sent.
+    let tokens = format!("[1, {}, {}, 2]", word("hello"), word("world"));
+    node.fails(
+        &[
+            "contract", "call", &oracle, "embed", "--args", &tokens, "--value", "1", "--from",
+            "//Bob",
+        ],
+        "Underpaid",
+    );
+    let out = node.ok(&[
+        "contract", "call", &oracle, "embed", "--args", &tokens, "--value", "3", "--from", "//Bob",
+    ]);
+    assert!(out.contains("\"event\":\"Requested\""), "{out}");
+    let job: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("dry run: returns "))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|id| id.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no job id in:\n{out}"));
+    // Only the chain may deliver a result.
+    node.fails(
+        &[
+            "contract",
+            "call",
+            &oracle,
+            "on_result",
+            "--args",
+            &job.to_string(),
+            "5",
+            "none",
+            "--from",
+            "//Bob",
+        ],
+        "NotCallback",
+    );
+
+    // The job becomes final; the contract is called back in the same block.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let record = loop {
+        let v: serde_json::Value = c.request("inference_job", rpc_params![job]).await.unwrap();
+        if v["state"] == "final" {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job} not final: {v}\n{}",
+            node.node_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        record["client"],
+        oracle.to_lowercase(),
+        "paid by the contract"
+    );
+    let verified: Vec<i64> = record["output"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(!verified.is_empty());
+    let stored = node.ok(&[
+        "contract",
+        "query",
+        &oracle,
+        "result",
+        "--args",
+        &job.to_string(),
+    ]);
+    let stored: Vec<i64> =
+        serde_json::from_str(stored.trim()).unwrap_or_else(|e| panic!("{e}: {stored}"));
+    assert_eq!(stored, verified);
+}

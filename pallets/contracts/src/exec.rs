@@ -1,8 +1,8 @@
 //! Running contracts: the wasmi engine and its configuration, the code check, the host
 //! functions of module `menara_v1`, fuel, and the stack of nested calls.
 use crate::{
-    costs, error_with, limits, storage::*, CodeInfo, Config, ContractEvent, Entry, Error, Event,
-    ExecOutcome, ExecReturn, Pallet, StoredItem,
+    costs, error_with, limits, storage::*, AiHost, CodeInfo, Config, ContractEvent, Entry, Error,
+    Event, ExecOutcome, ExecReturn, Pallet, StoredItem,
 };
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -18,6 +18,7 @@ use wasmi::{
 
 /// The host module of ABI version 1.
 pub const HOST_MODULE: &str = "menara_v1";
+pub use menara_contract_abi::AI_MODULE;
 
 /// Bytes per wasm page.
 const PAGE: u64 = 64 * 1024;
@@ -133,6 +134,11 @@ impl pallet_balances::Config for NoHost {
     const EXISTENTIAL_DEPOSIT: Balance = 0;
 }
 impl Config for NoHost {
+    type Ai = ();
+    const FUEL_PRICE: Balance = 0;
+    const MAX_CALLBACK_FUEL: u64 = 0;
+    const MAX_CALLBACKS_PER_BLOCK: u32 = 0;
+    const MAX_PENDING_CALLBACKS: u32 = 0;
     const PALLET_INDEX: u8 = 0;
     const CODE_DEPOSIT_BASE: Balance = 0;
     const CODE_DEPOSIT_PER_BYTE: Balance = 0;
@@ -159,9 +165,9 @@ fn scan_sections(code: &[u8]) -> Result<Shape, String> {
             Payload::ImportSection(reader) => {
                 for import in reader {
                     let import = import.map_err(|e| format!("{e}"))?;
-                    if import.module != HOST_MODULE {
+                    if import.module != HOST_MODULE && import.module != AI_MODULE {
                         return Err(format!(
-                            "imports `{}` from module `{}`; only `{HOST_MODULE}` is offered",
+                            "imports `{}` from module `{}`; only `{HOST_MODULE}` and `{AI_MODULE}` are offered",
                             import.name, import.module
                         ));
                     }
@@ -349,8 +355,41 @@ pub(crate) fn run<T: Config>(
     dry_run: bool,
 ) -> ExecOutcome {
     let stack = Stack::new(*origin, engine(), deposit_limit, dry_run);
-    let (stack, result, fuel_used) = run_frame::<T>(
+    outermost::<T>(
         stack, contract, code_hash, entry, origin, value, input, fuel_limit,
+    )
+}
+
+/// Runs `entry` of `contract` called by `caller` on behalf of `origin` (who pays storage
+/// deposits), without value: a job's callback, which the chain makes.
+pub(crate) fn run_as<T: Config>(
+    origin: &AccountId,
+    caller: &AccountId,
+    contract: &AccountId,
+    code_hash: H256,
+    entry: Entry,
+    fuel_limit: u64,
+    input: Vec<u8>,
+) -> ExecOutcome {
+    let stack = Stack::new(*origin, engine(), None, false);
+    outermost::<T>(
+        stack, contract, code_hash, entry, caller, 0, input, fuel_limit,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn outermost<T: Config>(
+    stack: Stack,
+    contract: &AccountId,
+    code_hash: H256,
+    entry: Entry,
+    caller: &AccountId,
+    value: Balance,
+    input: Vec<u8>,
+    fuel_limit: u64,
+) -> ExecOutcome {
+    let (stack, result, fuel_used) = run_frame::<T>(
+        stack, contract, code_hash, entry, caller, value, input, fuel_limit,
     );
     let ok = matches!(&result, Ok(r) if !r.reverted);
     ExecOutcome {
@@ -1090,7 +1129,131 @@ fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
             )
         },
     )?;
+    ai_functions::<T>(&mut linker)?;
     Ok(linker)
+}
+
+/// The host functions of `menara_ai_v1`: models, inference jobs (paid from the contract's
+/// balance, with a callback when they end) and compute leases.
+#[allow(clippy::redundant_closure_call)]
+fn ai_functions<T: Config>(linker: &mut Linker<Frame>) -> HostResult<()> {
+    use menara_contract_abi::AiRequest;
+    let m = AI_MODULE;
+    linker.func_wrap(
+        m,
+        "model",
+        |mut caller: Caller<'_, Frame>,
+         id_ptr: u32,
+         out_ptr: u32,
+         out_len_ptr: u32|
+         -> HostResult<u32> {
+            in_host(
+                "model",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
+                    let id = read_array::<32>(&caller, id_ptr)?;
+                    match T::Ai::model(id) {
+                        Some(model) => {
+                            write_output(&mut caller, out_ptr, out_len_ptr, &model.encode())?;
+                            Ok(code::SUCCESS)
+                        }
+                        None => Ok(code::KEY_NOT_FOUND),
+                    }
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "submit",
+        |mut caller: Caller<'_, Frame>,
+         request_ptr: u32,
+         request_len: u32,
+         job_out_ptr: u32|
+         -> HostResult<u32> {
+            in_host(
+                "submit",
+                (|| {
+                    if request_len > limits::INPUT_LEN {
+                        return Err(fail(
+                            Error::InputTooLarge,
+                            format!("a request of {request_len} bytes"),
+                        ));
+                    }
+                    charge(
+                        &mut caller,
+                        costs::HOST_CALL
+                            + costs::SUBMIT_JOB
+                            + costs::PER_BYTE * u64::from(request_len),
+                    )?;
+                    let raw = read(&caller, request_ptr, request_len)?;
+                    let request = AiRequest::decode_all(&mut &raw[..])
+                        .map_err(|e| fail(Error::InvalidRequest, format!("{e}")))?;
+                    let contract = caller.data().contract;
+                    let job = T::Ai::submit(&contract, &request)
+                        .map_err(|e| fail(Error::JobRefused, e.message))?;
+                    if let Some(callback) = request.callback {
+                        Pallet::<T>::register_callback(&contract, job, callback)
+                            .map_err(|(e, detail)| fail(e, detail))?;
+                    }
+                    Pallet::<T>::deposit_event(Event::JobSubmitted {
+                        contract,
+                        job,
+                        callback: request.callback.is_some(),
+                    });
+                    write(&mut caller, job_out_ptr, &job.to_le_bytes())?;
+                    Ok(code::SUCCESS)
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "job",
+        |mut caller: Caller<'_, Frame>,
+         id: u64,
+         out_ptr: u32,
+         out_len_ptr: u32|
+         -> HostResult<u32> {
+            in_host(
+                "job",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
+                    match T::Ai::job(id) {
+                        Some(job) => {
+                            write_output(&mut caller, out_ptr, out_len_ptr, &job.encode())?;
+                            Ok(code::SUCCESS)
+                        }
+                        None => Ok(code::KEY_NOT_FOUND),
+                    }
+                })(),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "lease",
+        |mut caller: Caller<'_, Frame>,
+         id: u64,
+         out_ptr: u32,
+         out_len_ptr: u32|
+         -> HostResult<u32> {
+            in_host(
+                "lease",
+                (|| {
+                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
+                    match T::Ai::lease(id) {
+                        Some(lease) => {
+                            write_output(&mut caller, out_ptr, out_len_ptr, &lease.encode())?;
+                            Ok(code::SUCCESS)
+                        }
+                        None => Ok(code::KEY_NOT_FOUND),
+                    }
+                })(),
+            )
+        },
+    )?;
+    Ok(())
 }
 
 /// Reads a storage key after checking its length and charging `cost` plus its bytes.

@@ -42,6 +42,15 @@
 //! changes are undone if it reverts or traps, and the caller sees which. Calling a contract
 //! that is already running further up the stack is refused unless that contract exports
 //! `allow_reentry`; calls nest at most [`limits::CALL_DEPTH`] deep.
+//!
+//! # AI from contracts
+//!
+//! Module `menara_ai_v1` reads model records, jobs and compute leases and submits
+//! verified-inference jobs paid from the contract's balance, through [`Config::Ai`] (the
+//! runtime wires the model registry, inference and compute pallets). A job submitted with
+//! a callback holds the callback's fuel; when the inference pallet reports the job over
+//! ([`Pallet::note_job_closed`]) the contract is called back at the end of the block
+//! ([`Pallet::on_finalize`]) with the job's final state and verified output.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -122,6 +131,45 @@ pub mod costs {
     pub const HASH: u64 = 2_000;
     /// Terminating: per storage item removed.
     pub const TERMINATE_PER_ITEM: u64 = 50_000;
+    /// Submitting an inference job (the job's own fees are paid in MEN).
+    pub const SUBMIT_JOB: u64 = 200_000;
+}
+
+pub use menara_contract_abi as abi;
+use menara_contract_abi::{AiJob, AiLease, AiModel, AiRequest};
+
+/// What the AI host API (module `menara_ai_v1`) reaches: the model registry, verified
+/// inference and the compute market, as the runtime wires them. The records are the ABI's
+/// own types, so their encoding stays what deployed contracts were built against.
+pub trait AiHost {
+    /// A registered model.
+    fn model(id: [u8; 32]) -> Option<AiModel>;
+    /// Submits an inference job paid by `payer`; returns its id.
+    fn submit(payer: &AccountId, request: &AiRequest) -> Result<u64, DispatchError>;
+    /// A job.
+    fn job(id: u64) -> Option<AiJob>;
+    /// A compute lease.
+    fn lease(id: u64) -> Option<AiLease>;
+}
+
+/// No AI modules: every record is missing and every job refused.
+impl AiHost for () {
+    fn model(_: [u8; 32]) -> Option<AiModel> {
+        None
+    }
+    fn submit(_: &AccountId, _: &AiRequest) -> Result<u64, DispatchError> {
+        Err(DispatchError {
+            pallet: 0,
+            error: 0,
+            message: "no inference in this runtime".into(),
+        })
+    }
+    fn job(_: u64) -> Option<AiJob> {
+        None
+    }
+    fn lease(_: u64) -> Option<AiLease> {
+        None
+    }
 }
 
 /// Configuration of the contracts pallet.
@@ -140,6 +188,29 @@ pub trait Config: pallet_balances::Config {
     const MAX_FUEL_PER_CALL: u64;
     /// Fuel all the contract calls of one block may reserve together.
     const MAX_FUEL_PER_BLOCK: u64;
+    /// What a unit of fuel costs (callbacks pay it from the contract's balance).
+    const FUEL_PRICE: Balance;
+    /// Most fuel a job's callback may ask for.
+    const MAX_CALLBACK_FUEL: u64;
+    /// Most callbacks run at the end of one block (the rest wait for the next).
+    const MAX_CALLBACKS_PER_BLOCK: u32;
+    /// Most callbacks waiting at once.
+    const MAX_PENDING_CALLBACKS: u32;
+    /// The AI modules the AI host API reaches.
+    type Ai: AiHost;
+}
+
+/// A job's callback waiting for the job to end.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct PendingCallback {
+    /// The contract to call back.
+    pub contract: AccountId,
+    /// The message's selector.
+    pub selector: [u8; 4],
+    /// Its fuel limit.
+    pub fuel: u64,
+    /// `fuel × FUEL_PRICE`, held from the contract's balance.
+    pub held: Balance,
 }
 
 /// Where a contract's code comes from when instantiating.
@@ -257,6 +328,9 @@ pub mod storage {
     storage_item!(pub ContractStoragePrefix: "Contracts" / "ContractStorage");
     storage_item!(pub TotalHeldPrefix: "Contracts" / "TotalHeld");
     storage_item!(pub BlockFuelPrefix: "Contracts" / "BlockFuel");
+    storage_item!(pub CallbacksPrefix: "Contracts" / "Callbacks");
+    storage_item!(pub PendingCallbacksPrefix: "Contracts" / "PendingCallbacks");
+    storage_item!(pub DueJobsPrefix: "Contracts" / "DueJobs");
 
     /// Code by hash.
     pub type Codes = StorageMap<CodesPrefix, H256, Vec<u8>>;
@@ -268,6 +342,12 @@ pub mod storage {
     pub type TotalHeld = StorageValue<TotalHeldPrefix, Balance>;
     /// Fuel reserved by this block's contract calls.
     pub type BlockFuel = StorageValue<BlockFuelPrefix, u64>;
+    /// Callbacks by inference job.
+    pub type Callbacks = StorageMap<CallbacksPrefix, u64, PendingCallback>;
+    /// Callbacks registered and not yet run.
+    pub type PendingCallbacks = StorageValue<PendingCallbacksPrefix, u32>;
+    /// Jobs that ended and whose callback has not run yet, oldest first.
+    pub type DueJobs = StorageValue<DueJobsPrefix, Vec<u64>>;
 
     /// The prefix of `contract`'s storage: `ContractStorage`'s prefix, then the address.
     pub fn contract_prefix(contract: &AccountId) -> Vec<u8> {
@@ -443,6 +523,28 @@ pub enum Event {
         /// The amount.
         amount: Balance,
     },
+    /// A contract submitted an inference job.
+    #[codec(index = 8)]
+    JobSubmitted {
+        /// The contract.
+        contract: AccountId,
+        /// The job.
+        job: u64,
+        /// Whether it will be called back.
+        callback: bool,
+    },
+    /// A job ended and its contract was called back.
+    #[codec(index = 9)]
+    CalledBack {
+        /// The contract.
+        contract: AccountId,
+        /// The job.
+        job: u64,
+        /// The callback's outcome.
+        result: Result<(), DispatchError>,
+        /// Fuel it used (paid from what was held).
+        fuel_used: u64,
+    },
 }
 
 /// Errors.
@@ -526,6 +628,18 @@ pub enum Error {
     /// A contract tried to terminate while it is running further up the stack.
     #[codec(index = 25)]
     TerminatedWhileReentrant,
+    /// An AI host API request that does not decode.
+    #[codec(index = 26)]
+    InvalidRequest,
+    /// The inference pallet refused a contract's job (the message says why).
+    #[codec(index = 27)]
+    JobRefused,
+    /// A callback asking for more than `MAX_CALLBACK_FUEL`.
+    #[codec(index = 28)]
+    CallbackFuelTooHigh,
+    /// Too many callbacks are waiting.
+    #[codec(index = 29)]
+    TooManyCallbacks,
 }
 menara_support::impl_pallet_error!(Error, {
     CodeTooLarge,
@@ -554,6 +668,10 @@ menara_support::impl_pallet_error!(Error, {
     TransferFailed,
     FuelLimitTooHigh,
     TerminatedWhileReentrant,
+    InvalidRequest,
+    JobRefused,
+    CallbackFuelTooHigh,
+    TooManyCallbacks,
 });
 
 /// A contract as the `contracts_info` query returns it.
@@ -1024,6 +1142,122 @@ impl<T: Config> Pallet<T> {
     /// Starts a block: no fuel reserved yet.
     pub fn on_initialize() {
         BlockFuel::kill();
+    }
+
+    /// The inference pallet says `job` is over: its callback, if any, is due.
+    pub fn note_job_closed(job: u64) {
+        if Callbacks::contains_key(&job) {
+            DueJobs::mutate(|due| due.push(job));
+        }
+    }
+
+    /// Ends a block: calls back the contracts whose jobs ended (at most
+    /// `MAX_CALLBACKS_PER_BLOCK`, oldest first; the rest wait for the next block). A
+    /// callback runs the contract's `call` with the job's id, final state and output, as
+    /// caller [`abi::CALLBACK_CALLER`], and pays the fuel it used from what was held.
+    pub fn on_finalize() {
+        let mut due = DueJobs::get_or_default();
+        if due.is_empty() {
+            return;
+        }
+        let now = due.len().min(T::MAX_CALLBACKS_PER_BLOCK as usize);
+        let later = due.split_off(now);
+        if later.is_empty() {
+            DueJobs::kill();
+        } else {
+            DueJobs::put(&later);
+        }
+        for id in due {
+            if let Some(callback) = Callbacks::get(&id) {
+                Callbacks::remove(&id);
+                PendingCallbacks::mutate(|n| *n = n.saturating_sub(1));
+                Self::call_back(id, T::Ai::job(id), callback);
+            }
+        }
+    }
+
+    fn call_back(id: u64, job: Option<AiJob>, callback: PendingCallback) {
+        TotalHeld::mutate(|h| *h = h.saturating_sub(callback.held));
+        let Some(info) = Contracts::get(&callback.contract) else {
+            // The contract terminated since: nobody to call or to refund.
+            pallet_balances::Pallet::<T>::burn_held(callback.held);
+            Self::deposit_event(Event::DepositBurned {
+                who: callback.contract,
+                amount: callback.held,
+            });
+            return;
+        };
+        let (state, output) = job.map_or((abi::job_state::EXPIRED, None), |j| {
+            let output = (j.state == abi::job_state::FINAL)
+                .then_some(j.output)
+                .flatten();
+            (j.state, output)
+        });
+        let mut input = callback.selector.to_vec();
+        (id, state, output).encode_to(&mut input);
+        let outcome = exec::run_as::<T>(
+            &callback.contract,
+            &AccountId(abi::CALLBACK_CALLER),
+            &callback.contract,
+            info.code_hash,
+            Entry::Call,
+            callback.fuel,
+            input,
+        );
+        let used = outcome.fuel_used.min(callback.fuel);
+        let cost = T::FUEL_PRICE.saturating_mul(Balance::from(used));
+        let rest = callback.held.saturating_sub(cost);
+        pallet_balances::Pallet::<T>::burn_held(cost.min(callback.held));
+        if rest > 0 && pallet_balances::Pallet::<T>::release(&callback.contract, rest).is_err() {
+            pallet_balances::Pallet::<T>::burn_held(rest);
+        }
+        Self::deposit_event(Event::CalledBack {
+            contract: callback.contract,
+            job: id,
+            result: Self::as_dispatch_result(&outcome),
+            fuel_used: used,
+        });
+    }
+
+    /// Registers `contract`'s callback for `job`, holding its fuel from the contract.
+    pub(crate) fn register_callback(
+        contract: &AccountId,
+        job: u64,
+        callback: abi::Callback,
+    ) -> Result<(), (Error, String)> {
+        if callback.fuel > T::MAX_CALLBACK_FUEL {
+            return Err((
+                Error::CallbackFuelTooHigh,
+                alloc::format!("{} fuel, at most {}", callback.fuel, T::MAX_CALLBACK_FUEL),
+            ));
+        }
+        let pending = PendingCallbacks::get_or_default();
+        if pending >= T::MAX_PENDING_CALLBACKS {
+            return Err((Error::TooManyCallbacks, alloc::format!("{pending} waiting")));
+        }
+        let held = T::FUEL_PRICE.saturating_mul(Balance::from(callback.fuel));
+        if held > 0 {
+            pallet_balances::Pallet::<T>::hold(contract, held).map_err(|e| {
+                (
+                    Error::InsufficientBalance,
+                    alloc::format!(
+                        "the contract cannot hold {held} for its callback's fuel: {e:?}"
+                    ),
+                )
+            })?;
+            TotalHeld::mutate(|h| *h = h.saturating_add(held));
+        }
+        PendingCallbacks::put(&pending.saturating_add(1));
+        Callbacks::insert(
+            &job,
+            &PendingCallback {
+                contract: *contract,
+                selector: callback.selector,
+                fuel: callback.fuel,
+                held,
+            },
+        );
+        Ok(())
     }
 
     /// Whether `fuel` more fits this block.

@@ -29,6 +29,74 @@ impl Config for Test {
     const BYTE_DEPOSIT: Balance = 1;
     const MAX_FUEL_PER_CALL: u64 = FUEL;
     const MAX_FUEL_PER_BLOCK: u64 = 4 * FUEL;
+    const FUEL_PRICE: Balance = 1;
+    const MAX_CALLBACK_FUEL: u64 = 1_000_000;
+    const MAX_CALLBACKS_PER_BLOCK: u32 = 2;
+    const MAX_PENDING_CALLBACKS: u32 = 3;
+    type Ai = TestAi;
+}
+
+/// A stand-in for the runtime's AI modules: jobs kept in test storage, their fee moved to
+/// account 5 at submission; the model `[0xEE; 32]` is unknown.
+struct TestAi;
+menara_support::storage_item!(TestJobsPrefix: "TestAi" / "Jobs");
+menara_support::storage_item!(TestNextJobPrefix: "TestAi" / "NextJob");
+type TestJobs = StorageMap<TestJobsPrefix, u64, abi::AiJob>;
+type TestNextJob = StorageValue<TestNextJobPrefix, u64>;
+
+impl AiHost for TestAi {
+    fn model(id: [u8; 32]) -> Option<abi::AiModel> {
+        (id != [0xEE; 32]).then_some(abi::AiModel {
+            owner: [1; 32],
+            kind: 1,
+            royalty_per_inference: 5,
+            deprecated: false,
+            numerics_version: 2,
+            next: None,
+        })
+    }
+    fn submit(payer: &AccountId, request: &abi::AiRequest) -> Result<u64, DispatchError> {
+        if request.model == [0xEE; 32] {
+            return Err(DispatchError {
+                pallet: 8,
+                error: 0,
+                message: "UnknownModel".into(),
+            });
+        }
+        Bal::transfer(payer, &acc(5), request.max_fee).map_err(|e| DispatchError {
+            pallet: 1,
+            error: 0,
+            message: format!("{e:?}"),
+        })?;
+        let id = TestNextJob::get_or_default();
+        TestNextJob::put(&(id + 1));
+        TestJobs::insert(
+            &id,
+            &abi::AiJob {
+                client: payer.0,
+                provider: [3; 32],
+                model: request.model,
+                fee: request.max_fee,
+                state: abi::job_state::PENDING,
+                output: None,
+            },
+        );
+        Ok(id)
+    }
+    fn job(id: u64) -> Option<abi::AiJob> {
+        TestJobs::get(&id)
+    }
+    fn lease(id: u64) -> Option<abi::AiLease> {
+        (id == 7).then_some(abi::AiLease {
+            tenant: [1; 32],
+            provider: [2; 32],
+            gpus: 8,
+            price_per_block: 10,
+            start: 1,
+            end: 100,
+            escrow: 990,
+        })
+    }
 }
 
 const CONTRACTS: u8 = 11;
@@ -235,6 +303,10 @@ fn error_of(outcome: &ExecOutcome) -> Error {
         Error::TransferFailed,
         Error::FuelLimitTooHigh,
         Error::TerminatedWhileReentrant,
+        Error::InvalidRequest,
+        Error::JobRefused,
+        Error::CallbackFuelTooHigh,
+        Error::TooManyCallbacks,
     ];
     errors[e.error as usize]
 }
@@ -369,6 +441,14 @@ fn hostile_modules_are_refused_at_upload_with_the_reason() {
         assert!(e.message.starts_with("InvalidCode: "), "{}", e.message);
         assert_eq!(Bal::free_balance(&acc(1)), FUNDS);
     });
+    // Imports from the AI module: known functions pass, unknown ones do not.
+    let ai = wat::parse_str(
+        r#"(module (import "menara_ai_v1" "predict_lottery" (func)) (memory (export "memory") 1)
+            (func (export "deploy")) (func (export "call")))"#,
+    )
+    .unwrap();
+    assert!(invalid(&ai).contains("predict_lottery"), "{}", invalid(&ai));
+    validate_code(&ai_contract(&request([7; 32], 1))).unwrap();
     // The test contract passes.
     let summary = validate_code(&test_contract("")).unwrap();
     assert!(!summary.reentrant && !summary.migrate);
@@ -957,4 +1037,222 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+const CALLBACK_SELECTOR: [u8; 4] = [0xCB, 0, 0, 0];
+
+/// A contract using the AI host API: input `[1]` submits `request` (and stores the job id
+/// under `j`), `[2]` stores the model `[7; 32]`'s record under `m`, `[3]` stores job 0's
+/// record under `o`; any other input is taken as the callback: it stores its input under
+/// `r` and its caller under `w`.
+fn ai_contract(request: &abi::AiRequest) -> Vec<u8> {
+    let bytes: String = request
+        .encode()
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect();
+    let len = request.encode().len();
+    wat::parse_str(format!(
+        r#"(module
+  (import "menara_v1" "input" (func $input (param i32 i32)))
+  (import "menara_v1" "caller" (func $caller (param i32)))
+  (import "menara_v1" "storage_set" (func $set (param i32 i32 i32 i32) (result i32)))
+  (import "menara_ai_v1" "submit" (func $submit (param i32 i32 i32) (result i32)))
+  (import "menara_ai_v1" "model" (func $model (param i32 i32 i32) (result i32)))
+  (import "menara_ai_v1" "job" (func $job (param i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 1000) "{bytes}")
+  (data (i32.const 900) "rwjmo")
+  (data (i32.const 960) "\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07\07")
+  (func (export "deploy"))
+  (func (export "call") (local $op i32)
+    (i32.store (i32.const 0) (i32.const 512))
+    (call $input (i32.const 16) (i32.const 0))
+    (local.set $op (i32.load8_u (i32.const 16)))
+    (if (i32.eq (local.get $op) (i32.const 1)) (then
+      (drop (call $submit (i32.const 1000) (i32.const {len}) (i32.const 800)))
+      (drop (call $set (i32.const 902) (i32.const 1) (i32.const 800) (i32.const 8)))
+      (return)))
+    (if (i32.eq (local.get $op) (i32.const 2)) (then
+      (i32.store (i32.const 4) (i32.const 2000))
+      (drop (call $model (i32.const 960) (i32.const 4000) (i32.const 4)))
+      (drop (call $set (i32.const 903) (i32.const 1) (i32.const 4000) (i32.load (i32.const 4))))
+      (return)))
+    (if (i32.eq (local.get $op) (i32.const 3)) (then
+      (i32.store (i32.const 4) (i32.const 2000))
+      (drop (call $job (i64.const 0) (i32.const 4000) (i32.const 4)))
+      (drop (call $set (i32.const 904) (i32.const 1) (i32.const 4000) (i32.load (i32.const 4))))
+      (return)))
+    (call $caller (i32.const 700))
+    (drop (call $set (i32.const 901) (i32.const 1) (i32.const 700) (i32.const 32)))
+    (drop (call $set (i32.const 900) (i32.const 1) (i32.const 16) (i32.load (i32.const 0))))))"#
+    ))
+    .unwrap()
+}
+
+fn request(model: [u8; 32], fuel: u64) -> abi::AiRequest {
+    abi::AiRequest {
+        model,
+        input: abi::AiInput::Tokens(vec![1, 5, 2]),
+        max_fee: 1_000,
+        provider: None,
+        callback: Some(abi::Callback {
+            selector: CALLBACK_SELECTOR,
+            fuel,
+        }),
+    }
+}
+
+/// Ends a test job as the inference pallet would: its record, then the note.
+fn finish_job(id: u64, state: u8, output: Option<Vec<i16>>) {
+    let mut job = TestJobs::get(&id).unwrap();
+    job.state = state;
+    job.output = output;
+    TestJobs::insert(&id, &job);
+    Con::note_job_closed(id);
+}
+
+#[test]
+fn contracts_submit_inference_jobs_and_are_called_back_with_the_verified_output() {
+    run(|| {
+        let contract = deploy(&acc(1), ai_contract(&request([7; 32], 300_000)), b"");
+        // Reading a model record.
+        call(&acc(2), &contract, vec![2]);
+        let model = Con::storage_value(&contract, b"m").unwrap();
+        assert_eq!(
+            abi::AiModel::decode(&mut &model[..]).unwrap(),
+            TestAi::model([7; 32]).unwrap()
+        );
+        // Submitting: paid from the contract's balance (the value sent with the call), the
+        // callback's fuel held.
+        let outcome = Con::call(&acc(2), &contract, 1_000_000, FUEL, None, vec![1], false);
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        assert_eq!(
+            Con::storage_value(&contract, b"j"),
+            Some(0u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(Bal::free_balance(&contract), 1_000_000 - 1_000 - 300_000);
+        assert!(contract_events().contains(&Event::JobSubmitted {
+            contract,
+            job: 0,
+            callback: true
+        }));
+        books_balance(&[contract]);
+        // Reading the job.
+        call(&acc(2), &contract, vec![3]);
+        let job =
+            abi::AiJob::decode(&mut &Con::storage_value(&contract, b"o").unwrap()[..]).unwrap();
+        assert_eq!(
+            (job.client, job.fee, job.state),
+            (contract.0, 1_000, abi::job_state::PENDING)
+        );
+        // Not over yet: no callback.
+        Con::on_finalize();
+        assert_eq!(Con::storage_value(&contract, b"r"), None);
+        // Final: the contract is called back with the job, its state and its output, by
+        // the callback caller, and pays only the fuel it used.
+        finish_job(0, abi::job_state::FINAL, Some(vec![1, -2, 3]));
+        Con::on_finalize();
+        let mut expected = CALLBACK_SELECTOR.to_vec();
+        (0u64, abi::job_state::FINAL, Some(vec![1i16, -2, 3])).encode_to(&mut expected);
+        assert_eq!(Con::storage_value(&contract, b"r"), Some(expected));
+        assert_eq!(
+            Con::storage_value(&contract, b"w"),
+            Some(abi::CALLBACK_CALLER.to_vec())
+        );
+        let used = contract_events()
+            .into_iter()
+            .find_map(|e| match e {
+                Event::CalledBack {
+                    job: 0,
+                    result: Ok(()),
+                    fuel_used,
+                    ..
+                } => Some(fuel_used),
+                _ => None,
+            })
+            .expect("called back");
+        assert!(used > 0 && used < 300_000);
+        // The callback's own storage writes (`r` and `w`) hold deposits from the contract.
+        let written = (100 + 32 + 21) + (100 + 32 + 32);
+        assert_eq!(
+            Bal::free_balance(&contract),
+            1_000_000 - 1_000 - used as Balance - written
+        );
+        assert_eq!(PendingCallbacks::get_or_default(), 0);
+        assert_eq!(DueJobs::get_or_default(), Vec::<u64>::new());
+        books_balance(&[contract]);
+    });
+}
+
+#[test]
+fn callbacks_are_bounded_and_bad_requests_trap_with_the_reason() {
+    run(|| {
+        let contract = deploy(&acc(1), ai_contract(&request([7; 32], 300_000)), b"");
+        // At most three waiting.
+        for _ in 0..3 {
+            let outcome = Con::call(&acc(2), &contract, 400_000, FUEL, None, vec![1], false);
+            assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        }
+        assert_eq!(PendingCallbacks::get_or_default(), 3);
+        let outcome = Con::call(&acc(2), &contract, 400_000, FUEL, None, vec![1], false);
+        assert_eq!(error_of(&outcome), Error::TooManyCallbacks);
+        assert!(outcome
+            .result
+            .unwrap_err()
+            .message
+            .contains("host function `submit`"));
+        // All three end at once: two are called back now, the third in the next block.
+        for id in 0..3 {
+            finish_job(id, abi::job_state::EXPIRED, None);
+        }
+        Con::on_finalize();
+        assert_eq!(DueJobs::get_or_default(), vec![2]);
+        assert_eq!(PendingCallbacks::get_or_default(), 1);
+        Con::on_finalize();
+        assert_eq!(DueJobs::get_or_default(), Vec::<u64>::new());
+        assert_eq!(PendingCallbacks::get_or_default(), 0);
+        // An expired job's callback carries no output.
+        let mut expected = CALLBACK_SELECTOR.to_vec();
+        (2u64, abi::job_state::EXPIRED, None::<Vec<i16>>).encode_to(&mut expected);
+        assert_eq!(Con::storage_value(&contract, b"r"), Some(expected));
+        books_balance(&[contract]);
+        // Too much callback fuel; an unknown model (the inference pallet's reason); a
+        // contract that cannot pay. Nothing is kept.
+        let greedy = deploy(&acc(1), ai_contract(&request([7; 32], 2_000_000)), b"g");
+        let outcome = Con::call(&acc(2), &greedy, 400_000, FUEL, None, vec![1], false);
+        assert_eq!(error_of(&outcome), Error::CallbackFuelTooHigh);
+        let unknown = deploy(&acc(1), ai_contract(&request([0xEE; 32], 100)), b"u");
+        let outcome = Con::call(&acc(2), &unknown, 400_000, FUEL, None, vec![1], false);
+        assert_eq!(error_of(&outcome), Error::JobRefused);
+        assert!(outcome.result.unwrap_err().message.contains("UnknownModel"));
+        let poor = deploy(&acc(1), ai_contract(&request([7; 32], 300_000)), b"p");
+        let outcome = call(&acc(2), &poor, vec![1]);
+        assert_eq!(error_of(&outcome), Error::JobRefused);
+        // What it sent, and the deposit of item `j` its calls wrote.
+        assert_eq!(
+            Bal::free_balance(&acc(2)),
+            FUNDS - 3 * 400_000 - (100 + 32 + 8)
+        );
+        assert_eq!(PendingCallbacks::get_or_default(), 0);
+        books_balance(&[contract, greedy, unknown, poor]);
+    });
+}
+
+#[test]
+fn a_callback_to_a_terminated_contract_burns_its_held_fuel() {
+    run(|| {
+        let contract = deploy(&acc(1), ai_contract(&request([7; 32], 300_000)), b"");
+        Con::call(&acc(2), &contract, 1_000_000, FUEL, None, vec![1], false);
+        // The contract is gone (as if it had terminated).
+        Contracts::remove(&contract);
+        finish_job(0, abi::job_state::FINAL, Some(vec![1]));
+        let issuance = Bal::total_issuance();
+        Con::on_finalize();
+        assert_eq!(Bal::total_issuance(), issuance - 300_000);
+        assert!(contract_events().contains(&Event::DepositBurned {
+            who: contract,
+            amount: 300_000
+        }));
+    });
 }

@@ -153,6 +153,9 @@ pub trait Config: pallet_compute::Config {
     const VERIFIER_UNBONDING: BlockNumber;
     /// Most dispute work (see [`Pallet::call_work`]) in one block.
     const MAX_DISPUTE_WORK_PER_BLOCK: u64;
+    /// Told when a job is over (final, settled by a dispute, or expired), after its record
+    /// says so: the runtime calls back the contract that submitted it.
+    fn on_job_closed(_job: JobId) {}
 }
 
 /// Where a job stands.
@@ -1574,6 +1577,7 @@ impl<T: Config> Pallet<T> {
             burned,
         });
         Jobs::insert(&id, &job);
+        T::on_job_closed(id);
         Ok(())
     }
 
@@ -1777,6 +1781,7 @@ impl<T: Config> Pallet<T> {
             penalty,
         });
         Jobs::insert(&id, &job);
+        T::on_job_closed(id);
         Self::deposit_event(Event::JobExpired { job: id, penalty });
     }
 
@@ -1841,6 +1846,7 @@ impl<T: Config> Pallet<T> {
             verifier_reward,
         });
         Jobs::insert(&id, &job);
+        T::on_job_closed(id);
         Self::deposit_event(Event::JobFinal {
             job: id,
             provider_paid,

@@ -137,7 +137,7 @@ fn off_chain() -> ! {
 /// Lengths and pointers are 32-bit in wasm32; slices there never exceed `u32::MAX`.
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
-fn len32(len: usize) -> u32 {
+pub(crate) fn len32(len: usize) -> u32 {
     len as u32
 }
 
@@ -145,7 +145,10 @@ fn len32(len: usize) -> u32 {
 /// the length the host wrote. `f` gets the buffer pointer and the capacity-in/length-out
 /// cell, and returns the host's return code.
 #[cfg(target_arch = "wasm32")]
-fn with_out_buffer(capacity: usize, f: impl FnOnce(*mut u8, *mut u32) -> u32) -> (u32, Vec<u8>) {
+pub(crate) fn with_out_buffer(
+    capacity: usize,
+    f: impl FnOnce(*mut u8, *mut u32) -> u32,
+) -> (u32, Vec<u8>) {
     let mut buf: Vec<u8> = Vec::with_capacity(capacity);
     let mut len = len32(capacity);
     let rc = f(buf.as_mut_ptr(), &mut len);

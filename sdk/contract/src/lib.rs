@@ -77,6 +77,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ai;
 pub mod env;
 pub mod hash;
 pub mod meta;

@@ -804,7 +804,24 @@ impl Type {
                 }
                 None => Err(format!("expected one of: {}", errors.join(", "))),
             },
-            Type::Vec(_) | Type::Array(..) | Type::Result(..) | Type::Tuple(_) => Err(format!(
+            // A list: `[1, 2, 3]` or `1,2,3` (elements without commas of their own).
+            Type::Vec(elem) => {
+                let items = list_items(text);
+                Compact(items.len() as u32).encode_to(out);
+                items
+                    .iter()
+                    .try_for_each(|item| elem.encode_arg(item, errors, out))
+            }
+            Type::Array(elem, n) => {
+                let items = list_items(text);
+                if items.len() != *n {
+                    return Err(format!("expected {n} elements, got {}", items.len()));
+                }
+                items
+                    .iter()
+                    .try_for_each(|item| elem.encode_arg(item, errors, out))
+            }
+            Type::Result(..) | Type::Tuple(_) => Err(format!(
                 "values of type `{self}` cannot be given on the command line"
             )),
         }
@@ -935,6 +952,20 @@ fn parse_int<T: TryFrom<i128>>(text: &str) -> core::result::Result<T, String> {
     })
 }
 
+/// The elements of a list argument: `[a, b]` or `a,b`; empty for `[]` or nothing.
+fn list_items(text: &str) -> Vec<&str> {
+    let inner = text.trim();
+    let inner = inner
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(inner);
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
 fn parse_hex(text: &str) -> core::result::Result<Vec<u8>, String> {
     let digits = text
         .strip_prefix("0x")
@@ -1019,6 +1050,30 @@ mod tests {
                 ],
             }],
         }
+    }
+
+    #[test]
+    fn lists_and_arrays_are_given_like_json_or_comma_separated() {
+        let m = sample();
+        let list = Type::Vec(Box::new(Type::U32));
+        for text in ["[101, 7592, 102]", "101,7592,102", " [101,7592 ,102] "] {
+            let mut out = Vec::new();
+            list.encode_arg(text, &m.errors, &mut out).expect("a list");
+            assert_eq!(out, vec![101u32, 7592, 102].encode(), "{text}");
+        }
+        let mut out = Vec::new();
+        list.encode_arg("[]", &m.errors, &mut out).expect("empty");
+        assert_eq!(out, Vec::<u32>::new().encode());
+        let mut out = Vec::new();
+        assert!(list.encode_arg("[1, x]", &m.errors, &mut out).is_err());
+        let array = Type::Array(Box::new(Type::U32), 2);
+        let mut out = Vec::new();
+        array
+            .encode_arg("[1, 2]", &m.errors, &mut out)
+            .expect("two");
+        assert_eq!(out, [1u32, 2].encode());
+        let short = array.encode_arg("[1]", &m.errors, &mut Vec::new());
+        assert!(matches!(short, Err(e) if e.contains("expected 2 elements")));
     }
 
     #[test]
