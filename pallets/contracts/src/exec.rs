@@ -406,6 +406,31 @@ fn outermost<T: Config>(
     }
 }
 
+/// Runs `contract` as if it were already running further up the stack (a reentered frame):
+/// what a contract calling itself back sees, with its own error.
+#[cfg(test)]
+pub(crate) fn run_nested<T: Config>(
+    origin: &AccountId,
+    contract: &AccountId,
+    code_hash: H256,
+    input: Vec<u8>,
+    fuel: u64,
+) -> Result<ExecReturn, DispatchError> {
+    let mut stack = Stack::new(*origin, engine(), None, false);
+    stack.contracts.push(*contract);
+    run_frame::<T>(
+        stack,
+        contract,
+        code_hash,
+        Entry::Call,
+        contract,
+        0,
+        input,
+        fuel,
+    )
+    .1
+}
+
 /// Runs one call in its own storage transaction: kept when it returns, undone when it
 /// reverts or traps. Returns the stack back, the result, and the fuel used.
 #[allow(clippy::too_many_arguments)]

@@ -1256,3 +1256,102 @@ fn a_callback_to_a_terminated_contract_burns_its_held_fuel() {
         }));
     });
 }
+
+#[test]
+fn the_remaining_errors_are_named() {
+    run(|| {
+        // Instantiating code that is not on chain; removing it.
+        let outcome = Con::instantiate(
+            &acc(1),
+            CodeSource::Existing(H256([9; 32])),
+            0,
+            FUEL,
+            None,
+            b"",
+            vec![],
+            false,
+            false,
+        );
+        assert_eq!(
+            (error_of(&outcome), outcome.fuel_used),
+            (Error::CodeNotFound, 0)
+        );
+        assert_eq!(
+            Con::remove_code(&acc(1), &H256([9; 32])).unwrap_err().error,
+            Error::CodeNotFound as u8
+        );
+        // Memory outside the contract's own; an output buffer too small for the input.
+        let module = |body: &str| {
+            wat::parse_str(format!(
+                r#"(module
+                  (import "menara_v1" "input" (func $input (param i32 i32)))
+                  (import "menara_v1" "storage_set" (func $set (param i32 i32 i32 i32) (result i32)))
+                  (import "menara_ai_v1" "submit" (func $submit (param i32 i32 i32) (result i32)))
+                  (memory (export "memory") 1) (func (export "deploy")) (func (export "call") {body}))"#
+            ))
+            .unwrap()
+        };
+        let outside = deploy(
+            &acc(1),
+            module(
+                "(drop (call $set (i32.const 65530) (i32.const 100) (i32.const 0) (i32.const 1)))",
+            ),
+            b"o",
+        );
+        let outcome = call(&acc(2), &outside, vec![]);
+        assert_eq!(error_of(&outcome), Error::OutOfBounds);
+        assert!(outcome
+            .result
+            .unwrap_err()
+            .message
+            .contains("100 bytes at 65530"));
+        let small = deploy(
+            &acc(1),
+            module("(i32.store (i32.const 0) (i32.const 2)) (call $input (i32.const 16) (i32.const 0))"),
+            b"s",
+        );
+        let outcome = call(&acc(2), &small, vec![1, 2, 3]);
+        assert_eq!(error_of(&outcome), Error::OutputBufferTooSmall);
+        assert!(outcome
+            .result
+            .unwrap_err()
+            .message
+            .contains("3 bytes for a buffer of 2"));
+        // An AI request that does not decode.
+        let garbage = deploy(
+            &acc(1),
+            module("(drop (call $submit (i32.const 0) (i32.const 7) (i32.const 100)))"),
+            b"g",
+        );
+        let outcome = call(&acc(2), &garbage, vec![]);
+        assert_eq!(error_of(&outcome), Error::InvalidRequest);
+        // Terminating while running further up the stack: a reentrant contract calls
+        // itself, and the inner call terminates.
+        let r = deploy(
+            &acc(1),
+            test_contract(r#"(func (export "allow_reentry"))"#),
+            b"r",
+        );
+        let mut inner = vec![7];
+        inner.extend(acc(3).0);
+        let mut input = vec![6];
+        input.extend(r.0);
+        input.extend(inner);
+        let outcome = call(&acc(2), &r, input);
+        // The inner call trapped (code 2); the contract is still there.
+        assert_eq!(outcome.result.unwrap().data, 2u32.to_le_bytes());
+        assert!(Con::contract(&r).is_some());
+        // The inner frame's own error, run as a frame with `r` already on the stack.
+        let mut terminate = vec![7];
+        terminate.extend(acc(3).0);
+        let code_hash = Con::contract(&r).unwrap().info.code_hash;
+        let inner = exec::run_nested::<Test>(&acc(2), &r, code_hash, terminate, FUEL);
+        let e = inner.unwrap_err();
+        assert_eq!(e.error, Error::TerminatedWhileReentrant as u8, "{e:?}");
+        assert!(
+            e.message.contains("host function `terminate`"),
+            "{}",
+            e.message
+        );
+    });
+}
