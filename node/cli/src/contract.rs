@@ -157,11 +157,7 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let metadata = Metadata::from_wasm(&code)
                 .with_context(|| format!("the metadata of {}", file.display()))?;
-            let args = resolve_args(&metadata, &constructor, true, &args)?;
-            let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let input = metadata
-                .encode_constructor_input(&constructor, &arg_refs)
-                .context("--args")?;
+            let input = encode_input(&metadata, &constructor, true, &args)?;
             let value = parse_amount(&value).map_err(|e| anyhow!("--value: {e}"))?;
             let salt = parse_hex(&salt).context("--salt")?;
             let limit = parse_limit(storage_deposit_limit.as_deref())?;
@@ -228,23 +224,17 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             let origin = signer_account(&from)?;
             let c = client::connect(&rpc.rpc).await?;
             let metadata = contract_metadata(&c, &contract).await?;
-            let args = resolve_args(&metadata, &message, false, &args)?;
-            let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let input = metadata
-                .encode_message_input(&message, &arg_refs)
-                .context("--args")?;
-            let dry: ExecOutcome = query(
+            let input = encode_input(&metadata, &message, false, &args)?;
+            let dry = dry_run_call(
                 &c,
-                "contracts_call",
-                &ContractsCallArgs {
+                ContractsCallArgs {
                     origin,
                     contract,
                     value,
                     fuel_limit: fuel,
                     storage_deposit_limit: limit,
                     input: input.clone(),
-                }
-                .encode(),
+                },
             )
             .await?;
             report_failure(&metadata, &message, &dry)?;
@@ -287,23 +277,16 @@ pub async fn command(cmd: ContractCommand) -> anyhow::Result<()> {
             };
             let c = client::connect(&rpc.rpc).await?;
             let metadata = contract_metadata(&c, &contract).await?;
-            let args = resolve_args(&metadata, &message, false, &args)?;
-            let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let input = metadata
-                .encode_message_input(&message, &arg_refs)
-                .context("--args")?;
-            let dry: ExecOutcome = query(
+            let dry = dry_run_call(
                 &c,
-                "contracts_call",
-                &ContractsCallArgs {
+                ContractsCallArgs {
                     origin,
                     contract,
                     value,
                     fuel_limit: None,
                     storage_deposit_limit: None,
-                    input,
-                }
-                .encode(),
+                    input: encode_input(&metadata, &message, false, &args)?,
+                },
             )
             .await?;
             for line in dry.debug.lines() {
@@ -385,20 +368,21 @@ fn build(
     Ok(())
 }
 
-/// The arguments as the metadata encoder takes them, with `//Name` accounts (dev keys)
-/// written out as hex.
-fn resolve_args(
+/// The input of `function` (a constructor or a message) with `args` encoded by the
+/// metadata; `//Name` accounts (dev keys) are accepted where the type is `AccountId`.
+fn encode_input(
     metadata: &Metadata,
     function: &str,
     constructor: bool,
     args: &[String],
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<u8>> {
     let f = if constructor {
         metadata.constructor(function)?
     } else {
         metadata.message(function)?
     };
-    args.iter()
+    let args = args
+        .iter()
         .enumerate()
         .map(|(i, arg)| {
             let is_account = f.args.get(i).is_some_and(|a| a.ty == "AccountId");
@@ -408,7 +392,14 @@ fn resolve_args(
                 Ok(arg.clone())
             }
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let input = if constructor {
+        metadata.encode_constructor_input(function, &refs)
+    } else {
+        metadata.encode_message_input(function, &refs)
+    };
+    input.context("--args")
 }
 
 /// A decoded value for people: strings without JSON quotes.
@@ -451,6 +442,11 @@ async fn query<T: Decode>(c: &WsClient, method: &str, args: &[u8]) -> anyhow::Re
         .await
         .with_context(|| format!("the {method} query"))?;
     T::decode(&mut &raw[..]).map_err(|e| anyhow!("the {method} answer does not decode: {e}"))
+}
+
+/// The `contracts_call` dry run: nothing is kept, no fee is paid.
+async fn dry_run_call(c: &WsClient, args: ContractsCallArgs) -> anyhow::Result<ExecOutcome> {
+    query(c, "contracts_call", &args.encode()).await
 }
 
 async fn contract_view(c: &WsClient, contract: &AccountId) -> anyhow::Result<ContractView> {

@@ -1167,23 +1167,12 @@ fn ai_functions<T: Config>(linker: &mut Linker<Frame>) -> HostResult<()> {
     linker.func_wrap(
         m,
         "model",
-        |mut caller: Caller<'_, Frame>,
-         id_ptr: u32,
-         out_ptr: u32,
-         out_len_ptr: u32|
-         -> HostResult<u32> {
+        |mut caller: Caller<'_, Frame>, id_ptr: u32, out_ptr: u32, out_len_ptr: u32| {
             in_host(
                 "model",
                 (|| {
-                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
                     let id = read_array::<32>(&caller, id_ptr)?;
-                    match T::Ai::model(id) {
-                        Some(model) => {
-                            write_output(&mut caller, out_ptr, out_len_ptr, &model.encode())?;
-                            Ok(code::SUCCESS)
-                        }
-                        None => Ok(code::KEY_NOT_FOUND),
-                    }
+                    write_record(&mut caller, out_ptr, out_len_ptr, || T::Ai::model(id))
                 })(),
             )
         },
@@ -1235,50 +1224,42 @@ fn ai_functions<T: Config>(linker: &mut Linker<Frame>) -> HostResult<()> {
     linker.func_wrap(
         m,
         "job",
-        |mut caller: Caller<'_, Frame>,
-         id: u64,
-         out_ptr: u32,
-         out_len_ptr: u32|
-         -> HostResult<u32> {
+        |mut caller: Caller<'_, Frame>, id: u64, out_ptr: u32, out_len_ptr: u32| {
             in_host(
                 "job",
-                (|| {
-                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
-                    match T::Ai::job(id) {
-                        Some(job) => {
-                            write_output(&mut caller, out_ptr, out_len_ptr, &job.encode())?;
-                            Ok(code::SUCCESS)
-                        }
-                        None => Ok(code::KEY_NOT_FOUND),
-                    }
-                })(),
+                write_record(&mut caller, out_ptr, out_len_ptr, || T::Ai::job(id)),
             )
         },
     )?;
     linker.func_wrap(
         m,
         "lease",
-        |mut caller: Caller<'_, Frame>,
-         id: u64,
-         out_ptr: u32,
-         out_len_ptr: u32|
-         -> HostResult<u32> {
+        |mut caller: Caller<'_, Frame>, id: u64, out_ptr: u32, out_len_ptr: u32| {
             in_host(
                 "lease",
-                (|| {
-                    charge(&mut caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
-                    match T::Ai::lease(id) {
-                        Some(lease) => {
-                            write_output(&mut caller, out_ptr, out_len_ptr, &lease.encode())?;
-                            Ok(code::SUCCESS)
-                        }
-                        None => Ok(code::KEY_NOT_FOUND),
-                    }
-                })(),
+                write_record(&mut caller, out_ptr, out_len_ptr, || T::Ai::lease(id)),
             )
         },
     )?;
     Ok(())
+}
+
+/// An AI record for the contract: charged as two storage reads, written to its buffer when
+/// `read` finds one (0), else "not found" (3).
+fn write_record<R: Encode>(
+    caller: &mut Caller<'_, Frame>,
+    out_ptr: u32,
+    out_len_ptr: u32,
+    read: impl FnOnce() -> Option<R>,
+) -> HostResult<u32> {
+    charge(caller, costs::HOST_CALL + 2 * costs::STORAGE_READ)?;
+    match read() {
+        Some(record) => {
+            write_output(caller, out_ptr, out_len_ptr, &record.encode())?;
+            Ok(code::SUCCESS)
+        }
+        None => Ok(code::KEY_NOT_FOUND),
+    }
 }
 
 /// Reads a storage key after checking its length and charging `cost` plus its bytes.

@@ -896,8 +896,8 @@ impl<T: Config> Pallet<T> {
         dry_run: bool,
     ) -> ExecOutcome {
         let mut address = None;
-        let mut outcome = io::storage::with_transaction(|| {
-            let mut outcome = Self::instantiate_inner(
+        let mut outcome = kept_if_returned(|| {
+            Self::instantiate_inner(
                 who,
                 code,
                 value,
@@ -908,16 +908,8 @@ impl<T: Config> Pallet<T> {
                 immutable,
                 dry_run,
                 &mut address,
-            );
-            match &outcome.result {
-                Ok(ret) if !ret.reverted => Ok(outcome),
-                _ => {
-                    outcome.events.clear();
-                    Err(Box::new(outcome))
-                }
-            }
-        })
-        .unwrap_or_else(|outcome| *outcome);
+            )
+        });
         outcome.address = address;
         outcome
     }
@@ -1038,21 +1030,16 @@ impl<T: Config> Pallet<T> {
         storage_deposit_limit: Option<Balance>,
         input: Vec<u8>,
     ) -> ExecOutcome {
-        io::storage::with_transaction(|| {
-            let outcome = Self::migrate_inner(
+        kept_if_returned(|| {
+            Self::migrate_inner(
                 who,
                 contract,
                 code_hash,
                 fuel_limit,
                 storage_deposit_limit,
                 input,
-            );
-            match &outcome.result {
-                Ok(ret) if !ret.reverted => Ok(outcome),
-                _ => Err(Box::new(outcome)),
-            }
+            )
         })
-        .unwrap_or_else(|outcome| *outcome)
     }
 
     fn migrate_inner(
@@ -1349,6 +1336,19 @@ impl<T: Config> Pallet<T> {
             true,
         )
     }
+}
+
+/// Runs `f` in a storage transaction kept only when the contract returned (not when it was
+/// refused, reverted or trapped): the record and code changes made around the run go with it.
+fn kept_if_returned(f: impl FnOnce() -> ExecOutcome) -> ExecOutcome {
+    io::storage::with_transaction(|| {
+        let outcome = f();
+        match &outcome.result {
+            Ok(ret) if !ret.reverted => Ok(outcome),
+            _ => Err(Box::new(outcome)),
+        }
+    })
+    .unwrap_or_else(|outcome| *outcome)
 }
 
 impl ExecOutcome {
