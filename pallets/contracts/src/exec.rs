@@ -16,9 +16,8 @@ use wasmi::{
     Store, StoreLimits, StoreLimitsBuilder, TrapCode,
 };
 
-/// The host module of ABI version 1.
-pub const HOST_MODULE: &str = "menara_v1";
-pub use menara_contract_abi::AI_MODULE;
+use menara_contract_abi::{code, REVERT};
+pub use menara_contract_abi::{AI_MODULE, HOST_MODULE};
 
 /// Bytes per wasm page.
 const PAGE: u64 = 64 * 1024;
@@ -528,7 +527,7 @@ fn execute<T: Config>(
     let failure = match err.downcast_ref::<Halt>() {
         Some(Halt::Return { flags, data }) => {
             let ret = ExecReturn {
-                reverted: flags & 1 == 1,
+                reverted: flags & REVERT == REVERT,
                 data: data.clone(),
             };
             return (stack, Ok(ret), used);
@@ -773,18 +772,6 @@ fn terminate<T: Config>(
     Ok(())
 }
 
-/// Return codes of host functions (see `sdk/ABI.md`).
-mod code {
-    pub const SUCCESS: u32 = 0;
-    pub const CALLEE_REVERTED: u32 = 1;
-    pub const CALLEE_TRAPPED: u32 = 2;
-    pub const KEY_NOT_FOUND: u32 = 3;
-    pub const TRANSFER_FAILED: u32 = 5;
-    pub const NOT_A_CONTRACT: u32 = 6;
-    /// "No previous value" of storage functions.
-    pub const NONE: u32 = u32::MAX;
-}
-
 /// The host functions of `menara_v1`. Each body runs in a closure called on the spot, so
 /// its early returns pass through [`in_host`] too and every refusal names its function.
 #[allow(clippy::redundant_closure_call)]
@@ -860,7 +847,7 @@ fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
                 (|| {
                     let key = storage_key(&mut caller, key_ptr, key_len, costs::STORAGE_READ)?;
                     Ok(read_item(&caller.data().contract, &key)
-                        .map_or(code::NONE, |item| item.value.len() as u32))
+                        .map_or(code::NO_VALUE, |item| item.value.len() as u32))
                 })(),
             )
         },
@@ -891,7 +878,7 @@ fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
                     let contract = frame.contract;
                     Ok(
                         write_item::<T>(&mut frame.stack, &contract, &key, Some(value))?
-                            .unwrap_or(code::NONE),
+                            .unwrap_or(code::NO_VALUE),
                     )
                 })(),
             )
@@ -908,7 +895,7 @@ fn host_functions<T: Config>(engine: &Engine) -> HostResult<Linker<Frame>> {
                     let frame = caller.data_mut();
                     let contract = frame.contract;
                     Ok(write_item::<T>(&mut frame.stack, &contract, &key, None)?
-                        .unwrap_or(code::NONE))
+                        .unwrap_or(code::NO_VALUE))
                 })(),
             )
         },

@@ -69,7 +69,7 @@ use menara_support::{
     StorageValue,
 };
 
-pub use exec::{validate_code, CodeSummary};
+pub use exec::{validate_code, CodeSummary, AI_MODULE, HOST_MODULE};
 
 /// Limits every contract lives under (part of the ABI: see `sdk/ABI.md`).
 pub mod limits {

@@ -1,4 +1,5 @@
-//! The records and requests of the AI host API (module [`AI_MODULE`], see `sdk/ABI.md`),
+//! The module names and return codes of the contract host ABI, and the records and
+//! requests of the AI host API (module [`AI_MODULE`], see `sdk/ABI.md`),
 //! as the chain encodes them and contracts decode them. They are part of ABI version 1:
 //! a new version gets a new module name and new types, so a deployed contract keeps the
 //! meaning it was built against across runtime upgrades.
@@ -11,8 +12,32 @@ extern crate alloc;
 use alloc::vec::Vec;
 use parity_scale_codec::{Decode, Encode};
 
+/// The host module of ABI version 1.
+pub const HOST_MODULE: &str = "menara_v1";
+
 /// The host module of the AI API, version 1.
 pub const AI_MODULE: &str = "menara_ai_v1";
+
+/// The `flags` bit of `return_value` that reverts the call.
+pub const REVERT: u32 = 1;
+
+/// Return codes of the host functions.
+pub mod code {
+    /// The operation succeeded.
+    pub const SUCCESS: u32 = 0;
+    /// The callee of `call` reverted.
+    pub const CALLEE_REVERTED: u32 = 1;
+    /// The callee of `call` trapped.
+    pub const CALLEE_TRAPPED: u32 = 2;
+    /// No value or record (`storage_get`, the AI records).
+    pub const KEY_NOT_FOUND: u32 = 3;
+    /// A transfer failed (balance too low, or it would break the existential deposit).
+    pub const TRANSFER_FAILED: u32 = 5;
+    /// The callee of `call` is not a contract.
+    pub const NOT_A_CONTRACT: u32 = 6;
+    /// What the storage functions return when there was no value.
+    pub const NO_VALUE: u32 = u32::MAX;
+}
 
 /// The caller a job's callback runs with: no account signs as it, so a contract can tell
 /// the chain's callback from anyone calling the same message.

@@ -36,10 +36,10 @@ use wasm_encoder::reencode::Reencode;
 
 /// The wasm target contracts are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";
-/// The host module contracts may import from.
-pub const HOST_MODULE: &str = "menara_v1";
 /// The limits contracts live under (the chain's; see `ABI.md`).
 pub use pallet_contracts::limits;
+/// The host module contracts may import from.
+pub use pallet_contracts::HOST_MODULE;
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]

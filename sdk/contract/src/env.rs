@@ -33,26 +33,9 @@ pub const MAX_TOPICS: usize = 4;
 /// The largest event data the chain accepts (1 KiB).
 pub const MAX_EVENT_DATA: usize = 1024;
 
-/// Return codes of the host functions.
-pub mod code {
-    /// The operation succeeded.
-    pub const SUCCESS: u32 = 0;
-    /// The callee of [`super::call`] reverted.
-    pub const CALLEE_REVERTED: u32 = 1;
-    /// The callee of [`super::call`] trapped.
-    pub const CALLEE_TRAPPED: u32 = 2;
-    /// [`super::storage_get`] found no value.
-    pub const KEY_NOT_FOUND: u32 = 3;
-    /// A transfer failed (balance too low, or it would break the existential deposit).
-    pub const TRANSFER_FAILED: u32 = 5;
-    /// The callee of [`super::call`] is not a contract.
-    pub const NOT_A_CONTRACT: u32 = 6;
-    /// What the storage functions return when there was no value.
-    pub const NO_VALUE: u32 = u32::MAX;
-}
-
-/// The `flags` bit of [`return_value`] that reverts the call.
-pub const REVERT: u32 = 1;
+/// Return codes of the host functions, and the `flags` bit of [`return_value`] that
+/// reverts the call (shared with the chain).
+pub use menara_contract_abi::{code, REVERT};
 
 /// Why [`transfer`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
