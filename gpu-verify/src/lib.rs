@@ -19,7 +19,8 @@
 //! These six modules live in the `no_std` crate `gpu-verify-core` (what the chain runtime
 //! links into wasm) and are re-exported here. This crate adds, with the `std` feature, the
 //! threaded CPU engine, file I/O, the MiniLM importer, random test models and the CLI;
-//! `cuda` adds the CUDA engine (driver and NVRTC loaded at run time).
+//! `cuda` adds the CUDA engine (driver and NVRTC loaded at run time). [`device`] runs whole
+//! layers on an accelerator (the CUDA engine, or in tests its kernels built for the host).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -31,6 +32,8 @@ pub use gpu_verify_core::{challenge, commit, engine, error, format, layer, model
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "std")]
+pub mod device;
 #[cfg(feature = "std")]
 pub mod import;
 #[cfg(feature = "std")]

@@ -41,6 +41,9 @@ enum EngineKind {
     CudaTensorCore,
     /// CUDA with gpu-verify's CUDA-core kernel (any card).
     CudaTiled,
+    /// CUDA with whole layers on the device (the default GEMM kernel; everything between
+    /// the GEMMs in gpu-verify's layer kernels).
+    CudaLayers,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,6 +202,10 @@ fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
         #[cfg(feature = "cuda")]
         EngineKind::Cuda => Box::new(gpu_verify::cuda::CudaEngine::new(0)?),
         #[cfg(feature = "cuda")]
+        EngineKind::CudaLayers => {
+            Box::new(gpu_verify::cuda::CudaEngine::new(0)?.with_device_layers(true))
+        }
+        #[cfg(feature = "cuda")]
         EngineKind::CudaCublaslt | EngineKind::CudaTensorCore | EngineKind::CudaTiled => {
             use gpu_verify::cuda::{CudaEngine, GemmKernel};
             let kernel = match kind {
@@ -212,7 +219,8 @@ fn engine(kind: EngineKind) -> Result<Box<dyn Gemm>> {
         EngineKind::Cuda
         | EngineKind::CudaCublaslt
         | EngineKind::CudaTensorCore
-        | EngineKind::CudaTiled => bail!("built without the `cuda` feature"),
+        | EngineKind::CudaTiled
+        | EngineKind::CudaLayers => bail!("built without the `cuda` feature"),
     })
 }
 

@@ -151,15 +151,20 @@ fn bad_files_fail_cleanly() {
         err.contains("truncated") && !err.contains("panicked"),
         "{err}"
     );
-    let out = bin()
-        .args(["run", "--engine", "cuda", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    for engine in ["cuda", "cuda-layers"] {
+        let out = bin()
+            .args(["run", "--engine", engine, "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{engine}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{engine}"
+        );
+    }
 }
 
 #[test]

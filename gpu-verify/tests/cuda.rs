@@ -1,9 +1,11 @@
 //! CPU vs GPU: every GEMM kernel the device offers (cuBLASLt, our tensor-core kernel, our
 //! CUDA-core kernel) gives the CPU engine's bytes, GEMM by GEMM and layer by layer, on
 //! random models of every kind, the availability challenge and, when `MINILM_MVM` names an
-//! imported all-MiniLM-L6-v2, the real model.
+//! imported all-MiniLM-L6-v2, the real model; the model tests run each kernel again with
+//! whole layers on the device (the kernels of `layers.cu`).
 //!
-//! Without a CUDA device every test prints `skipped: ...` and passes: CI has no GPU.
+//! Without a CUDA device every test prints `skipped: ...` and passes: CI has no GPU. The
+//! kernels' compilation and assembly for every target GPU needs only NVRTC and ptxas.
 //! `scripts/gpu-check.sh` runs these on a GPU machine, with `--test-threads=1`.
 #![cfg(feature = "cuda")]
 #![allow(clippy::unwrap_used)]
@@ -11,6 +13,7 @@
 use gpu_verify::challenge::{Challenge, ChallengeShape};
 use gpu_verify::cpu::CpuEngine;
 use gpu_verify::cuda::{CudaEngine, GemmKernel};
+use gpu_verify::device::LayerKernel;
 use gpu_verify::engine::{run, Activation, Gemm, RefGemm, Trace};
 use gpu_verify::model::Model;
 use gpu_verify::numerics::MAX_DOT_LEN;
@@ -53,6 +56,30 @@ fn engines(test: &str) -> Option<Vec<CudaEngine>> {
     )
 }
 
+/// [`engines`], and each of them again with whole layers on the device
+/// ([`CudaEngine::with_device_layers`]).
+fn engines_with_layers(test: &str) -> Option<Vec<CudaEngine>> {
+    let plain = engines(test)?;
+    let mut all = Vec::with_capacity(2 * plain.len());
+    for e in plain {
+        let layered = CudaEngine::with_kernel(0, e.kernel())
+            .unwrap()
+            .with_device_layers(true);
+        all.push(e);
+        all.push(layered);
+    }
+    Some(all)
+}
+
+/// The engine's name in messages: its GEMM kernel, `+layers` with whole layers on the device.
+fn label(e: &CudaEngine) -> String {
+    if e.device_layers() {
+        format!("{}+layers", e.kernel().name())
+    } else {
+        e.kernel().name().to_string()
+    }
+}
+
 fn first_difference(a: &[i32], b: &[i32]) -> Option<usize> {
     a.iter().zip(b).position(|(x, y)| x != y)
 }
@@ -63,15 +90,15 @@ fn first_differing_layer(cpu: &Trace, gpu: &Trace) -> Option<usize> {
         .find(|&l| cpu.outputs.get(l) != gpu.outputs.get(l))
 }
 
-fn assert_same_trace(what: &str, kernel: GemmKernel, cpu: &Trace, gpu: &Trace) {
+fn assert_same_trace(what: &str, engine: &CudaEngine, cpu: &Trace, gpu: &Trace) {
     if let Some(l) = first_differing_layer(cpu, gpu) {
         panic!(
-            "{what}: GPU kernel {} differs from the CPU first at layer {l} (of {})",
-            kernel.name(),
+            "{what}: GPU engine {} differs from the CPU first at layer {l} (of {})",
+            label(engine),
             cpu.outputs.len()
         );
     }
-    assert_eq!(cpu.commitment, gpu.commitment, "{what}: {}", kernel.name());
+    assert_eq!(cpu.commitment, gpu.commitment, "{what}: {}", label(engine));
 }
 
 fn seed() -> u64 {
@@ -154,7 +181,7 @@ fn every_gpu_kernel_sums_the_extremes_exactly() {
 
 #[test]
 fn every_layer_matches_the_cpu_for_every_model_kind() {
-    let Some(gpus) = engines("random models") else {
+    let Some(gpus) = engines_with_layers("random models") else {
         return;
     };
     let s = seed();
@@ -192,10 +219,10 @@ fn every_layer_matches_the_cpu_for_every_model_kind() {
         let want = run(model, input, &cpu).unwrap();
         for gpu in &gpus {
             let got = run(model, input, gpu).unwrap();
-            assert_same_trace(what, gpu.kernel(), &want, &got);
+            assert_same_trace(what, gpu, &want, &got);
         }
         eprintln!(
-            "{what}: {} layers identical on every kernel",
+            "{what}: {} layers identical on every kernel, with and without whole layers on the device",
             want.outputs.len()
         );
     }
@@ -231,7 +258,7 @@ fn the_real_minilm_matches_the_cpu_layer_by_layer() {
         eprintln!("skipped: real MiniLM: MINILM_MVM not set (gpu-verify import-minilm)");
         return;
     };
-    let Some(gpus) = engines("real MiniLM") else {
+    let Some(gpus) = engines_with_layers("real MiniLM") else {
         return;
     };
     let (_, model) = gpu_verify::io::load_model(std::path::Path::new(&path)).unwrap();
@@ -256,11 +283,82 @@ fn the_real_minilm_matches_the_cpu_layer_by_layer() {
     let want = run(&model, &input, &cpu).unwrap();
     for gpu in &gpus {
         let got = run(&model, &input, gpu).unwrap();
-        assert_same_trace("real MiniLM", gpu.kernel(), &want, &got);
+        assert_same_trace("real MiniLM", gpu, &want, &got);
     }
     eprintln!(
-        "real MiniLM: {} sentences, {} layers identical on every kernel",
+        "real MiniLM: {} sentences, {} layers identical on every kernel, with and without whole layers on the device",
         texts.len(),
         want.outputs.len()
     );
+}
+
+#[test]
+fn every_kernel_compiles_and_assembles_for_every_target_gpu() {
+    // NVRTC and ptxas need no GPU: with `scripts/fetch-cuda-compilers.sh`'s NVRTC on the
+    // loader path and its ptxas in GPU_VERIFY_PTXAS (CI sets both) this runs anywhere.
+    if !gpu_verify::cuda::nvrtc_available() {
+        eprintln!("skipped: no NVRTC library (scripts/fetch-cuda-compilers.sh fetches one; no GPU needed)");
+        return;
+    }
+    let ptxas = std::env::var_os("GPU_VERIFY_PTXAS");
+    if ptxas.is_none() {
+        eprintln!("GPU_VERIFY_PTXAS not set: PTX is compiled but not assembled");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<&str> = vec!["gemm_i8_tiled", "gemm_i8_mma", "challenge_requant"];
+    names.extend(LayerKernel::ALL.iter().map(|k| k.name()));
+    // Each architecture the engine compiles for; compute_90 PTX also runs on later cards
+    // (the driver finishes it), so it is assembled for sm_100 too.
+    let targets: &[(&'static str, &[&str])] = &[
+        ("compute_75", &["sm_75"]),
+        ("compute_80", &["sm_80"]),
+        ("compute_86", &["sm_86"]),
+        ("compute_89", &["sm_89"]),
+        ("compute_90", &["sm_90", "sm_100"]),
+    ];
+    for &(arch, sms) in targets {
+        let ptx = gpu_verify::cuda::compile_kernels(arch)
+            .unwrap_or_else(|e| panic!("{arch}: {e}"))
+            .to_src();
+        for name in &names {
+            assert!(
+                ptx.contains(&format!(".entry {name}(")),
+                "{arch}: no kernel {name} in the PTX"
+            );
+        }
+        // Integer code only: a float instruction in the kernels would be a bug.
+        assert!(
+            !ptx.contains(".f32") && !ptx.contains(".f64"),
+            "{arch}: float instructions in the PTX"
+        );
+        let Some(ptxas) = &ptxas else {
+            eprintln!("{arch}: {} kernels compiled", names.len());
+            continue;
+        };
+        let file = dir.path().join(format!("{arch}.ptx"));
+        std::fs::write(&file, &ptx).unwrap();
+        for sm in sms {
+            let out = std::process::Command::new(ptxas)
+                .arg(format!("-arch={sm}"))
+                .arg("-v")
+                .arg(&file)
+                .arg("-o")
+                .arg(dir.path().join(format!("{sm}.cubin")))
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "ptxas {sm} ({arch} PTX) failed:\n{log}"
+            );
+            let spills = log
+                .lines()
+                .filter(|l| l.contains("spill") && !l.contains(" 0 bytes spill stores"))
+                .count();
+            eprintln!(
+                "{arch} -> {sm}: {} kernels assembled, {spills} with register spills",
+                names.len()
+            );
+        }
+    }
 }

@@ -6,8 +6,11 @@
 //! languages) with the reference tokenizer's ids and the float64 embedding computed by numpy
 //! from the published weights. The importer calibrates on other text. Runs when `MINILM_DIR`
 //! points at the folder printed by `scripts/fetch-minilm.sh` (CI sets it); prints `skipped:`
-//! otherwise.
+//! otherwise. The same run checks the GPU's whole-layer path on the real model (its kernels
+//! built for the host).
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 
@@ -156,5 +159,30 @@ fn minilm_integer_matches_float_on_text_of_every_kind() {
         all.mean(),
         all.min,
         all.worst
+    );
+
+    // The GPU's whole-layer path (the CUDA layer kernels, built for the host here) gives the
+    // CPU engine's bytes on the real model: one text of every category in one batch.
+    let mut firsts: BTreeMap<&str, &[u32]> = BTreeMap::new();
+    for c in &cases {
+        firsts.entry(&c.category).or_insert(&c.ids);
+    }
+    let batch: Vec<Vec<u32>> = firsts.values().map(|ids| ids.to_vec()).collect();
+    let input = gpu_verify::engine::Activation::tokens(&batch);
+    let want = gpu_verify::engine::run(&model, &input, &be).unwrap();
+    let dev = common::host_device::HostLayersEngine::default();
+    let got = gpu_verify::engine::run(&model, &input, &dev).unwrap();
+    assert!(dev.steps.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    let differs = (0..want.outputs.len()).find(|&l| want.outputs.get(l) != got.outputs.get(l));
+    assert_eq!(
+        differs, None,
+        "device layer path differs from the CPU first at this layer"
+    );
+    assert_eq!(want.commitment, got.commitment);
+    eprintln!(
+        "device layer path: {} texts ({} categories), {} layers identical to the CPU",
+        batch.len(),
+        firsts.len(),
+        want.outputs.len()
     );
 }

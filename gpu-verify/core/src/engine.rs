@@ -154,6 +154,29 @@ pub trait Gemm: Sync {
         (0..n).map(f).collect()
     }
 
+    /// Runs one encoder step whole, if the backend does that itself (a GPU keeping the
+    /// layer's intermediate values on the device); `None` runs it through this module's code.
+    /// Called after the input has been checked. An answer must be byte-identical to this
+    /// module's.
+    fn run_encoder_step(
+        &self,
+        _encoder: &Encoder,
+        _step: &EncoderStep<'_>,
+        _input: &Activation,
+    ) -> Option<Result<Activation, Error>> {
+        None
+    }
+
+    /// [`Gemm::run_encoder_step`] for an MLP layer (`relu` unless it is the last).
+    fn run_mlp_step(
+        &self,
+        _layer: &Linear,
+        _relu: bool,
+        _input: &Activation,
+    ) -> Option<Result<Activation, Error>> {
+        None
+    }
+
     /// [`Gemm::for_each_chunk_i8`] for `i64` outputs.
     fn for_each_chunk_i64(
         &self,
@@ -332,7 +355,7 @@ pub fn run_layer(
 }
 
 /// One committed layer of an encoder, with the block it runs (if any).
-pub(crate) enum EncoderStep<'a> {
+pub enum EncoderStep<'a> {
     /// Layer 0: embeddings and their layer norm.
     Embed,
     /// Self-attention half of a block.
@@ -356,6 +379,9 @@ pub(crate) fn encoder_step(
         EncoderStep::Embed => embed_layer(e, input, be),
         EncoderStep::Attention(b) => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
+            if let Some(out) = be.run_encoder_step(e, &step, input) {
+                return out;
+            }
             if e.numerics == NUMERICS_V1 {
                 attention_layer(e, b, input, h, be)
             } else {
@@ -364,6 +390,9 @@ pub(crate) fn encoder_step(
         }
         EncoderStep::Ffn(b) => {
             let h = expect_i16(input, e.cfg.hidden, e.cfg.max_seq_len)?;
+            if let Some(out) = be.run_encoder_step(e, &step, input) {
+                return out;
+            }
             if e.numerics == NUMERICS_V1 {
                 ffn_layer(b, input, h, be)
             } else {
@@ -412,6 +441,9 @@ fn embed_layer(e: &Encoder, input: &Activation, be: &dyn Gemm) -> Result<Activat
             "token id {bad} >= vocabulary size {}",
             e.cfg.vocab
         )));
+    }
+    if let Some(out) = be.run_encoder_step(e, &EncoderStep::Embed, input) {
+        return out;
     }
     let h = e.cfg.hidden;
     // Position of every row within its sequence.
@@ -892,6 +924,9 @@ pub(crate) fn mlp_step(
             len: rows,
             max: max_rows,
         });
+    }
+    if let Some(out) = be.run_mlp_step(lin, relu, input) {
+        return out;
     }
     let acc = linear_acc(lin, x, rows, be)?;
     let out = map_rows_i8(&acc, lin.n, be, |c, a| {

@@ -1,7 +1,8 @@
 // gpu-verify's CUDA kernels, compiled at run time by NVRTC. Every kernel computes
 // y[i][j] = sum_t x[i][t] * w[j][t] for x [m,k] and w [n,k] (int8, row-major) into
 // y [m,n] (int32, row-major). Integer sums are exact in any order, so all kernels, the CPU
-// engine and cuBLASLt (int32 accumulation) give the same bytes.
+// engine and cuBLASLt (int32 accumulation) give the same bytes. NVRTC compiles this file
+// after `layers.cu`, whose integer helpers (`rshift_round`) it uses.
 
 // CUDA cores, any k and any compute capability: 16x16 tiles through shared memory.
 extern "C" __global__ void gemm_i8_tiled(const signed char* __restrict__ x,
@@ -84,6 +85,9 @@ gemm_i8_mma(const signed char* __restrict__ x,
             const signed char* __restrict__ w,
             int* __restrict__ y,
             int m, int n, int k) {
+// cp.async and mma.sync s8 need sm_80: on older targets the kernel is empty (the engine
+// launches it only on compute capability 8.0 and later), so the module still loads there.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     __shared__ __align__(16) signed char as[2][MMA_BM * MMA_LDS];
     __shared__ __align__(16) signed char bs[2][MMA_BN * MMA_LDS];
     const int tid = threadIdx.x;
@@ -160,14 +164,7 @@ gemm_i8_mma(const signed char* __restrict__ x,
             }
         }
     }
-}
-
-// rshift_round of gpu-verify's numerics: round half away from zero. |x| < 2^62.
-__device__ __forceinline__ long long rshift_round(long long x, unsigned shift) {
-    if (shift == 0) return x;
-    if (shift >= 63) return 0;
-    const long long half = 1LL << (shift - 1);
-    return x >= 0 ? (x + half) >> shift : -((-x + half) >> shift);
+#endif
 }
 
 // One availability-challenge step after its GEMM, on the device:

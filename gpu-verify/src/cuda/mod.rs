@@ -2,6 +2,12 @@
 //! GELU and layer norm run through the same integer code as the CPU engine (on the CPU,
 //! attention heads in parallel). Integer sums are exact in any order, so the bytes match.
 //!
+//! With [`CudaEngine::with_device_layers`], whole layers run on the GPU instead: the passes
+//! between the GEMMs run as the kernels of `layers.cu` ([`crate::device`] orders them), and
+//! only each layer's input and output cross to the host. Those kernels are checked
+//! bit-for-bit against the CPU engine on the host in CI (`tests/device_layers.rs`); until
+//! `scripts/gpu-check.sh` has shown the same on a GPU, the path is off unless asked for.
+//!
 //! Three GEMMs are available ([`GemmKernel`]): our own tensor-core kernel
 //! (`mma.sync` s8 × s8 → s32), cuBLASLt's int8 GEMM with int32 accumulation, and a plain
 //! CUDA-core kernel for any shape and any card. A shape a kernel cannot take (k not a
@@ -18,13 +24,19 @@ use cudarc::driver::{
 };
 
 use crate::challenge::{Challenge, ChallengeRunner};
-use crate::engine::{check_gemm_shape, gemm_prelude, Gemm};
+use crate::device::{self, DeviceElem, KernelArg, LayerDevice, LayerKernel};
+use crate::engine::{check_gemm_shape, gemm_prelude, Activation, EncoderStep, Gemm};
 use crate::error::Error;
+use crate::model::{Encoder, Linear};
 
 mod lt;
 
-/// The kernels' CUDA C++ source (compiled by NVRTC when an engine opens a device).
-pub const KERNEL_SRC: &str = include_str!("kernels.cu");
+/// The kernels' CUDA C++ source (compiled by NVRTC when an engine opens a device): the layer
+/// kernels and their integer helpers, then the GEMMs and the challenge step.
+pub const KERNEL_SRC: &str = concat!(include_str!("layers.cu"), include_str!("kernels.cu"));
+
+/// Threads per block of the layer kernels (one thread per value or row).
+const LAYER_THREADS: u32 = 256;
 
 /// Edge of the CUDA-core kernel's tiles (see `kernels.cu`).
 const TILED_TILE: u32 = 16;
@@ -141,6 +153,10 @@ pub struct CudaEngine {
     tiled: CudaFunction,
     tensor_core: Option<CudaFunction>,
     challenge_requant: CudaFunction,
+    /// The layer kernels, in [`LayerKernel::ALL`] order.
+    layer_kernels: Vec<CudaFunction>,
+    /// Whether encoder and MLP steps run whole on the device ([`crate::device`]).
+    device_layers: bool,
     cublaslt: Option<Mutex<lt::CublasLt>>,
     kernel: GemmKernel,
     info: DeviceInfo,
@@ -164,6 +180,27 @@ pub fn cuda_available() -> Result<(), Error> {
         return Err(Error::Gpu("no NVRTC library (libnvrtc) found".into()));
     }
     Ok(())
+}
+
+/// Whether NVRTC can be loaded (never panics). NVRTC needs no GPU: this alone is enough to
+/// compile the kernels ([`compile_kernels`]).
+pub fn nvrtc_available() -> bool {
+    // SAFETY: only tries to dlopen the library.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Compiles [`KERNEL_SRC`] with NVRTC for `arch` (e.g. `compute_90`) into PTX.
+pub fn compile_kernels(arch: &'static str) -> Result<cudarc::nvrtc::Ptx, Error> {
+    if !nvrtc_available() {
+        return Err(Error::Gpu("no NVRTC library (libnvrtc) found".into()));
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        arch: Some(arch),
+        ..Default::default()
+    };
+    std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(KERNEL_SRC, opts))
+        .map_err(|_| Error::Gpu("NVRTC panicked".into()))?
+        .map_err(gpu("NVRTC compile"))
 }
 
 /// NVRTC's `--gpu-architecture` for a compute capability (PTX the driver finishes for the
@@ -244,19 +281,23 @@ impl CudaEngine {
         let arch = nvrtc_arch(cc).ok_or_else(|| {
             Error::Gpu(format!("compute capability {}.{} is below 7.5", cc.0, cc.1))
         })?;
-        let opts = cudarc::nvrtc::CompileOptions {
-            arch: Some(arch),
-            ..Default::default()
-        };
-        let ptx =
-            cudarc::nvrtc::compile_ptx_with_opts(KERNEL_SRC, opts).map_err(gpu("NVRTC compile"))?;
-        let module = ctx.load_module(ptx).map_err(gpu("load module"))?;
+        let module = ctx
+            .load_module(compile_kernels(arch)?)
+            .map_err(gpu("load module"))?;
         let tiled = module
             .load_function("gemm_i8_tiled")
             .map_err(gpu("load kernel gemm_i8_tiled"))?;
         let challenge_requant = module
             .load_function("challenge_requant")
             .map_err(gpu("load kernel challenge_requant"))?;
+        let layer_kernels = LayerKernel::ALL
+            .iter()
+            .map(|k| {
+                module
+                    .load_function(k.name())
+                    .map_err(|e| Error::Gpu(format!("load kernel {}: {e}", k.name())))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let tensor_core = if cc.0 >= 8 {
             Some(
                 module
@@ -300,11 +341,25 @@ impl CudaEngine {
             tiled,
             tensor_core,
             challenge_requant,
+            layer_kernels,
+            device_layers: false,
             cublaslt,
             kernel: GemmKernel::Tiled,
             info,
             pool,
         })
+    }
+
+    /// Runs encoder and MLP layers whole on the device (`true`), or only their GEMMs
+    /// (`false`, the default). Either way the bytes are the CPU engine's.
+    pub fn with_device_layers(mut self, on: bool) -> Self {
+        self.device_layers = on;
+        self
+    }
+
+    /// Whether layers run whole on the device.
+    pub fn device_layers(&self) -> bool {
+        self.device_layers
     }
 
     /// The device name.
@@ -359,7 +414,7 @@ impl CudaEngine {
 
     /// Enqueues one GEMM on device buffers; returns the kernel that ran.
     #[allow(clippy::too_many_arguments)]
-    fn launch(
+    fn launch_gemm(
         &self,
         kernel: GemmKernel,
         dx: &CudaSlice<i8>,
@@ -446,7 +501,7 @@ impl CudaEngine {
         out: &mut [i32],
     ) -> Result<(), Error> {
         let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
-        self.launch(self.kernel, &dx, m, k, &dw, n, &mut dy)?;
+        self.launch_gemm(self.kernel, &dx, m, k, &dw, n, &mut dy)?;
         self.stream
             .memcpy_dtoh(&dy, out)
             .map_err(gpu("copy result to host"))?;
@@ -477,13 +532,13 @@ impl CudaEngine {
         }
         let timed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
-            let used = self.launch(kernel, &dx, m, k, &dw, n, &mut dy)?;
+            let used = self.launch_gemm(kernel, &dx, m, k, &dw, n, &mut dy)?;
             self.stream.synchronize().map_err(gpu("synchronize"))?;
             let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
             let start = self.stream.record_event(flags).map_err(gpu("event"))?;
             let wall = Instant::now();
             for _ in 0..reps.max(1) {
-                self.launch(kernel, &dx, m, k, &dw, n, &mut dy)?;
+                self.launch_gemm(kernel, &dx, m, k, &dw, n, &mut dy)?;
             }
             let end = self.stream.record_event(flags).map_err(gpu("event"))?;
             end.synchronize().map_err(gpu("synchronize"))?;
@@ -571,7 +626,7 @@ impl CudaEngine {
             let count = CHALLENGE_BATCH.min(depth - done);
             let r = batch % 2;
             for j in 0..count {
-                self.launch(kernel, &cur, s, w, &dw, w, &mut acc)?;
+                self.launch_gemm(kernel, &cur, s, w, &dw, w, &mut acc)?;
                 let mut b = self.stream.launch_builder(&self.challenge_requant);
                 b.arg(&acc)
                     .arg(&db)
@@ -625,6 +680,40 @@ impl ChallengeRunner for CudaEngine {
 impl Gemm for CudaEngine {
     fn challenge_runner(&self) -> Option<&dyn ChallengeRunner> {
         Some(self)
+    }
+
+    fn run_encoder_step(
+        &self,
+        encoder: &Encoder,
+        step: &EncoderStep<'_>,
+        input: &Activation,
+    ) -> Option<Result<Activation, Error>> {
+        if !self.device_layers || !device::supports(encoder) {
+            return None;
+        }
+        Some(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                device::encoder_step(self, encoder, step, input)
+            }))
+            .unwrap_or_else(|_| Err(Error::Gpu("CUDA layer run panicked".into()))),
+        )
+    }
+
+    fn run_mlp_step(
+        &self,
+        layer: &Linear,
+        relu: bool,
+        input: &Activation,
+    ) -> Option<Result<Activation, Error>> {
+        if !self.device_layers {
+            return None;
+        }
+        Some(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                device::mlp_step(self, layer, relu, input)
+            }))
+            .unwrap_or_else(|_| Err(Error::Gpu("CUDA layer run panicked".into()))),
+        )
     }
 
     fn gemm(
@@ -683,5 +772,116 @@ impl Gemm for CudaEngine {
         f: &(dyn Fn(usize, &mut [i64]) + Sync),
     ) {
         crate::cpu::par_chunks(&self.pool, out, chunk_len, f)
+    }
+}
+
+impl LayerDevice for CudaEngine {
+    type Buf<T: DeviceElem> = CudaSlice<T>;
+
+    fn upload<T: DeviceElem>(&self, data: &[T]) -> Result<CudaSlice<T>, Error> {
+        if data.is_empty() {
+            return self.alloc(0);
+        }
+        self.stream
+            .clone_htod(data)
+            .map_err(gpu("copy to device (out of memory?)"))
+    }
+
+    fn alloc<T: DeviceElem>(&self, len: usize) -> Result<CudaSlice<T>, Error> {
+        // Zero-length allocations are not portable across drivers: take one element.
+        self.stream
+            .alloc_zeros::<T>(len.max(1))
+            .map_err(gpu("allocate device buffer (out of memory?)"))
+    }
+
+    fn download<T: DeviceElem>(&self, buf: &CudaSlice<T>, out: &mut [T]) -> Result<(), Error> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        if buf.len() < out.len() {
+            return Err(Error::Gpu(format!(
+                "copy of {} elements from a device buffer of {}",
+                out.len(),
+                buf.len()
+            )));
+        }
+        self.stream
+            .memcpy_dtoh(&buf.slice(0..out.len()), out)
+            .map_err(gpu("copy layer output to host"))?;
+        self.stream.synchronize().map_err(gpu("synchronize"))
+    }
+
+    fn gemm(
+        &self,
+        x: &CudaSlice<i8>,
+        m: usize,
+        k: usize,
+        w: &CudaSlice<i8>,
+        n: usize,
+        y: &mut CudaSlice<i32>,
+    ) -> Result<(), Error> {
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 || k > crate::numerics::MAX_DOT_LEN {
+            return Err(Error::Input(format!(
+                "device GEMM with inner dimension {k}"
+            )));
+        }
+        if m > i32::MAX as usize || n > i32::MAX as usize || x.len() < m * k || w.len() < n * k {
+            return Err(Error::Gpu(format!(
+                "device GEMM buffers do not match shape m={m} k={k} n={n}"
+            )));
+        }
+        self.launch_gemm(self.kernel, x, m, k, w, n, y).map(|_| ())
+    }
+
+    fn launch(
+        &self,
+        kernel: LayerKernel,
+        threads: u64,
+        args: &mut [KernelArg<'_, Self>],
+    ) -> Result<(), Error> {
+        if threads == 0 {
+            return Ok(());
+        }
+        let f = LayerKernel::ALL
+            .iter()
+            .position(|&k| k == kernel)
+            .and_then(|i| self.layer_kernels.get(i))
+            .ok_or_else(|| Error::Gpu(format!("kernel {} not loaded", kernel.name())))?;
+        let blocks = threads.div_ceil(u64::from(LAYER_THREADS));
+        if blocks > i32::MAX as u64 {
+            return Err(Error::Gpu(format!(
+                "{}: {threads} threads is too many for one launch",
+                kernel.name()
+            )));
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (LAYER_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(f);
+        for a in args.iter_mut() {
+            match a {
+                KernelArg::I8(x) => b.arg(*x),
+                KernelArg::I16(x) => b.arg(*x),
+                KernelArg::I32(x) => b.arg(*x),
+                KernelArg::I64(x) => b.arg(*x),
+                KernelArg::OutI8(x) => b.arg(&mut **x),
+                KernelArg::OutI16(x) => b.arg(&mut **x),
+                KernelArg::OutI32(x) => b.arg(&mut **x),
+                KernelArg::OutI64(x) => b.arg(&mut **x),
+                KernelArg::Int(v) => b.arg(&*v),
+                KernelArg::Long(v) => b.arg(&*v),
+            };
+        }
+        // SAFETY: `crate::device` passes each kernel the arguments `layers.cu` declares for
+        // it, in order, with buffers sized for the counts it passes (the same orchestration
+        // runs against the host build of these kernels in tests, which checks the types).
+        unsafe { b.launch(cfg) }
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("launch {}: {e}", kernel.name())))
     }
 }
