@@ -3,7 +3,8 @@
 //! * int8 GEMM throughput of every kernel (cuBLASLt, our tensor-core kernel, our CUDA-core
 //!   kernel) on large and MiniLM-at-batch-256 shapes, as a fraction of the card's int8
 //!   dense peak, each product checked byte for byte against the others and, on sampled
-//!   rows, against the CPU;
+//!   rows, against the CPU; cuBLASLt autotuned first over its heuristic's candidates (each
+//!   timed and checked);
 //! * MiniLM sequences/s at 128 tokens, batch 1 and 256, CPU engine vs each GPU kernel in
 //!   the same run, each kernel also with whole layers on the device (`+layers`), with the
 //!   GPU traces checked against the CPU's commitment;
@@ -279,6 +280,42 @@ fn gemm_section(engines: &[CudaEngine], peak: Option<f64>, text: &mut String) ->
             .collect();
         let mut first: Option<Vec<i32>> = None;
         for e in engines {
+            // cuBLASLt: time each of the heuristic's algorithms, keep the fastest identical
+            // one (the timing below then uses it).
+            let tuning = if e.kernel() == GemmKernel::CublasLt {
+                match e.autotune_cublaslt(&x, m, k, &w, n, reps.div_ceil(4)) {
+                    Ok(t) => Some(t),
+                    Err(err) => {
+                        line(text, format!("  {name}: cuBLASLt autotuning failed: {err}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(t) = &tuning {
+                let us = |i: usize| {
+                    t.get(i)
+                        .and_then(|a| a.seconds.as_ref().ok())
+                        .map(|s| s * 1e6)
+                };
+                let best = t
+                    .iter()
+                    .filter(|a| a.identical)
+                    .filter_map(|a| a.seconds.as_ref().ok().map(|s| (a.index, s * 1e6)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                line(
+                    text,
+                    format!(
+                        "  {name:<28} cuBLASLt autotune: {} candidates, heuristic's first {} us, best #{} {} us, all identical: {}",
+                        t.len(),
+                        us(0).map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
+                        best.map(|b| b.0).unwrap_or(0),
+                        best.map(|b| format!("{:.1}", b.1)).unwrap_or_else(|| "-".into()),
+                        t.iter().all(|a| a.seconds.is_err() || a.identical)
+                    ),
+                );
+            }
             let t = e.time_gemm(e.kernel(), &x, m, k, &w, n, reps)?;
             let tops = 2.0 * (m * k * n) as f64 / t.seconds / 1e12;
             let cpu_ok = sample
@@ -305,7 +342,14 @@ fn gemm_section(engines: &[CudaEngine], peak: Option<f64>, text: &mut String) ->
                     same && cpu_ok
                 ),
             );
+            let tuned = tuning.as_ref().map(|t| {
+                t.iter()
+                    .map(|a| json!({"index": a.index, "us": a.seconds.as_ref().ok().map(|s| s * 1e6), "error": a.seconds.as_ref().err(), "identical": a.seconds.is_ok().then_some(a.identical)}))
+                    .collect::<Vec<_>>()
+            });
             rows.push(json!({
+                "cublaslt_candidates": tuned,
+                "identical_cublaslt_candidates": tuning.as_ref().map(|t| t.iter().all(|a| a.seconds.is_err() || a.identical)),
                 "shape": name, "m": m, "k": k, "n": n,
                 "kernel": e.kernel().name(), "ran": t.kernel.name(),
                 "us": t.seconds * 1e6, "tops": tops, "fraction_of_peak": frac,

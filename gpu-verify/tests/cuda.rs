@@ -293,6 +293,52 @@ fn the_real_minilm_matches_the_cpu_layer_by_layer() {
 }
 
 #[test]
+fn every_cublaslt_candidate_algorithm_gives_the_same_bytes() {
+    // Autotuning may pick any of the heuristic's algorithms: all must be exact.
+    let Some(gpus) = engines("cuBLASLt candidates") else {
+        return;
+    };
+    let Some(lt) = gpus.iter().find(|e| e.kernel() == GemmKernel::CublasLt) else {
+        eprintln!("skipped: cuBLASLt candidates: cuBLASLt not selected or not loaded");
+        return;
+    };
+    let mut g = Rng::new(seed());
+    for &(m, k, n) in &[
+        (32, 1024, 1024),
+        (128, 384, 1536),
+        (300, 1536, 384),
+        (1024, 1024, 1024),
+    ] {
+        let x = g.i8s(m * k);
+        let w = g.i8s(n * k);
+        let mut want = vec![0i32; m * n];
+        RefGemm.gemm(&x, m, k, &w, n, &mut want).unwrap();
+        let timings = lt.autotune_cublaslt(&x, m, k, &w, n, 3).unwrap();
+        assert!(!timings.is_empty(), "{m}x{k}x{n}: no candidates");
+        for t in &timings {
+            assert!(
+                t.seconds.is_err() || t.identical,
+                "{m}x{k}x{n}: cuBLASLt candidate {} gives other bytes",
+                t.index
+            );
+        }
+        // The product after tuning (the chosen candidate) equals the CPU's.
+        let mut got = vec![0i32; m * n];
+        lt.gemm(&x, m, k, &w, n, &mut got).unwrap();
+        assert_eq!(
+            first_difference(&want, &got),
+            None,
+            "{m}x{k}x{n} after tuning"
+        );
+        eprintln!(
+            "{m}x{k}x{n}: {} candidates, {} ran, all identical",
+            timings.len(),
+            timings.iter().filter(|t| t.seconds.is_ok()).count()
+        );
+    }
+}
+
+#[test]
 fn every_kernel_compiles_and_assembles_for_every_target_gpu() {
     // NVRTC and ptxas need no GPU: with `scripts/fetch-cuda-compilers.sh`'s NVRTC on the
     // loader path and its ptxas in GPU_VERIFY_PTXAS (CI sets both) this runs anywhere.

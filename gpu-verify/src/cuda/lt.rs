@@ -16,6 +16,9 @@ use crate::error::Error;
 const WORKSPACE_BYTES: usize = 32 << 20;
 /// Shapes whose plans are kept (a model uses a handful).
 const MAX_PLANS: usize = 32;
+/// Algorithms asked of the heuristic per shape; [`CublasLt::select`] picks among them
+/// (every one accumulates in int32, so every one is exact).
+const MAX_CANDIDATES: usize = 8;
 
 fn lt_err(what: &'static str) -> impl Fn(result::CublasError) -> Error {
     move |e| Error::Gpu(format!("cuBLASLt {what}: {e:?}"))
@@ -28,7 +31,10 @@ struct Plan {
     a: sys::cublasLtMatrixLayout_t,
     b: sys::cublasLtMatrixLayout_t,
     c: sys::cublasLtMatrixLayout_t,
-    algo: sys::cublasLtMatmulAlgo_t,
+    /// The heuristic's algorithms for this shape, its first choice first.
+    candidates: Vec<sys::cublasLtMatmulAlgo_t>,
+    /// Index into `candidates` of the algorithm in use.
+    chosen: usize,
 }
 
 impl Drop for Plan {
@@ -57,8 +63,8 @@ impl Plan {
             a: std::ptr::null_mut(),
             b: std::ptr::null_mut(),
             c: std::ptr::null_mut(),
-            // SAFETY: a plain-data struct of integers; overwritten by the heuristic below.
-            algo: unsafe { std::mem::zeroed() },
+            candidates: Vec::new(),
+            chosen: 0,
         };
         // cublasOperation_t::CUBLAS_OP_T (a C enum, int-sized; that type lives in cuBLAS's
         // bindings, which this crate does not load).
@@ -82,7 +88,12 @@ impl Plan {
             .map_err(lt_err("layout of y"))?;
         let pref = result::create_matmul_pref().map_err(lt_err("preference"))?;
         let ws = WORKSPACE_BYTES as u64;
-        // SAFETY: `pref` and every descriptor are live; the workspace attribute is a u64.
+        // SAFETY: a plain-data struct of integers and floats; written by the heuristic.
+        let mut found: Vec<sys::cublasLtMatmulHeuristicResult_t> =
+            vec![unsafe { std::mem::zeroed() }; MAX_CANDIDATES];
+        let mut count: i32 = 0;
+        // SAFETY: `pref` and every descriptor are live; the workspace attribute is a u64;
+        // `found` holds MAX_CANDIDATES results and `count` receives how many were written.
         let heuristic = unsafe {
             let set = result::set_matmul_pref_attribute(
                 pref,
@@ -91,15 +102,35 @@ impl Plan {
                 std::mem::size_of::<u64>(),
             );
             let h = set.and_then(|()| {
-                result::get_matmul_algo_heuristic(
-                    handle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref,
+                sys::cublasLtMatmulAlgoGetHeuristic(
+                    handle,
+                    plan.desc,
+                    plan.a,
+                    plan.b,
+                    plan.c,
+                    plan.c,
+                    pref,
+                    MAX_CANDIDATES as i32,
+                    found.as_mut_ptr(),
+                    &mut count,
                 )
+                .result()
             });
             let _ = result::destroy_matmul_pref(pref);
             h
+        };
+        heuristic.map_err(lt_err("algorithm heuristic"))?;
+        plan.candidates = found
+            .iter()
+            .take(count.clamp(0, MAX_CANDIDATES as i32) as usize)
+            .filter(|r| r.state == sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS)
+            .map(|r| r.algo)
+            .collect();
+        if plan.candidates.is_empty() {
+            return Err(Error::Gpu(format!(
+                "cuBLASLt: no int8 algorithm for {m}x{k}x{n}"
+            )));
         }
-        .map_err(lt_err("no int8 algorithm for this shape"))?;
-        plan.algo = heuristic.algo;
         Ok(plan)
     }
 }
@@ -181,6 +212,34 @@ impl CublasLt {
         Ok(self.plans.len() - 1)
     }
 
+    /// How many algorithms the heuristic offered for this shape (0 if none).
+    pub(super) fn candidates(&mut self, m: usize, k: usize, n: usize) -> usize {
+        self.plan_index(m, k, n)
+            .map(|i| self.plans[i].candidates.len())
+            .unwrap_or(0)
+    }
+
+    /// Uses candidate `which` for this shape from now on (the heuristic's first is the
+    /// default); `select` after timing each is how the engine autotunes.
+    pub(super) fn select(
+        &mut self,
+        m: usize,
+        k: usize,
+        n: usize,
+        which: usize,
+    ) -> Result<(), Error> {
+        let i = self.plan_index(m, k, n)?;
+        let plan = &mut self.plans[i];
+        if which >= plan.candidates.len() {
+            return Err(Error::Input(format!(
+                "cuBLASLt candidate {which} of {} for {m}x{k}x{n}",
+                plan.candidates.len()
+            )));
+        }
+        plan.chosen = which;
+        Ok(())
+    }
+
     /// Enqueues `y = x · wᵀ` on `stream`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matmul(
@@ -217,7 +276,7 @@ impl CublasLt {
                 plan.c,
                 py as *mut c_void,
                 plan.c,
-                &plan.algo,
+                &plan.candidates[plan.chosen],
                 pws as *mut c_void,
                 WORKSPACE_BYTES,
                 stream.cu_stream() as sys::cudaStream_t,

@@ -145,6 +145,18 @@ pub struct GemmTiming {
     pub out: Vec<i32>,
 }
 
+/// One of cuBLASLt's candidate algorithms for a shape, timed by
+/// [`CudaEngine::autotune_cublaslt`].
+#[derive(Clone, Debug)]
+pub struct AlgoTiming {
+    /// Its place in the heuristic's list (0: the heuristic's first choice, the default).
+    pub index: usize,
+    /// Mean seconds per GEMM, or why it could not run.
+    pub seconds: Result<f64, String>,
+    /// Whether its product equals the first candidate's, byte for byte.
+    pub identical: bool,
+}
+
 /// A CUDA device with the kernels loaded.
 pub struct CudaEngine {
     // Held so the context outlives the stream, module and buffers made from it.
@@ -562,6 +574,84 @@ impl CudaEngine {
 }
 
 impl CudaEngine {
+    /// Times each algorithm cuBLASLt's heuristic offers for this shape (`reps` GEMMs each,
+    /// after one warm-up, on device-resident operands), checks each product against the
+    /// first's, and keeps the fastest identical one for this shape from then on. All
+    /// int32-accumulating algorithms are exact, so the choice changes speed, never bytes:
+    /// this is what `scripts/gpu-check.sh` checks and measures.
+    #[allow(clippy::too_many_arguments)]
+    pub fn autotune_cublaslt(
+        &self,
+        x: &[i8],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        n: usize,
+        reps: usize,
+    ) -> Result<Vec<AlgoTiming>, Error> {
+        let mut out = vec![0i32; m * n];
+        check_gemm_shape(x, m, k, w, n, &out)?;
+        if self.kernel_for(GemmKernel::CublasLt, m, k, n) != GemmKernel::CublasLt {
+            return Err(Error::Gpu(format!(
+                "cuBLASLt does not take {m}x{k}x{n} here"
+            )));
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
+            let lt = self
+                .cublaslt
+                .as_ref()
+                .ok_or_else(|| Error::Gpu("cuBLASLt not loaded".into()))?;
+            let mut lt = lt
+                .lock()
+                .map_err(|_| Error::Gpu("cuBLASLt state poisoned".into()))?;
+            let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+            let mut first: Option<Vec<i32>> = None;
+            let mut timings = Vec::new();
+            for index in 0..lt.candidates(m, k, n) {
+                lt.select(m, k, n, index)?;
+                let timed = (|| {
+                    lt.matmul(&self.stream, &dx, m, k, &dw, n, &mut dy)?;
+                    self.stream.synchronize().map_err(gpu("synchronize"))?;
+                    let start = self.stream.record_event(flags).map_err(gpu("event"))?;
+                    for _ in 0..reps.max(1) {
+                        lt.matmul(&self.stream, &dx, m, k, &dw, n, &mut dy)?;
+                    }
+                    let end = self.stream.record_event(flags).map_err(gpu("event"))?;
+                    end.synchronize().map_err(gpu("synchronize"))?;
+                    let ms = start.elapsed_ms(&end).map_err(gpu("event time"))?;
+                    self.stream
+                        .memcpy_dtoh(&dy, &mut out)
+                        .map_err(gpu("copy result to host"))?;
+                    self.stream.synchronize().map_err(gpu("synchronize"))?;
+                    Ok::<f64, Error>(f64::from(ms) / 1e3 / reps.max(1) as f64)
+                })();
+                let identical = match (&timed, &first) {
+                    (Err(_), _) => false,
+                    (Ok(_), None) => {
+                        first = Some(out.clone());
+                        true
+                    }
+                    (Ok(_), Some(f)) => *f == out,
+                };
+                timings.push(AlgoTiming {
+                    index,
+                    seconds: timed.map_err(|e| e.to_string()),
+                    identical,
+                });
+            }
+            let best = timings
+                .iter()
+                .filter(|t| t.identical)
+                .filter_map(|t| t.seconds.as_ref().ok().map(|s| (t.index, *s)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i);
+            lt.select(m, k, n, best.unwrap_or(0))?;
+            Ok(timings)
+        }))
+        .map_err(|_| Error::Gpu("cuBLASLt autotuning panicked".into()))?
+    }
+
     fn challenge_steps(
         &self,
         c: &Challenge,
