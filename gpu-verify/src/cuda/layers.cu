@@ -8,6 +8,8 @@
 //
 // Types: i8 activations are `signed char`, i16 `short`, accumulators `int`, wide values
 // `long long`. Requantisation factors arrive as two int arrays (multiplier, shift).
+// Negative values are scaled by multiplying, never by `<<` (undefined for them in C++17);
+// `>>` on them is arithmetic on every compiler that builds this file (NVRTC, GCC, Clang).
 
 typedef long long i64;
 typedef unsigned long long u64;
@@ -143,7 +145,7 @@ __device__ __forceinline__ unsigned gv_row_shift(u64 amax) {
 
 // numerics::join_hi_lo.
 __device__ __forceinline__ i64 gv_join_hi_lo(int acc_hi, int acc_lo, unsigned shift) {
-    return ((i64)acc_hi * 256 + (i64)acc_lo) << (shift < 22 ? shift : 22);
+    return ((i64)acc_hi * 256 + (i64)acc_lo) * (1LL << (shift < 22 ? shift : 22));
 }
 
 // numerics::layer_norm_i16 of one row u[0..h).
@@ -166,7 +168,7 @@ __device__ __forceinline__ void gv_layer_norm_row(const i64* __restrict__ u,
     const i64 var = q > 9223372036854775807LL - e ? 9223372036854775807LL : q + e;
     const i64 sd = (i64)gv_isqrt((u64)var);
     for (int c = 0; c < h; ++c) {
-        const i64 n = sd == 0 ? 0 : gv_div_round((u[c] - mean) << GV_LN_NORM_BITS, sd);
+        const i64 n = sd == 0 ? 0 : gv_div_round((u[c] - mean) * (1LL << GV_LN_NORM_BITS), sd);
         out[c] = gv_sat_i16(rshift_round(n * (i64)g[c] + b[c], shift));
     }
 }
@@ -367,7 +369,7 @@ __device__ __forceinline__ void gv_split_row(const T* __restrict__ y, i64 r, int
         const i64 v = gv_clamp(rshift_round((i64)row[c], s), -GV_SPLIT_MAX, GV_SPLIT_MAX);
         const i64 h = (v + 128) >> 8;
         hi[c] = (signed char)h;
-        lo[c] = (signed char)(v - (h << 8));
+        lo[c] = (signed char)(v - h * 256);
     }
 }
 
@@ -398,8 +400,9 @@ extern "C" __global__ void split_rows_i64(const i64* __restrict__ y, i64 rows, i
 template <typename T, bool WIDE>
 __device__ __forceinline__ i64 gv_score(const T* __restrict__ q, const T* __restrict__ k, int d,
                                         int score_m, int score_s) {
+    // |q k| <= 32767^2 < 2^31: each product in 32 bits, the sum in 64.
     i64 dot = 0;
-    for (int c = 0; c < d; ++c) dot += (i64)q[c] * (i64)k[c];
+    for (int c = 0; c < d; ++c) dot += (i64)((int)q[c] * (int)k[c]);
     // v1 dots fit i32 (|q.k| <= d 127^2) and go through Requant::apply; v2 through apply_wide.
     const i64 s = WIDE ? gv_apply_wide(dot, score_m, score_s) : gv_requant((int)dot, score_m, score_s);
     return gv_score_clamp(s);
@@ -432,9 +435,10 @@ __device__ __forceinline__ void gv_attend(const T* __restrict__ qkv,
     for (int c = 0; c < d; ++c) ctx_acc[c] = 0;
     for (int j = 0; j < t; ++j) {
         const i64 s = gv_score<T, WIDE>(q, qkv + (r0 + j) * stride + hd + head * d, d, score_m, score_s);
-        const i64 p = (i64)(int)gv_div_round(gv_i_exp(s - mx) << GV_PROB_BITS, sum);
+        // p <= 2^15 and |v| <= 32767: each product fits 32 bits.
+        const int p = (int)gv_div_round(gv_i_exp(s - mx) << GV_PROB_BITS, sum);
         const T* v = qkv + (r0 + j) * stride + 2 * hd + head * d;
-        for (int c = 0; c < d; ++c) ctx_acc[c] += p * (i64)v[c];
+        for (int c = 0; c < d; ++c) ctx_acc[c] += (i64)(p * (int)v[c]);
     }
 }
 
