@@ -292,8 +292,13 @@ impl<D: LayerDevice> DeviceLinear<D> {
     }
 }
 
-/// Per-row sequence start and length, as the attention kernels take them.
-fn sequence_rows(lens: &[u32]) -> (Vec<i32>, Vec<i32>) {
+/// Each row's sequence start and length on the device, as the attention kernels take them.
+struct SequenceRows<D: LayerDevice> {
+    start: D::Buf<i32>,
+    len: D::Buf<i32>,
+}
+
+fn sequence_rows<D: LayerDevice>(dev: &D, lens: &[u32]) -> Result<SequenceRows<D>, Error> {
     let mut start = Vec::new();
     let mut len = Vec::new();
     let mut s0 = 0i32;
@@ -304,7 +309,10 @@ fn sequence_rows(lens: &[u32]) -> (Vec<i32>, Vec<i32>) {
         }
         s0 += l as i32;
     }
-    (start, len)
+    Ok(SequenceRows {
+        start: dev.upload(&start)?,
+        len: dev.upload(&len)?,
+    })
 }
 
 /// Layer norm of `u [rows, h]` on the device, copied back as i16.
@@ -559,8 +567,7 @@ fn attention_v1<D: LayerDevice>(
             KernelArg::Int((3 * hd) as i32),
         ],
     )?;
-    let (start, len) = sequence_rows(&input.lens);
-    let (start, len) = (dev.upload(&start)?, dev.upload(&len)?);
+    let seqs = sequence_rows(dev, &input.lens)?;
     let (cm, cs) = factors(&b.ctx);
     let (cm, cs) = (dev.upload(&cm)?, dev.upload(&cs)?);
     let mut ctx = dev.alloc::<i8>(rows * hd)?;
@@ -569,8 +576,8 @@ fn attention_v1<D: LayerDevice>(
         (rows * heads) as u64,
         &mut [
             KernelArg::I8(&q8),
-            KernelArg::I32(&start),
-            KernelArg::I32(&len),
+            KernelArg::I32(&seqs.start),
+            KernelArg::I32(&seqs.len),
             KernelArg::Long(rows as i64),
             KernelArg::Int(hd as i32),
             KernelArg::Int(heads as i32),
@@ -646,16 +653,15 @@ fn attention_v2<D: LayerDevice>(
             KernelArg::Int((3 * hd) as i32),
         ],
     )?;
-    let (start, len) = sequence_rows(&input.lens);
-    let (start, len) = (dev.upload(&start)?, dev.upload(&len)?);
+    let seqs = sequence_rows(dev, &input.lens)?;
     let mut ctx = dev.alloc::<i64>(rows * hd)?;
     dev.launch(
         LayerKernel::AttentionV2,
         (rows * heads) as u64,
         &mut [
             KernelArg::I16(&q16),
-            KernelArg::I32(&start),
-            KernelArg::I32(&len),
+            KernelArg::I32(&seqs.start),
+            KernelArg::I32(&seqs.len),
             KernelArg::Long(rows as i64),
             KernelArg::Int(hd as i32),
             KernelArg::Int(heads as i32),

@@ -767,6 +767,12 @@ impl ChallengeRunner for CudaEngine {
     }
 }
 
+/// Runs a whole-layer computation, turning a panic inside cudarc into an error.
+fn catching(f: impl FnOnce() -> Result<Activation, Error>) -> Result<Activation, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::Gpu("CUDA layer run panicked".into())))
+}
+
 impl Gemm for CudaEngine {
     fn challenge_runner(&self) -> Option<&dyn ChallengeRunner> {
         Some(self)
@@ -781,12 +787,9 @@ impl Gemm for CudaEngine {
         if !self.device_layers || !device::supports(encoder) {
             return None;
         }
-        Some(
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                device::encoder_step(self, encoder, step, input)
-            }))
-            .unwrap_or_else(|_| Err(Error::Gpu("CUDA layer run panicked".into()))),
-        )
+        Some(catching(|| {
+            device::encoder_step(self, encoder, step, input)
+        }))
     }
 
     fn run_mlp_step(
@@ -798,12 +801,7 @@ impl Gemm for CudaEngine {
         if !self.device_layers {
             return None;
         }
-        Some(
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                device::mlp_step(self, layer, relu, input)
-            }))
-            .unwrap_or_else(|_| Err(Error::Gpu("CUDA layer run panicked".into()))),
-        )
+        Some(catching(|| device::mlp_step(self, layer, relu, input)))
     }
 
     fn gemm(
