@@ -436,7 +436,8 @@ fn minilm_section(
             let rate = batch as f64 / s;
             let same = got == want;
             let split = if e.device_layers() {
-                "every layer on the device".to_string()
+                let (copied, reused) = e.weight_cache_stats();
+                format!("every layer on the device; linear layers copied {copied}, reused {reused}")
             } else {
                 format!("GEMM incl. transfers {:.0}% of the time", 100.0 * gemm / s)
             };

@@ -8,8 +8,13 @@
 //! orchestration runs on the CUDA engine and, in tests, on the same kernels compiled for the
 //! host (crate `gpu-verify-cuda-host`), where every layer is compared with the CPU engine.
 //!
-//! Weights are copied to the device on each call; the word-embedding rows a batch uses are
-//! gathered on the host first, so the vocabulary table never crosses.
+//! A device may keep linear layers' weights between calls ([`WeightCache`]: reused only when
+//! byte-identical to the layer being run); the word-embedding rows a batch uses are gathered
+//! on the host, so the vocabulary table never crosses.
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use crate::engine::{ActData, Activation, EncoderStep};
 use crate::error::Error;
 use crate::model::{Block, Encoder, LayerNorm, Linear};
@@ -167,6 +172,94 @@ pub trait LayerDevice {
         threads: u64,
         args: &mut [KernelArg<'_, Self>],
     ) -> Result<(), Error>;
+
+    /// The device's cache of linear layers, if it keeps one; without, weights are copied on
+    /// every call.
+    fn weight_cache(&self) -> Option<&WeightCache<Self>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// Largest total of weights a [`WeightCache`] keeps by default: 2 GiB.
+pub const WEIGHT_CACHE_BYTES: usize = 2 << 30;
+
+/// Linear layers kept on the device between calls. An entry is reused only for a layer
+/// whose weights, bias and factors equal, byte for byte, those it was copied from (compared
+/// on the host, far cheaper than the copy it saves), so a changed or another model never runs
+/// with stale weights. The oldest entries go first when the total passes the capacity.
+pub struct WeightCache<D: LayerDevice> {
+    entries: Mutex<VecDeque<CachedLinear<D>>>,
+    capacity: usize,
+    uploads: AtomicUsize,
+    hits: AtomicUsize,
+}
+
+struct CachedLinear<D: LayerDevice> {
+    host: Linear,
+    device: Arc<DeviceLinear<D>>,
+    bytes: usize,
+}
+
+impl<D: LayerDevice> WeightCache<D> {
+    /// A cache keeping at most `capacity_bytes` of weights (host copy and device copy each).
+    pub fn new(capacity_bytes: usize) -> Self {
+        WeightCache {
+            entries: Mutex::new(VecDeque::new()),
+            capacity: capacity_bytes,
+            uploads: AtomicUsize::new(0),
+            hits: AtomicUsize::new(0),
+        }
+    }
+
+    /// `lin` on the device: the kept copy if one equals it, else a new copy (kept if it fits).
+    pub fn linear(&self, dev: &D, lin: &Linear) -> Result<Arc<DeviceLinear<D>>, Error> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| Error::Gpu("weight cache poisoned".into()))?;
+        // Equal lengths first, then a byte comparison that stops at the first difference.
+        if let Some(e) = entries.iter().find(|e| e.host == *lin) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(e.device.clone());
+        }
+        let device = Arc::new(DeviceLinear::upload(dev, lin)?);
+        self.uploads.fetch_add(1, Ordering::Relaxed);
+        let bytes = lin.w.len() + 4 * lin.b.len() + 8 * lin.rq.len();
+        if bytes <= self.capacity {
+            let mut total: usize = entries.iter().map(|e| e.bytes).sum();
+            while total + bytes > self.capacity {
+                match entries.pop_front() {
+                    Some(old) => total -= old.bytes,
+                    None => break,
+                }
+            }
+            entries.push_back(CachedLinear {
+                host: lin.clone(),
+                device: device.clone(),
+                bytes,
+            });
+        }
+        Ok(device)
+    }
+
+    /// Layers copied to the device so far, and layers served from the cache.
+    pub fn stats(&self) -> (usize, usize) {
+        (
+            self.uploads.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// `lin` on the device, through the device's cache when it has one.
+fn linear<D: LayerDevice>(dev: &D, lin: &Linear) -> Result<Arc<DeviceLinear<D>>, Error> {
+    match dev.weight_cache() {
+        Some(cache) => cache.linear(dev, lin),
+        None => Ok(Arc::new(DeviceLinear::upload(dev, lin)?)),
+    }
 }
 
 /// Whether the device path takes this encoder: heads no wider than [`MAX_HEAD_DIM`] and
@@ -231,7 +324,7 @@ pub fn mlp_step<D: LayerDevice>(
         _ => return Err(Error::Input("MLP layers take int8 rows".into())),
     };
     let rows = input.rows();
-    let l = DeviceLinear::upload(dev, lin)?;
+    let l = linear(dev, lin)?;
     let dx = dev.upload(x)?;
     let mut acc = dev.alloc::<i32>(rows * lin.n)?;
     dev.gemm(&dx, rows, lin.k, &l.w, lin.n, &mut acc)?;
@@ -273,7 +366,7 @@ fn factors(rq: &[Requant]) -> (Vec<i32>, Vec<i32>) {
 }
 
 /// A linear layer's weights, bias and factors on the device.
-struct DeviceLinear<D: LayerDevice> {
+pub struct DeviceLinear<D: LayerDevice> {
     w: D::Buf<i8>,
     b: D::Buf<i32>,
     m: D::Buf<i32>,
@@ -549,7 +642,7 @@ fn attention_v1<D: LayerDevice>(
     let (hd, heads, rows) = (e.cfg.hidden, e.cfg.heads, input.rows());
     let h = dev.upload(h16)?;
     let x = requant_to_i8(dev, &h, &b.in_qkv, rows)?;
-    let qkv = DeviceLinear::upload(dev, &b.qkv)?;
+    let qkv = linear(dev, &b.qkv)?;
     let mut acc = dev.alloc::<i32>(rows * 3 * hd)?;
     dev.gemm(&x, rows, hd, &qkv.w, 3 * hd, &mut acc)?;
     let mut q8 = dev.alloc::<i8>(rows * 3 * hd)?;
@@ -588,7 +681,7 @@ fn attention_v1<D: LayerDevice>(
             KernelArg::OutI8(&mut ctx),
         ],
     )?;
-    let o = DeviceLinear::upload(dev, &b.o)?;
+    let o = linear(dev, &b.o)?;
     let mut acc2 = dev.alloc::<i32>(rows * hd)?;
     dev.gemm(&ctx, rows, hd, &o.w, hd, &mut acc2)?;
     let u = residual_v1(dev, &acc2, &o, hd, &h, b.res1, rows)?;
@@ -599,7 +692,7 @@ fn ffn_v1<D: LayerDevice>(dev: &D, b: &Block, rows: usize, h16: &[i16]) -> Resul
     let (hd, inter) = (b.f1.k, b.f1.n);
     let h = dev.upload(h16)?;
     let x = requant_to_i8(dev, &h, &b.in_f1, rows)?;
-    let f1 = DeviceLinear::upload(dev, &b.f1)?;
+    let f1 = linear(dev, &b.f1)?;
     let mut acc = dev.alloc::<i32>(rows * inter)?;
     dev.gemm(&x, rows, hd, &f1.w, inter, &mut acc)?;
     let (gm, gs) = factors(&b.gelu);
@@ -620,7 +713,7 @@ fn ffn_v1<D: LayerDevice>(dev: &D, b: &Block, rows: usize, h16: &[i16]) -> Resul
             KernelArg::Int(inter as i32),
         ],
     )?;
-    let f2 = DeviceLinear::upload(dev, &b.f2)?;
+    let f2 = linear(dev, &b.f2)?;
     let mut acc2 = dev.alloc::<i32>(rows * hd)?;
     dev.gemm(&g8, rows, inter, &f2.w, hd, &mut acc2)?;
     let u = residual_v1(dev, &acc2, &f2, hd, &h, b.res2, rows)?;
@@ -636,7 +729,7 @@ fn attention_v2<D: LayerDevice>(
 ) -> Result<Vec<i16>, Error> {
     let (hd, heads, rows) = (e.cfg.hidden, e.cfg.heads, input.rows());
     let h = dev.upload(h16)?;
-    let qkv = DeviceLinear::upload(dev, &b.qkv)?;
+    let qkv = linear(dev, &b.qkv)?;
     let wa = wide_gemm(dev, WideInput::I16(&h), rows, hd, &qkv.w, 3 * hd)?;
     let mut q16 = dev.alloc::<i16>(rows * 3 * hd)?;
     dev.launch(
@@ -670,7 +763,7 @@ fn attention_v2<D: LayerDevice>(
             KernelArg::OutI64(&mut ctx),
         ],
     )?;
-    let o = DeviceLinear::upload(dev, &b.o)?;
+    let o = linear(dev, &b.o)?;
     let wo = wide_gemm(dev, WideInput::I64(&ctx), rows, hd, &o.w, hd)?;
     let u = residual_v2(dev, &wo, &o, hd, &h, b.res1, rows)?;
     layer_norm(dev, &u, &b.ln1, rows, hd)
@@ -679,7 +772,7 @@ fn attention_v2<D: LayerDevice>(
 fn ffn_v2<D: LayerDevice>(dev: &D, b: &Block, rows: usize, h16: &[i16]) -> Result<Vec<i16>, Error> {
     let (hd, inter) = (b.f1.k, b.f1.n);
     let h = dev.upload(h16)?;
-    let f1 = DeviceLinear::upload(dev, &b.f1)?;
+    let f1 = linear(dev, &b.f1)?;
     let w1 = wide_gemm(dev, WideInput::I16(&h), rows, hd, &f1.w, inter)?;
     let table = dev.upload(&GELU_TABLE_Q16)?;
     let mut g = dev.alloc::<i64>(rows * inter)?;
@@ -698,7 +791,7 @@ fn ffn_v2<D: LayerDevice>(dev: &D, b: &Block, rows: usize, h16: &[i16]) -> Resul
             KernelArg::Int(inter as i32),
         ],
     )?;
-    let f2 = DeviceLinear::upload(dev, &b.f2)?;
+    let f2 = linear(dev, &b.f2)?;
     let w2 = wide_gemm(dev, WideInput::I64(&g), rows, inter, &f2.w, hd)?;
     let u = residual_v2(dev, &w2, &f2, hd, &h, b.res2, rows)?;
     layer_norm(dev, &u, &b.ln2, rows, hd)

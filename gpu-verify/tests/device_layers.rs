@@ -91,6 +91,40 @@ fn mlps_match_the_cpu_layer_by_layer() {
 }
 
 #[test]
+fn kept_weights_are_reused_only_while_they_are_byte_identical() {
+    let mut model = random_encoder_with(21, tiny_encoder_config(), 2).unwrap();
+    let input = Activation::tokens(&random_tokens(22, 3, 4, 30, 500));
+    let cpu = CpuEngine::new(0).unwrap();
+    let dev = HostLayersEngine::default();
+    let first = run(&model, &input, &dev).unwrap();
+    let (uploads, hits) = dev.device.cache.stats();
+    let Model::Encoder(e) = &model else {
+        panic!("an encoder")
+    };
+    let linears = 4 * e.blocks.len();
+    assert_eq!(
+        (uploads, hits),
+        (linears, 0),
+        "first run copies every linear layer once"
+    );
+    // Second run: every layer from the cache, same bytes.
+    let again = run(&model, &input, &dev).unwrap();
+    assert_eq!(again.commitment, first.commitment);
+    assert_eq!(dev.device.cache.stats(), (linears, linears));
+    // Change one weight of the model in place (same allocation, same address): that layer
+    // must be copied again, and the result must be the changed model's.
+    let Model::Encoder(e) = &mut model else {
+        panic!("an encoder")
+    };
+    e.blocks[0].f1.w[5] = e.blocks[0].f1.w[5].wrapping_add(1).max(-127);
+    let changed = run(&model, &input, &dev).unwrap();
+    assert_eq!(dev.device.cache.stats(), (linears + 1, 2 * linears - 1));
+    let want = run(&model, &input, &cpu).unwrap();
+    assert_eq!(changed.commitment, want.commitment);
+    assert_ne!(changed.commitment, first.commitment);
+}
+
+#[test]
 fn the_kernels_integer_helpers_match_the_numerics_at_the_edges() {
     let xs: Vec<i64> = vec![
         0,

@@ -24,7 +24,9 @@ use cudarc::driver::{
 };
 
 use crate::challenge::{Challenge, ChallengeRunner};
-use crate::device::{self, DeviceElem, KernelArg, LayerDevice, LayerKernel};
+use crate::device::{
+    self, DeviceElem, KernelArg, LayerDevice, LayerKernel, WeightCache, WEIGHT_CACHE_BYTES,
+};
 use crate::engine::{check_gemm_shape, gemm_prelude, Activation, EncoderStep, Gemm};
 use crate::error::Error;
 use crate::model::{Encoder, Linear};
@@ -169,6 +171,8 @@ pub struct CudaEngine {
     layer_kernels: Vec<CudaFunction>,
     /// Whether encoder and MLP steps run whole on the device ([`crate::device`]).
     device_layers: bool,
+    /// Linear layers kept on the device between calls of the whole-layer path.
+    weights: WeightCache<CudaEngine>,
     cublaslt: Option<Mutex<lt::CublasLt>>,
     kernel: GemmKernel,
     info: DeviceInfo,
@@ -355,6 +359,7 @@ impl CudaEngine {
             challenge_requant,
             layer_kernels,
             device_layers: false,
+            weights: WeightCache::new(WEIGHT_CACHE_BYTES),
             cublaslt,
             kernel: GemmKernel::Tiled,
             info,
@@ -372,6 +377,12 @@ impl CudaEngine {
     /// Whether layers run whole on the device.
     pub fn device_layers(&self) -> bool {
         self.device_layers
+    }
+
+    /// Linear layers the whole-layer path has copied to the device, and layers it found
+    /// there already (its [`WeightCache`]).
+    pub fn weight_cache_stats(&self) -> (usize, usize) {
+        self.weights.stats()
     }
 
     /// The device name.
@@ -922,6 +933,10 @@ impl LayerDevice for CudaEngine {
             )));
         }
         self.launch_gemm(self.kernel, x, m, k, w, n, y).map(|_| ())
+    }
+
+    fn weight_cache(&self) -> Option<&WeightCache<Self>> {
+        Some(&self.weights)
     }
 
     fn launch(

@@ -7,14 +7,27 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gpu_verify::device::{self, DeviceElem, KernelArg, LayerDevice, LayerKernel};
+use gpu_verify::device::{
+    self, DeviceElem, KernelArg, LayerDevice, LayerKernel, WeightCache, WEIGHT_CACHE_BYTES,
+};
 use gpu_verify::engine::{Activation, EncoderStep, Gemm, RefGemm};
 use gpu_verify::model::{Encoder, Linear};
 use gpu_verify::Error;
 use gpu_verify_cuda_host as host;
 
-/// Device buffers are host vectors; launches run each thread in turn.
-pub struct HostDevice;
+/// Device buffers are host vectors; launches run each thread in turn. Keeps linear layers
+/// in a [`WeightCache`] as the CUDA engine does.
+pub struct HostDevice {
+    pub cache: WeightCache<HostDevice>,
+}
+
+impl Default for HostDevice {
+    fn default() -> Self {
+        HostDevice {
+            cache: WeightCache::new(WEIGHT_CACHE_BYTES),
+        }
+    }
+}
 
 fn bad(kernel: LayerKernel, i: usize, want: &str) -> Error {
     Error::Input(format!("{}: argument {i} is not {want}", kernel.name()))
@@ -116,6 +129,10 @@ impl LayerDevice for HostDevice {
         y: &mut Vec<i32>,
     ) -> Result<(), Error> {
         RefGemm.gemm(x, m, k, w, n, y)
+    }
+
+    fn weight_cache(&self) -> Option<&WeightCache<Self>> {
+        Some(&self.cache)
     }
 
     fn launch(
@@ -254,6 +271,7 @@ impl LayerDevice for HostDevice {
 #[derive(Default)]
 pub struct HostLayersEngine {
     pub steps: AtomicUsize,
+    pub device: HostDevice,
 }
 
 impl Gemm for HostLayersEngine {
@@ -279,7 +297,7 @@ impl Gemm for HostLayersEngine {
             return None;
         }
         self.steps.fetch_add(1, Ordering::Relaxed);
-        Some(device::encoder_step(&HostDevice, e, step, input))
+        Some(device::encoder_step(&self.device, e, step, input))
     }
 
     fn run_mlp_step(
@@ -289,6 +307,6 @@ impl Gemm for HostLayersEngine {
         input: &Activation,
     ) -> Option<Result<Activation, Error>> {
         self.steps.fetch_add(1, Ordering::Relaxed);
-        Some(device::mlp_step(&HostDevice, layer, relu, input))
+        Some(device::mlp_step(&self.device, layer, relu, input))
     }
 }
