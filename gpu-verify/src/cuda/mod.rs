@@ -435,6 +435,15 @@ impl CudaEngine {
         GemmKernel::Tiled
     }
 
+    /// cuBLASLt's state, locked.
+    fn cublaslt(&self) -> Result<std::sync::MutexGuard<'_, lt::CublasLt>, Error> {
+        self.cublaslt
+            .as_ref()
+            .ok_or_else(|| Error::Gpu("cuBLASLt not loaded".into()))?
+            .lock()
+            .map_err(|_| Error::Gpu("cuBLASLt state poisoned".into()))
+    }
+
     /// Enqueues one GEMM on device buffers; returns the kernel that ran.
     #[allow(clippy::too_many_arguments)]
     fn launch_gemm(
@@ -451,14 +460,7 @@ impl CudaEngine {
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         match used {
             GemmKernel::CublasLt => {
-                let lt = self
-                    .cublaslt
-                    .as_ref()
-                    .ok_or_else(|| Error::Gpu("cuBLASLt not loaded".into()))?;
-                let mut lt = lt
-                    .lock()
-                    .map_err(|_| Error::Gpu("cuBLASLt state poisoned".into()))?;
-                lt.matmul(&self.stream, dx, m, k, dw, n, dy)?;
+                self.cublaslt()?.matmul(&self.stream, dx, m, k, dw, n, dy)?;
             }
             GemmKernel::TensorCore => {
                 let f = self
@@ -609,13 +611,7 @@ impl CudaEngine {
         }
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (dx, dw, mut dy) = self.upload(x, w, m * n)?;
-            let lt = self
-                .cublaslt
-                .as_ref()
-                .ok_or_else(|| Error::Gpu("cuBLASLt not loaded".into()))?;
-            let mut lt = lt
-                .lock()
-                .map_err(|_| Error::Gpu("cuBLASLt state poisoned".into()))?;
+            let mut lt = self.cublaslt()?;
             let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
             let mut first: Option<Vec<i32>> = None;
             let mut timings = Vec::new();
